@@ -1,0 +1,71 @@
+// Owning, 64-byte aligned, uninitialized arrays of doubles, and column-major
+// matrices built on them. Uninitialized on purpose: every user writes before
+// reading, and huge requests must fail in the allocator (ATT_E_NOMEM) rather
+// than fault while being zeroed.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+namespace att {
+
+struct FreeDeleter {
+  void operator()(void *p) const noexcept { std::free(p); }
+};
+
+template <class T>
+class Array {
+ public:
+  Array() = default;
+  explicit Array(int64_t count) : size_(count) {
+    if (count <= 0) return;
+    void *p = nullptr;
+    if (posix_memalign(&p, 64, static_cast<size_t>(count) * sizeof(T)) != 0) throw std::bad_alloc();
+    data_.reset(static_cast<T *>(p));
+  }
+  Array(const Array &) = delete;
+  Array &operator=(const Array &) = delete;
+  Array(Array &&) noexcept = default;
+  Array &operator=(Array &&) noexcept = default;
+
+  T *data() noexcept { return data_.get(); }
+  const T *data() const noexcept { return data_.get(); }
+  T &operator[](int64_t i) noexcept { return data_.get()[i]; }
+  const T &operator[](int64_t i) const noexcept { return data_.get()[i]; }
+  int64_t size() const noexcept { return size_; }
+  void fill(T value) noexcept {
+    for (int64_t i = 0; i < size_; ++i) data_.get()[i] = value;
+  }
+
+ private:
+  std::unique_ptr<T[], FreeDeleter> data_;
+  int64_t size_ = 0;
+};
+
+// Column-major rows x cols matrix; element (i, j) at i + j * rows. Column
+// major keeps a column of the logits contiguous, which is what a key update
+// touches, and matches the BLAS wrapper's single layout.
+class Matrix {
+ public:
+  Matrix() = default;
+  Matrix(int64_t rows, int64_t cols) : rows_(rows), cols_(cols), data_(rows * cols) {}
+
+  double &operator()(int64_t i, int64_t j) noexcept { return data_[i + j * rows_]; }
+  double operator()(int64_t i, int64_t j) const noexcept { return data_[i + j * rows_]; }
+  double *col(int64_t j) noexcept { return data_.data() + j * rows_; }
+  const double *col(int64_t j) const noexcept { return data_.data() + j * rows_; }
+  double *data() noexcept { return data_.data(); }
+  const double *data() const noexcept { return data_.data(); }
+  int64_t rows() const noexcept { return rows_; }
+  int64_t cols() const noexcept { return cols_; }
+  int64_t ld() const noexcept { return rows_; }
+
+ private:
+  int64_t rows_ = 0;
+  int64_t cols_ = 0;
+  Array<double> data_;
+};
+
+}  // namespace att

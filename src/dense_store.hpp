@@ -1,0 +1,36 @@
+// The dense kernel store: the logits M and the kernel A as n_q x n_kv
+// column-major matrices, as in the paper's Algorithm 1 (members M and A).
+#pragma once
+
+#include "kernel_store.hpp"
+
+namespace att {
+
+class DenseStore final : public KernelStore {
+ public:
+  DenseStore(int64_t n_q, int64_t n_kv);
+
+  // Bytes DenseStore(n_q, n_kv) will hold; the caller has checked that the
+  // products cannot overflow.
+  static int64_t bytes_for(int64_t n_q, int64_t n_kv);
+
+  int64_t compute_rows(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K, double scale,
+                       double *shift, double *row_sum) override;
+  void multiply_rows(int64_t i0, int64_t count, const double *V, int64_t ldv, int64_t cols,
+                     double *out, int64_t ldo) const override;
+  void propose_key_column(int64_t c, int64_t j, double scaled_delta, const Matrix &Q,
+                          double *out) const override;
+  int64_t commit_key_column(int64_t c, const double *logits, const double *shift, double *a_new,
+                            double *delta_a, unsigned char *exceeded) override;
+  double entry(int64_t i, int64_t c) const override { return A_(i, c); }
+  void copy_column(int64_t c, double *out) const override;
+  int64_t bytes() const override { return bytes_for(A_.rows(), A_.cols()); }
+
+ private:
+  Matrix M_;  // logits, scale * Q K^T
+  Matrix A_;  // exp(M - shift), row-wise shift
+  Array<double> row_scratch_;  // n_q: per-row sums and their compensation
+  Array<double> row_scratch2_;
+};
+
+}  // namespace att

@@ -1,0 +1,52 @@
+// Numerics of shifted exponentials and of the running error bound (DESIGN.md
+// §3; docs/NUMERICS.md explains the model). Every constant that decides when a
+// row must be recomputed lives here.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__ != 0
+#error "dynattn must not be built with -ffast-math / -ffinite-math-only: it relies on isfinite and on exact rounding"
+#endif
+
+namespace att::num {
+
+// Unit roundoff of double, 2^-53.
+constexpr double kUnitRoundoff = 0x1p-53;
+
+// exp(x) for x below this is flushed to 0: exp(-708) is the smallest normal
+// result we produce, so BLAS never meets subnormals (they can be very slow)
+// and we never touch the caller's floating-point control word.
+constexpr double kExpFloor = -708.0;
+
+// A row is kept as A[i,:] = exp(M[i,:] - shift_i). An update may push an
+// entry up to exp(kShiftHeadroom) before the row is re-shifted; this bounds
+// A by e^64 and D by n e^64, so sums of values up to ATT_MAX_VALUE cannot
+// overflow.
+constexpr double kShiftHeadroom = 64.0;
+
+// A row is recomputed from Q K^T when its accumulated error bound exceeds
+// this fraction of its normalizer D_i (about 9.1e-13).
+constexpr double kRowTolerance = 0x1p-40;
+
+// Charges to the per-row error bound, in units of u times a mass of A:
+//  - a freshly computed row (compensated row sum, one rounding of C0);
+constexpr double kFreshCharge = 2.0;
+//  - each entry change a_old -> a_new (rounding of exp, of the difference,
+//    and its share of the fold's dot products), charged on a_old + a_new;
+constexpr double kUpdateCharge = 4.0;
+//  - each fold, charged on D_i (one rounding of every entry of C0's row) and
+//    on the gathered value-update columns.
+constexpr double kFoldCharge = 2.0;
+
+// y[i] = exp(x[i]) for x[i] >= kExpFloor, else 0. x[i] <= kShiftHeadroom.
+void exp_clamped(const double *x, double *y, int64_t count);
+
+// Error-free transformation: a + b = sum + err exactly (Knuth's TwoSum).
+inline void two_sum(double a, double b, double &sum, double &err) {
+  sum = a + b;
+  const double bb = sum - a;
+  err = (a - (sum - bb)) + (b - bb);
+}
+
+}  // namespace att::num

@@ -1,0 +1,533 @@
+/*
+ * Numerics the paper ignores (DESIGN.md §3): large logits, row maxima that
+ * move by hundreds, a key that dominates a row and falls back (catastrophic
+ * cancellation in a running D), rows whose mass would underflow or overflow
+ * without a per-row shift, and inputs at the documented magnitude limits.
+ * Every result must be finite and within the tolerance model of reference.h.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dynattn.h"
+#include "reference.h"
+#include "test_util.h"
+
+#define TOL 1e-10
+
+/* Lazy limits every scenario runs with: automatic, a fold per update, and
+ * never folding (all updates stay pending). */
+static const int64_t kLimits[] = {0, 1, 100000};
+#define NLIMITS (sizeof kLimits / sizeof kLimits[0])
+
+static double max_abs_logit(const tu_mirror *m)
+{
+  double best = 0.0;
+  int64_t i, c, t;
+  for (i = 0; i < m->n; ++i)
+    for (c = 0; c < m->n; ++c) {
+      long double dot = 0.0L;
+      for (t = 0; t < m->d; ++t)
+        dot += (long double)m->Q[i * m->d + t] * (long double)m->K[c * m->d + t];
+      if (fabsl(dot * m->scale) > best)
+        best = (double)fabsl(dot * m->scale);
+    }
+  return best;
+}
+
+static att_state *init_with_limit(const tu_mirror *m, int64_t limit)
+{
+  att_config *cfg = tu_config(limit, 0.0, m->scale);
+  att_state *h = tu_init(m, cfg);
+  att_config_free(cfg);
+  return h;
+}
+
+static double reflect(double cur, double delta, double limit)
+{
+  return fabs(cur + delta) > limit ? -delta : delta;
+}
+
+/* ---- Logits of magnitude ~1e4 ---------------------------------------------- */
+
+static void test_large_logits(void **state)
+{
+  size_t a;
+  (void)state;
+  tu_reset_worst_ratio();
+  for (a = 0; a < NLIMITS; ++a) {
+    tu_rng r;
+    tu_mirror m;
+    att_state *h;
+    char label[128];
+    int op;
+    tu_rng_seed(&r, 1000 + a);
+    tu_mirror_alloc(&m, 48, 4, 1.0);
+    tu_fill_uniform(&r, m.Q, 48 * 4, -100.0, 100.0);
+    tu_fill_uniform(&r, m.K, 48 * 4, -25.0, 25.0);
+    tu_fill_normal(&r, m.V, 48 * 4, 1.0);
+    /* The scenario really reaches logits of several thousand. */
+    assert_true(max_abs_logit(&m) > 3e3);
+    h = init_with_limit(&m, kLimits[a]);
+    snprintf(label, sizeof label, "large logits k=%lld init", (long long)kLimits[a]);
+    tu_check_all(h, &m, TOL, label);
+    for (op = 1; op <= 1500; ++op) {
+      const int64_t i = tu_below(&r, 48), j = tu_below(&r, 4);
+      if (op % 2)
+        tu_update_k(&m, h, i, j, reflect(m.K[i * 4 + j], 2.0 * tu_normal(&r), 30.0));
+      else
+        tu_update_v(&m, h, i, j, reflect(m.V[i * 4 + j], tu_normal(&r), 10.0));
+      if (op % 10 == 0) {
+        snprintf(label, sizeof label, "large logits k=%lld op=%d entry", (long long)kLimits[a],
+                 op);
+        tu_check_entry(h, &m, tu_below(&r, 48), tu_below(&r, 4), TOL, label);
+      }
+      if (op % 100 == 0) {
+        snprintf(label, sizeof label, "large logits k=%lld op=%d", (long long)kLimits[a], op);
+        tu_check_all(h, &m, TOL, label);
+      }
+    }
+    assert_true(max_abs_logit(&m) > 3e3);
+    att_free(h);
+    tu_mirror_free(&m);
+  }
+  tu_report("test_large_logits");
+}
+
+/* ---- A row's maximum moves by hundreds, up and down -------------------------- */
+
+static void test_row_max_moves(void **state)
+{
+  static const double amplitudes[] = {100.0, 300.0, 500.0, 700.0, 1000.0, 250.0};
+  size_t a, b;
+  (void)state;
+  tu_reset_worst_ratio();
+  for (a = 0; a < NLIMITS; ++a) {
+    tu_rng r;
+    tu_mirror m;
+    att_state *h;
+    char label[128];
+    int64_t i, rep;
+    tu_rng_seed(&r, 2000 + a);
+    tu_mirror_alloc(&m, 32, 3, 1.0);
+    tu_mirror_randomize(&m, &r, 1.0, 1.0);
+    /* Column 0 of Q is +-1: a K[c][0] change moves key c's logit up in half
+     * the rows and down in the other half. */
+    for (i = 0; i < 32; ++i)
+      m.Q[i * 3] = (i % 2) ? 1.0 : -1.0;
+    h = init_with_limit(&m, kLimits[a]);
+    for (rep = 0; rep < 4; ++rep)
+      for (b = 0; b < sizeof amplitudes / sizeof amplitudes[0]; ++b) {
+        const int64_t c = tu_below(&r, 32);
+        const double amp = (rep % 2 ? -1.0 : 1.0) * amplitudes[b];
+        snprintf(label, sizeof label, "row max moves k=%lld rep=%lld key=%lld amp=%g",
+                 (long long)kLimits[a], (long long)rep, (long long)c, amp);
+        tu_update_k(&m, h, c, 0, amp);
+        tu_check_all(h, &m, TOL, label);
+        /* Pending value updates that touch the moved key and another row. */
+        tu_update_v(&m, h, c, tu_below(&r, 3), tu_normal(&r));
+        tu_update_v(&m, h, tu_below(&r, 32), tu_below(&r, 3), tu_normal(&r));
+        tu_check_all(h, &m, TOL, label);
+        /* Half way back, then the rest of the way. */
+        tu_update_k(&m, h, c, 0, -0.5 * amp);
+        tu_check_all(h, &m, TOL, label);
+        tu_update_k(&m, h, c, 0, -0.5 * amp);
+        tu_check_all(h, &m, TOL, label);
+        /* And a small unrelated key update after the return. */
+        tu_update_k(&m, h, tu_below(&r, 32), tu_below(&r, 3), 0.3 * tu_normal(&r));
+        tu_check_all(h, &m, TOL, label);
+      }
+    att_free(h);
+    tu_mirror_free(&m);
+  }
+  tu_report("test_row_max_moves");
+}
+
+/* ---- A key rises to dominate every row and falls back ------------------------
+ * The adversarial sequence of DESIGN.md §3: with a plain running sum,
+ * D_i = (big + small) - big keeps the absolute error of big (a relative error
+ * of 6e30 was measured). Column 0 of Q is 1 for every row, so K[c][0] += R
+ * raises key c by R in every row. */
+
+static void rise_and_fall(tu_mirror *m, att_state *h, int64_t c, double rise, int steps,
+                          const char *what)
+{
+  char label[160];
+  int s;
+  for (s = 0; s < steps; ++s) {
+    tu_update_k(m, h, c, 0, rise / steps);
+    snprintf(label, sizeof label, "%s key=%lld rise=%g step up %d", what, (long long)c, rise, s);
+    tu_check_all(h, m, TOL, label);
+  }
+  for (s = 0; s < steps; ++s) {
+    tu_update_k(m, h, c, 0, -rise / steps);
+    snprintf(label, sizeof label, "%s key=%lld rise=%g step down %d", what, (long long)c, rise,
+             s);
+    tu_check_all(h, m, TOL, label);
+  }
+}
+
+static void test_dominate_and_fall(void **state)
+{
+  static const double rises[] = {20.0, 40.0, 60.0, 70.0, 200.0, 700.0, 1500.0};
+  size_t a, b;
+  (void)state;
+  tu_reset_worst_ratio();
+  for (a = 0; a < NLIMITS; ++a) {
+    tu_rng r;
+    tu_mirror m;
+    att_state *h;
+    char what[64];
+    int64_t i, cycle;
+    tu_rng_seed(&r, 3000 + a);
+    tu_mirror_alloc(&m, 128, 16, 1.0);
+    tu_mirror_randomize(&m, &r, 1.0, 1.0);
+    for (i = 0; i < 128; ++i)
+      m.Q[i * 16] = 1.0;
+    h = init_with_limit(&m, kLimits[a]);
+    snprintf(what, sizeof what, "dominate k=%lld", (long long)kLimits[a]);
+    for (b = 0; b < sizeof rises / sizeof rises[0]; ++b) {
+      rise_and_fall(&m, h, tu_below(&r, 128), rises[b], 1, what);
+      rise_and_fall(&m, h, tu_below(&r, 128), rises[b], 5, what);
+    }
+    /* Many cycles on random keys, with value updates in between, checked
+     * every few cycles: the error must not accumulate. */
+    for (cycle = 1; cycle <= 300; ++cycle) {
+      const int64_t c = tu_below(&r, 128);
+      const double rise = 30.0 + 60.0 * tu_uniform(&r);
+      tu_update_k(&m, h, c, 0, rise);
+      tu_update_v(&m, h, tu_below(&r, 128), tu_below(&r, 16), tu_normal(&r));
+      if (cycle % 25 == 0) {
+        char label[128];
+        snprintf(label, sizeof label, "%s cycle %lld (risen)", what, (long long)cycle);
+        tu_check_all(h, &m, TOL, label);
+      }
+      tu_update_k(&m, h, c, 0, -rise);
+      if (cycle % 10 == 0) {
+        char label[128];
+        snprintf(label, sizeof label, "%s cycle %lld (fallen)", what, (long long)cycle);
+        tu_check_all(h, &m, TOL, label);
+      }
+    }
+    /* Two keys dominate in turn: the second overtakes the first, then both
+     * fall back. */
+    {
+      const int64_t c1 = 5, c2 = 77;
+      tu_update_k(&m, h, c1, 0, 80.0);
+      tu_check_all(h, &m, TOL, "two keys: first up");
+      tu_update_k(&m, h, c2, 0, 120.0);
+      tu_check_all(h, &m, TOL, "two keys: second above first");
+      tu_update_k(&m, h, c1, 0, -80.0);
+      tu_check_all(h, &m, TOL, "two keys: first down");
+      tu_update_k(&m, h, c2, 0, -120.0);
+      tu_check_all(h, &m, TOL, "two keys: both down");
+    }
+    att_free(h);
+    tu_mirror_free(&m);
+  }
+  tu_report("test_dominate_and_fall");
+}
+
+/* ---- A value rises and falls back ---------------------------------------------
+ * The counterpart of the dominating key for V: V[r][j] += big, then -= big.
+ * The yardstick is the current column (|B - B*| <= tol * max_c |V[c][j]|),
+ * so a running C[:, j] that keeps the absolute rounding of "big" after the
+ * value has fallen back, (small + big) - big, violates it once
+ * u * big > 1e-10 * max|V[:, j]|. Checked right after the fall and again after
+ * further ordinary updates. */
+
+static void test_value_rise_and_fall(void **state)
+{
+  static const double bigs[] = {1e3, 1e6, 1e8, 1e12, 1e100};
+  size_t a, b;
+  (void)state;
+  tu_reset_worst_ratio();
+  for (a = 0; a < NLIMITS; ++a)
+    for (b = 0; b < sizeof bigs / sizeof bigs[0]; ++b) {
+      tu_rng r;
+      tu_mirror m;
+      att_state *h;
+      char label[160];
+      int t;
+      const int64_t row = 3, col = 1;
+      tu_rng_seed(&r, 7000 + 10 * a + b);
+      tu_mirror_alloc(&m, 32, 4, 1.0);
+      tu_mirror_randomize(&m, &r, 1.0, 1.0);
+      h = init_with_limit(&m, kLimits[a]);
+      tu_update_v(&m, h, row, col, bigs[b]);
+      snprintf(label, sizeof label, "value rise k=%lld big=%g: risen", (long long)kLimits[a],
+               bigs[b]);
+      tu_check_all(h, &m, TOL, label);
+      tu_update_v(&m, h, row, col, -bigs[b]);
+      snprintf(label, sizeof label, "value rise k=%lld big=%g: fallen back", (long long)kLimits[a],
+               bigs[b]);
+      tu_check_all(h, &m, TOL, label);
+      /* Key and value updates elsewhere, then check again. */
+      for (t = 0; t < 100; ++t) {
+        tu_update_k(&m, h, tu_below(&r, 32), tu_below(&r, 4), 0.3 * tu_normal(&r));
+        tu_update_v(&m, h, tu_below(&r, 32), tu_below(&r, 4), 0.3 * tu_normal(&r));
+      }
+      snprintf(label, sizeof label, "value rise k=%lld big=%g: 200 updates later",
+               (long long)kLimits[a], bigs[b]);
+      tu_check_all(h, &m, TOL, label);
+      att_free(h);
+      tu_mirror_free(&m);
+    }
+  tu_report("test_value_rise_and_fall");
+}
+
+/* ---- Rows whose mass would underflow (or overflow) without a shift ----------- */
+
+static void test_underflow_rows(void **state)
+{
+  static const double drops[] = {-800.0, -5000.0, 5000.0};
+  size_t a, b;
+  (void)state;
+  tu_reset_worst_ratio();
+  for (a = 0; a < NLIMITS; ++a) {
+    tu_rng r;
+    tu_mirror m;
+    att_state *h;
+    char label[128];
+    int64_t i, c;
+    tu_rng_seed(&r, 4000 + a);
+    tu_mirror_alloc(&m, 40, 2, 1.0);
+    tu_mirror_randomize(&m, &r, 1.0, 1.0);
+    /* Even rows see K[:,0] with sign +1, odd rows with sign -1: moving every
+     * key down by 800 drives the even rows' whole mass towards exp(-800)
+     * (underflow) and the odd rows' towards exp(800) (overflow). */
+    for (i = 0; i < 40; ++i)
+      m.Q[i * 2] = (i % 2) ? -1.0 : 1.0;
+    h = init_with_limit(&m, kLimits[a]);
+    for (b = 0; b < sizeof drops / sizeof drops[0]; ++b)
+      for (c = 0; c < 40; ++c) {
+        tu_update_k(&m, h, c, 0, drops[b]);
+        if (c % 2 == 0)
+          tu_update_v(&m, h, tu_below(&r, 40), tu_below(&r, 2), tu_normal(&r));
+        if (c % 5 == 4 || c == 0) {
+          /* Half-way, rows mix keys 800 apart: some weights underflow
+           * legitimately, the row must still be right. */
+          snprintf(label, sizeof label, "underflow k=%lld drop=%g after key %lld",
+                   (long long)kLimits[a], drops[b], (long long)c);
+          tu_check_all(h, &m, TOL, label);
+        }
+      }
+    /* Now every key sits 800 away again: whole rows at exp(-800). */
+    assert_true(max_abs_logit(&m) > 700.0);
+    tu_check_all(h, &m, TOL, "underflow: all keys moved");
+    att_free(h);
+    tu_mirror_free(&m);
+  }
+  tu_report("test_underflow_rows");
+}
+
+/* ---- Large random swings: never a NaN or an infinity -------------------------- */
+
+static void test_random_swings(void **state)
+{
+  size_t a;
+  (void)state;
+  tu_reset_worst_ratio();
+  for (a = 0; a < NLIMITS; ++a) {
+    tu_rng r;
+    tu_mirror m;
+    att_state *h;
+    char label[128];
+    int op;
+    tu_rng_seed(&r, 5000 + a);
+    tu_mirror_alloc(&m, 32, 4, 1.0);
+    tu_fill_uniform(&r, m.Q, 128, -2.0, 2.0);
+    tu_fill_uniform(&r, m.K, 128, -2.0, 2.0);
+    tu_fill_normal(&r, m.V, 128, 1.0);
+    h = init_with_limit(&m, kLimits[a]);
+    for (op = 1; op <= 3000; ++op) {
+      const int64_t i = tu_below(&r, 32), j = tu_below(&r, 4);
+      const int kind = (int)tu_below(&r, 10);
+      if (kind < 5) {
+        tu_update_k(&m, h, i, j, reflect(m.K[i * 4 + j], 50.0 * tu_normal(&r), 300.0));
+      } else if (kind < 8) {
+        tu_update_v(&m, h, i, j, reflect(m.V[i * 4 + j], tu_normal(&r), 10.0));
+      } else {
+        double b = NAN;
+        assert_int_equal(att_query(h, i, j, &b), ATT_OK);
+        assert_true(isfinite(b));
+      }
+      if (op % 100 == 0) {
+        snprintf(label, sizeof label, "swings k=%lld op=%d", (long long)kLimits[a], op);
+        tu_check_all(h, &m, TOL, label);
+      } else if (op % 10 == 0) {
+        snprintf(label, sizeof label, "swings k=%lld op=%d entry", (long long)kLimits[a], op);
+        tu_check_entry(h, &m, tu_below(&r, 32), tu_below(&r, 4), TOL, label);
+      }
+    }
+    att_free(h);
+    tu_mirror_free(&m);
+  }
+  tu_report("test_random_swings");
+}
+
+/* ---- Values at ATT_MAX_VALUE ----------------------------------------------------- */
+
+static void test_max_value(void **state)
+{
+  const double below = nextafter(ATT_MAX_VALUE, 0.0);
+  const double above = nextafter(ATT_MAX_VALUE, INFINITY);
+  tu_rng r;
+  tu_mirror m;
+  att_state *h;
+  int64_t t;
+  (void)state;
+  assert_true(ATT_MAX_VALUE == 0x1p664);
+  tu_rng_seed(&r, 6000);
+  tu_mirror_alloc(&m, 16, 3, 1.0);
+  tu_mirror_randomize(&m, &r, 1.0, 1.0);
+  for (t = 0; t < 48; ++t) {
+    const double mag = (t % 3 == 0) ? ATT_MAX_VALUE : below;
+    m.V[t] = (t % 2 ? -1.0 : 1.0) * mag;
+  }
+  h = tu_init(&m, NULL);
+  {
+    double *all = tu_alloc_doubles(48);
+    tu_query_all(h, 16, 3, all);
+    assert_true(tu_all_finite(all, 48));
+    free(all);
+  }
+  tu_check_all(h, &m, TOL, "V at +-ATT_MAX_VALUE");
+  /* Key updates with values at the limit, then values moved to 0 and back
+   * to the limit: V + delta stays within the limit. */
+  for (t = 0; t < 200; ++t) {
+    const int64_t i = tu_below(&r, 16), j = tu_below(&r, 3);
+    tu_update_k(&m, h, i, j, reflect(m.K[i * 3 + j], tu_normal(&r), 3.0));
+    if (t % 7 == 0) {
+      const double v = m.V[i * 3 + j];
+      tu_update_v(&m, h, i, j, -v); /* exactly 0 */
+      tu_update_v(&m, h, i, j, (t % 2 ? -1.0 : 1.0) * below);
+    }
+    if (t % 20 == 0)
+      tu_check_all(h, &m, TOL, "V at the limit, after updates");
+  }
+  tu_check_all(h, &m, TOL, "V at the limit, final");
+  /* One ulp above is rejected, by update and by init. */
+  {
+    int64_t i;
+    double before, after;
+    for (i = 0; i < 48 && fabs(m.V[i]) != below; ++i) {
+    }
+    assert_true(i < 48);
+    assert_int_equal(att_query(h, 0, i % 3, &before), ATT_OK);
+    /* ulp(2^664) = 2^612: V + sign * 2^613 leaves [-MAX, MAX]. */
+    assert_int_equal(att_update_v(h, i / 3, i % 3, copysign(0x1p613, m.V[i])), ATT_E_RANGE);
+    assert_int_equal(att_query(h, 0, i % 3, &after), ATT_OK);
+    assert_memory_equal(&before, &after, sizeof before);
+    tu_check_all(h, &m, TOL, "V at the limit, after a rejected update");
+  }
+  att_free(h);
+  {
+    att_state *h2 = (att_state *)&m; /* a sentinel: must become NULL */
+    m.V[5] = above;
+    assert_int_equal(att_init(&h2, 16, 3, m.Q, m.K, m.V, NULL), ATT_E_RANGE);
+    assert_null(h2);
+    m.V[5] = -above;
+    h2 = (att_state *)&m;
+    assert_int_equal(att_init(&h2, 16, 3, m.Q, m.K, m.V, NULL), ATT_E_RANGE);
+    assert_null(h2);
+  }
+  tu_mirror_free(&m);
+}
+
+/* ---- Logits at ATT_MAX_LOGIT --------------------------------------------------------
+ * d = 1, Q[i] = +-2^332, K[c] = 2^332 (c + 1) / 8: the logits are
+ * +-2^664 (c + 1) / 8, exactly representable, the largest exactly
+ * ATT_MAX_LOGIT, and 2^661 apart, so every row is one-hot: rows with
+ * Q = +2^332 return V[7], rows with Q = -2^332 return V[0]. */
+
+static void test_max_logit(void **state)
+{
+  static const double scales[] = {1.0, 0.5};
+  size_t a;
+  (void)state;
+  assert_true(ATT_MAX_LOGIT == 0x1p664);
+  for (a = 0; a < sizeof scales / sizeof scales[0]; ++a) {
+    const double s = scales[a];
+    tu_mirror m;
+    att_config *cfg = tu_config(0, 0.0, s);
+    att_state *h;
+    double *ref = tu_alloc_doubles(8 * 2);
+    double *got = tu_alloc_doubles(8 * 2);
+    double *again = tu_alloc_doubles(8 * 2);
+    int64_t i, j, c;
+    tu_mirror_alloc(&m, 8, 2, s);
+    for (i = 0; i < 8; ++i) {
+      m.Q[i * 2] = (i % 2 ? -1.0 : 1.0) * 0x1p332;
+      m.Q[i * 2 + 1] = 0.0;
+      m.K[i * 2] = 0x1p332 * (double)(i + 1) / 8.0 / s; /* s * q * k as above */
+      m.K[i * 2 + 1] = 1.0;
+      m.V[i * 2] = (double)(i + 1);
+      m.V[i * 2 + 1] = -3.0 * (double)i;
+    }
+    h = tu_init(&m, cfg);
+    tu_query_all(h, 8, 2, got);
+    ref_attention(8, 2, m.Q, m.K, m.V, s, ref);
+    for (i = 0; i < 8; ++i)
+      for (j = 0; j < 2; ++j) {
+        const int64_t winner = (i % 2) ? 0 : 7;
+        const double vmax = ref_col_abs_max(8, 2, m.V, j);
+        assert_true(isfinite(got[i * 2 + j]));
+        /* The reference agrees with the construction ... */
+        assert_true(ref[i * 2 + j] == m.V[winner * 2 + j]);
+        /* ... and the library with both. The logit term of the tolerance
+         * model is meaningless here (u * 2^664); the gap of 2^661 between
+         * the top two logits makes the exact answer one-hot. */
+        if (!(fabs(got[i * 2 + j] - ref[i * 2 + j]) <= TOL * vmax))
+          fail_msg("max logit scale=%g: B[%lld][%lld] = %.17g, expected %.17g", s, (long long)i,
+                   (long long)j, got[i * 2 + j], ref[i * 2 + j]);
+      }
+    /* A logit one ulp above the limit is rejected, and nothing changes. */
+    assert_int_equal(att_update_k(h, 7, 0, 0x1p332 * 0x1p-52 / s), ATT_E_RANGE);
+    assert_string_not_equal(att_last_error(), "");
+    tu_query_all(h, 8, 2, again);
+    assert_memory_equal(got, again, 16 * sizeof(double));
+    /* Moving the top key down by a representable step is fine: key 6 takes
+     * over the rows with Q = +2^332. */
+    tu_update_k(&m, h, 7, 0, -0x1p332 * 0.5 / s);
+    tu_query_all(h, 8, 2, got);
+    for (i = 0; i < 8; i += 2)
+      for (j = 0; j < 2; ++j)
+        assert_true(fabs(got[i * 2 + j] - m.V[6 * 2 + j]) <= TOL * ref_col_abs_max(8, 2, m.V, j));
+    att_free(h);
+    /* Init with a logit one ulp above the limit: rejected. */
+    c = 7;
+    m.K[c * 2] = nextafter(0x1p332 / s, INFINITY);
+    h = (att_state *)&m;
+    assert_int_equal(att_init(&h, 8, 2, m.Q, m.K, m.V, cfg), ATT_E_RANGE);
+    assert_null(h);
+    att_config_free(cfg);
+    free(ref);
+    free(got);
+    free(again);
+    tu_mirror_free(&m);
+  }
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_large_logits),     cmocka_unit_test(test_row_max_moves),
+      cmocka_unit_test(test_dominate_and_fall), cmocka_unit_test(test_value_rise_and_fall),
+      cmocka_unit_test(test_underflow_rows),
+      cmocka_unit_test(test_random_swings),    cmocka_unit_test(test_max_value),
+      cmocka_unit_test(test_max_logit),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -79,8 +79,78 @@ typedef enum att_status {
   ATT_E_NOMEM = 5,         /**< Memory could not be allocated. */
   ATT_E_CONFIG = 6,        /**< A configuration value is invalid. */
   ATT_E_INTERNAL = 7,      /**< An internal invariant failed (a bug: report it). */
-  ATT_E_RANGE = 8          /**< A finite input exceeds the supported magnitude. */
+  ATT_E_RANGE = 8,         /**< A finite input exceeds the supported magnitude. */
+  /* Values 9 to 19 are reserved for the static attention functions. */
+  ATT_E_FORMAT = 20,       /**< The data is not a saved dynattn state (wrong magic). @since 0.2.0 */
+  ATT_E_VERSION = 21,      /**< The saved state has a format version this library cannot read. @since 0.2.0 */
+  ATT_E_ENDIAN = 22,       /**< The saved state was written with the other byte order. @since 0.2.0 */
+  ATT_E_TRUNCATED = 23,    /**< The saved state ends before its declared length. @since 0.2.0 */
+  ATT_E_CORRUPT = 24,      /**< The saved state fails its checksum or is inconsistent. @since 0.2.0 */
+  ATT_E_IO = 25,           /**< A file could not be opened, read, written or renamed. @since 0.2.0 */
+  ATT_E_ENUM = 26          /**< An enumeration argument has a value not defined here. @since 0.2.0 */
 } att_status;
+
+/**
+ * Memory layout of a caller's matrix, in the CBLAS style. Row-major: element
+ * [i][j] at i * ld + j, ld >= columns. Column-major (Fortran, Julia): element
+ * [i][j] at i + j * ld, ld >= rows. A leading dimension larger than the
+ * minimum describes a sub-matrix view of a larger array.
+ * @since 0.2.0
+ */
+typedef enum att_layout { ATT_ROW_MAJOR = 0, ATT_COL_MAJOR = 1 } att_layout;
+
+/**
+ * Which input matrix a function reads or changes.
+ * @since 0.2.0
+ */
+typedef enum att_matrix {
+  ATT_MATRIX_Q = 0, /**< queries, n_q x d_k */
+  ATT_MATRIX_K = 1, /**< keys, n_kv x d_k */
+  ATT_MATRIX_V = 2  /**< values, n_kv x d_v */
+} att_matrix;
+
+/**
+ * How the kernel A is stored (reported by att_stat() with ATT_STAT_STORAGE).
+ * Values are never renumbered; later releases may add storage modes.
+ * @since 0.2.0
+ */
+typedef enum att_storage {
+  ATT_STORAGE_DENSE = 0 /**< A and the logits as n_q x n_kv matrices. */
+} att_storage;
+
+/**
+ * How pending updates are folded (reported with ATT_STAT_STRATEGY).
+ * Values are never renumbered; later releases may add strategies.
+ * @since 0.2.0
+ */
+typedef enum att_strategy {
+  ATT_STRATEGY_LAZY = 0 /**< Fold once k updates are pending (paper Theorem 4.1). */
+} att_strategy;
+
+/**
+ * Statistics readable with att_stat(). Values are never renumbered; later
+ * releases may add kinds. Counters count since att_init (a clone or a loaded
+ * state continues the counts of its origin).
+ * @since 0.2.0
+ */
+typedef enum att_stat_kind {
+  ATT_STAT_UPDATES_Q = 0,           /**< Q changes applied (entries; a row counts 1). */
+  ATT_STAT_UPDATES_K = 1,           /**< K changes applied (entries; a row counts 1). */
+  ATT_STAT_UPDATES_V = 2,           /**< V changes applied (entries; a row counts 1). */
+  ATT_STAT_FOLDS = 3,               /**< Folds of pending terms (paper Algorithm 5). */
+  ATT_STAT_ROWS_RECOMPUTED = 4,     /**< Rows recomputed from Q K^T by the numerics
+                                         (error bound, re-shift, background sweep). */
+  ATT_STAT_COLUMNS_RECOMPUTED = 5,  /**< Value columns of the product recomputed. */
+  ATT_STAT_PENDING_KEY_ROWS = 6,    /**< Distinct key rows with pending terms. */
+  ATT_STAT_PENDING_KEY_UPDATES = 7, /**< Key changes since the last fold. */
+  ATT_STAT_PENDING_VALUE_ROWS = 8,  /**< Distinct value rows with pending terms. */
+  ATT_STAT_PENDING_VALUE_UPDATES = 9, /**< Value changes since the last fold. */
+  ATT_STAT_LAZY_LIMIT = 10,         /**< The lazy limit k in use. */
+  ATT_STAT_BYTES = 11,              /**< Bytes of memory held by the handle. */
+  ATT_STAT_STORAGE = 12,            /**< An att_storage value. */
+  ATT_STAT_STRATEGY = 13,           /**< An att_strategy value. */
+  ATT_STAT_CAUSAL = 14              /**< 1 if the handle is causally masked, else 0. */
+} att_stat_kind;
 
 /** Opaque handle holding one maintained attention problem. */
 typedef struct att_state att_state;
@@ -197,6 +267,22 @@ ATT_API att_status att_config_set_lazy_exponent(att_config *cfg, double a);
  */
 ATT_API att_status att_config_set_logit_scale(att_config *cfg, double scale);
 
+/**
+ * Enable or disable causal masking. With masking, query row i attends only to
+ * the key rows c <= i + (n_kv - n_q): the last n_q of n_kv positions, as when
+ * decoding a suffix of queries against a longer key sequence (n_q = n_kv is
+ * the usual square causal mask). Masked entries of A are exactly 0 and never
+ * exponentiated, and an update of key or value row c touches only the query
+ * rows that see it. Masking needs n_q <= n_kv (so every query row sees at
+ * least one key); att_init_general() rejects other shapes with ATT_E_SIZE.
+ * @param[in,out] cfg the configuration.
+ * @param[in] causal 1 to mask, 0 (the default) for full attention.
+ * @return ATT_OK, ATT_E_NULL or ATT_E_CONFIG (causal not 0 or 1; cfg unchanged).
+ * Needs exclusive access to cfg; O(1).
+ * @since 0.2.0
+ */
+ATT_API att_status att_config_set_causal(att_config *cfg, int64_t causal);
+
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -281,6 +367,345 @@ ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j,
  */
 ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j,
                              double *out);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name General shapes and read-back
+ *  @{ */
+
+/**
+ * Create a handle maintaining B = D^-1 exp(s Q K^T) V for general shapes:
+ * Q is n_q x d_k, K is n_kv x d_k, V is n_kv x d_v and B is n_q x d_v
+ * (cross-attention when n_q != n_kv; value width may differ from key width).
+ * att_init(out, n, d, Q, K, V, cfg) is att_init_general(out, n, n, d, d,
+ * ATT_ROW_MAJOR, Q, d, K, d, V, d, cfg).
+ * @param[out] out receives the handle; set to NULL on failure.
+ * @param[in] n_q, n_kv, d_k, d_v the shape; each >= 1 and <= INT32_MAX.
+ * @param[in] layout ATT_ROW_MAJOR or ATT_COL_MAJOR, for all three inputs.
+ * @param[in] Q, K, V the inputs; copied, the caller keeps ownership.
+ * @param[in] ldq, ldk, ldv leading dimensions (see att_layout): at least the
+ *                number of columns (row-major) or rows (column-major).
+ * @param[in] cfg options, or NULL for the defaults; not retained.
+ * @return ATT_OK; ATT_E_NULL; ATT_E_ENUM (layout); ATT_E_SIZE (a dimension
+ *         out of range, a leading dimension too small, causal masking with
+ *         n_q > n_kv, or storage that overflows); ATT_E_NONFINITE; ATT_E_RANGE;
+ *         ATT_E_NOMEM.
+ * Ownership: free the handle with att_free().
+ * Memory: about 2 n_q n_kv + 2 n_q min(k, n_kv) + n_q (d_k + d_v)
+ *         + n_kv (d_k + 2 d_v) doubles; att_stat() with ATT_STAT_BYTES
+ *         reports the exact figure.
+ * Complexity: O(n_q n_kv (d_k + d_v)) at matrix-multiply speed.
+ * Thread-safe (touches no shared state).
+ * @since 0.2.0
+ */
+ATT_API att_status att_init_general(att_state **out, int64_t n_q, int64_t n_kv, int64_t d_k,
+                                    int64_t d_v, att_layout layout, const double *Q,
+                                    int64_t ldq, const double *K, int64_t ldk, const double *V,
+                                    int64_t ldv, const att_config *cfg);
+
+/**
+ * The shape of a handle. Any output pointer may be NULL to skip it.
+ * @param[in] s the handle.
+ * @param[out] n_q, n_kv, d_k, d_v receive the shape; untouched on failure.
+ * @return ATT_OK or ATT_E_NULL (s is NULL).
+ * Thread-safety: const. O(1). Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_shape(const att_state *s, int64_t *n_q, int64_t *n_kv, int64_t *d_k,
+                             int64_t *d_v);
+
+/**
+ * Copy the current Q, K or V (every update applied, folded or not) into a
+ * caller buffer.
+ * @param[in] s the handle.
+ * @param[in] which ATT_MATRIX_Q, ATT_MATRIX_K or ATT_MATRIX_V.
+ * @param[in] layout layout of out; ld its leading dimension (see att_layout).
+ * @param[out] out receives the matrix; untouched on failure. Entries between
+ *                 the rows (or columns) of a strided view are not written.
+ * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM or ATT_E_SIZE (ld too small).
+ * Thread-safety: const. O(rows x columns). Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_get_matrix(const att_state *s, att_matrix which, att_layout layout,
+                                  double *out, int64_t ld);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name More updates
+ *  Every function here validates all of its input before it changes
+ *  anything: on failure the handle is exactly as it was.
+ *  @{ */
+
+/**
+ * Q[i][j] += delta. Row i of the logits, of A and of the product change
+ * entirely; they are recomputed at once (Q changes are never pending).
+ * @param[in,out] s the handle.
+ * @param[in] i query row in [0, n_q); j column in [0, d_k).
+ * @param[in] delta a finite change.
+ * @return ATT_OK; ATT_E_NULL; ATT_E_INDEX; ATT_E_NONFINITE (delta, the new
+ *         Q[i][j] or a logit it produces is not finite); ATT_E_RANGE (a logit
+ *         would exceed ATT_MAX_LOGIT).
+ * Complexity: O(n_kv (d_k + d_v)) (a matrix-vector product with K, n_kv
+ * exponentials, a matrix-vector product with V). Needs exclusive access to s.
+ * Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_update_q(att_state *s, int64_t i, int64_t j, double delta);
+
+/**
+ * Set one entry: which[i][j] = value (exactly that double, not a sum).
+ * Costs and failures as att_update_q(), att_update_k() or att_update_v()
+ * for which = Q, K, V; for Q and K, ATT_E_NONFINITE also when value minus the
+ * old entry overflows.
+ * @param[in,out] s the handle.
+ * @param[in] which the matrix; i its row; j its column.
+ * @param[in] value the new, finite entry.
+ * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_NONFINITE,
+ *         ATT_E_RANGE.
+ * Needs exclusive access to s. Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int64_t j,
+                                 double value);
+
+/**
+ * Replace a whole row: a token's query, key or value vector changes.
+ * Q: row i of A is recomputed, as for att_update_q(). K: column i of the
+ * logits is recomputed as s Q k_new (one matrix-vector product), and one
+ * pending key term records it, the cost of one att_update_k(). V: one pending
+ * value term, the cost of one att_update_v(). Never d separate updates.
+ * @param[in,out] s the handle.
+ * @param[in] which the matrix; i the row (query row for Q, key/value row for
+ *            K and V).
+ * @param[in] row the new row: d_k (Q, K) or d_v (V) finite values at
+ *            row[0], row[inc], row[2 inc], ...; a column-major caller passes
+ *            inc = its leading dimension.
+ * @param[in] inc the stride between the row's elements, >= 1.
+ * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_SIZE (inc < 1),
+ *         ATT_E_NONFINITE, ATT_E_RANGE.
+ * Complexity: Q: O(n_kv (d_k + d_v)); K: O(n_q d_k) plus n_q exponentials;
+ * V: O(d_v); plus a fold every k pending updates. Needs exclusive access to
+ * s. Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const double *row,
+                               int64_t inc);
+
+/**
+ * Apply many updates of one matrix in one call, all or nothing:
+ * which[rows[t]][cols[t]] += deltas[t] for t = 0, 1, ..., count - 1, in that
+ * order (repeated entries add up in order). Every entry, every intermediate
+ * value and every logit is validated before anything changes; if any is
+ * invalid, nothing is applied and the status names the first bad entry in
+ * att_last_error().
+ * Updates are grouped by row: a key row touched m times costs one column
+ * recomputation (n_q exponentials) instead of m; a query row touched m times
+ * costs one row recomputation instead of m. A batch is never slower than the
+ * same updates made one by one.
+ * @param[in,out] s the handle.
+ * @param[in] which the matrix.
+ * @param[in] count number of updates, >= 0 (0 is a no-op).
+ * @param[in] rows, cols, deltas arrays of count entries (may be NULL when
+ *            count is 0).
+ * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_SIZE (count < 0), ATT_E_INDEX,
+ *         ATT_E_NONFINITE, ATT_E_RANGE, ATT_E_NOMEM.
+ * Memory: allocates O(count + affected rows x (n_q or n_kv)) scratch for the
+ * duration of the call.
+ * Complexity: O(count log count) plus, per affected row, the cost of one
+ * att_set_row() without its matrix-vector product for K. Needs exclusive
+ * access to s.
+ * @since 0.2.0
+ */
+ATT_API att_status att_update_batch(att_state *s, att_matrix which, int64_t count,
+                                    const int64_t *rows, const int64_t *cols,
+                                    const double *deltas);
+
+/**
+ * As att_update_batch(), but which[rows[t]][cols[t]] = values[t]; when an
+ * entry repeats, the last value wins.
+ * @since 0.2.0
+ */
+ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count,
+                                 const int64_t *rows, const int64_t *cols,
+                                 const double *values);
+
+/**
+ * Fold every pending term into the maintained product now (paper Algorithm
+ * 5), as happens automatically once k updates are pending. Queries cost O(1)
+ * per entry afterwards. Results do not change beyond rounding.
+ * @param[in,out] s the handle.
+ * @return ATT_OK or ATT_E_NULL.
+ * Complexity: O(n_q d_v p) at matrix-multiply speed for p pending rows (0
+ * when nothing is pending, apart from the background sweep). Needs exclusive
+ * access to s. Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_fold(att_state *s);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name More queries
+ *  All take a const handle: they may run concurrently with each other and
+ *  with att_query() on the same handle, and they write only to the caller's
+ *  buffer (no allocation, no shared scratch).
+ *  @{ */
+
+/**
+ * A whole output row: out[j] = B[i][j] for j in [0, d_v).
+ * @param[in] s the handle; i the query row in [0, n_q).
+ * @param[out] out receives d_v values; untouched on failure.
+ * @return ATT_OK, ATT_E_NULL or ATT_E_INDEX.
+ * Complexity: O(d_v (1 + p_k) + p_v d_v) for p_k pending key rows and p_v
+ * pending value rows, against O(d_v (p_k + p_v)) for d_v single queries.
+ * Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_query_row(const att_state *s, int64_t i, double *out);
+
+/**
+ * A block of output rows: rows i0 .. i0 + count - 1 of B into a count x d_v
+ * matrix with the given layout and leading dimension.
+ * @param[in] s the handle.
+ * @param[in] i0 first row; count number of rows, i0 + count <= n_q (count 0
+ *            is a no-op).
+ * @param[in] layout, ld of out (see att_layout; rows = count, columns = d_v).
+ * @param[out] out receives the block; untouched on failure.
+ * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX (rows out of range) or
+ *         ATT_E_SIZE (ld too small, count < 0).
+ * Complexity: count times att_query_row(). Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_query_rows(const att_state *s, int64_t i0, int64_t count,
+                                  att_layout layout, double *out, int64_t ld);
+
+/**
+ * The whole output B (n_q x d_v) into a caller buffer. The handle is const:
+ * pending terms are evaluated for the output, not folded into the handle (call
+ * att_fold() first to fold them). Same as att_query_rows(s, 0, n_q, ...).
+ * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM or ATT_E_SIZE (ld too small).
+ * Complexity: O(n_q d_v (1 + p_k + p_v)). Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_output(const att_state *s, att_layout layout, double *out, int64_t ld);
+
+/**
+ * Log-sum-exp of the logits of query rows i0 .. i0 + count - 1:
+ * out[r] = log(sum_c exp(s <Q[i0+r,:], K[c,:]>)) over the keys row i0 + r
+ * sees (all keys, or the causally visible ones), the log of D's entry with
+ * the row's shift restored.
+ *
+ * Split-K merge: if handles h1 and h2 hold the same queries and disjoint key
+ * sets, with outputs B1, B2 and log-sum-exps l1, l2 for a row, then the
+ * attention over the union of the keys is
+ *   l = max(l1, l2) + log(exp(l1 - max) + exp(l2 - max)),
+ *   B = exp(l1 - l) B1 + exp(l2 - l) B2.
+ * examples/split_merge.c does exactly this.
+ * @param[in] s the handle; i0, count as att_query_rows().
+ * @param[out] out receives count values; untouched on failure.
+ * @return ATT_OK, ATT_E_NULL, ATT_E_INDEX or ATT_E_SIZE (count < 0).
+ * Accuracy: absolute error about 1e-12 plus the rounding of the logits.
+ * Complexity: O(count). Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_query_lse(const att_state *s, int64_t i0, int64_t count, double *out);
+
+/**
+ * One statistic of a handle (see att_stat_kind).
+ * @param[in] s the handle; which the statistic.
+ * @param[out] out receives the value; untouched on failure.
+ * @return ATT_OK, ATT_E_NULL or ATT_E_ENUM (which is unknown).
+ * Queries are not counted: they are const and may run concurrently, and a
+ * shared counter would make them contend. Thread-safety: const. O(1).
+ * @since 0.2.0
+ */
+ATT_API att_status att_stat(const att_state *s, att_stat_kind which, int64_t *out);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Copies and persistence
+ *  A saved state is the handle's complete state, pending terms included, in
+ *  the versioned binary format of docs/FORMAT.md, protected by an XXH3-64
+ *  checksum. A handle loaded from it answers every query bit-identically to
+ *  the handle that was saved, and evolves identically under the same updates.
+ *  @{ */
+
+/**
+ * Deep copy of a handle; the copy and the original are independent.
+ * @param[in] s the handle to copy.
+ * @param[out] out receives the copy; set to NULL on failure.
+ * @return ATT_OK, ATT_E_NULL or ATT_E_NOMEM.
+ * Ownership: free the copy with att_free(). Thread-safety: const on s.
+ * Complexity: O(bytes held). Every query of the copy is bit-identical.
+ * @since 0.2.0
+ */
+ATT_API att_status att_clone(const att_state *s, att_state **out);
+
+/**
+ * The exact number of bytes att_save_buffer() writes for this handle.
+ * @param[in] s the handle.
+ * @param[out] bytes receives the size; untouched on failure.
+ * @return ATT_OK or ATT_E_NULL. Thread-safety: const. O(1).
+ * @since 0.2.0
+ */
+ATT_API att_status att_save_size(const att_state *s, int64_t *bytes);
+
+/**
+ * Save the handle's state into a caller buffer.
+ * @param[in] s the handle.
+ * @param[out] buf the destination; capacity its size in bytes.
+ * @param[out] written receives the number of bytes written (may be NULL).
+ * @return ATT_OK, ATT_E_NULL, or ATT_E_SIZE (capacity below
+ *         att_save_size(); nothing is written).
+ * Thread-safety: const. Complexity: O(bytes). Never allocates.
+ * @since 0.2.0
+ */
+ATT_API att_status att_save_buffer(const att_state *s, void *buf, int64_t capacity,
+                                   int64_t *written);
+
+/**
+ * Save the handle's state to a file, atomically: the data goes to a new
+ * temporary file in the same directory, which is flushed to stable storage
+ * (fsync) and then renamed over path. A failure or crash at any point leaves
+ * either the old file or the complete new one at path, never a partial one;
+ * on failure the temporary file is removed.
+ * @param[in] s the handle.
+ * @param[in] path the file name (the directory must exist and be writable).
+ * @return ATT_OK, ATT_E_NULL, ATT_E_IO (with the system's reason in
+ *         att_last_error()) or ATT_E_NOMEM.
+ * Thread-safety: const on s. Complexity: O(bytes); allocates a buffer of
+ * att_save_size() bytes.
+ * @since 0.2.0
+ */
+ATT_API att_status att_save_file(const att_state *s, const char *path);
+
+/**
+ * Create a handle from a state saved by att_save_buffer() or att_save_file().
+ * Every size in the data is checked against the data's length before
+ * anything is allocated, so corrupted or hostile data cannot cause large
+ * allocations or out-of-bounds reads.
+ * @param[out] out receives the handle; set to NULL on failure.
+ * @param[in] buf the saved bytes; size their number.
+ * @return ATT_OK; ATT_E_NULL; ATT_E_SIZE (size < 0); ATT_E_FORMAT (not a
+ *         saved dynattn state); ATT_E_ENDIAN (written with the other byte
+ *         order); ATT_E_VERSION (a newer format version); ATT_E_TRUNCATED
+ *         (shorter than its declared length); ATT_E_CORRUPT (checksum
+ *         mismatch, trailing bytes or inconsistent contents); ATT_E_NOMEM.
+ * Ownership: free the handle with att_free(). Thread-safe.
+ * Complexity: O(size).
+ * @since 0.2.0
+ */
+ATT_API att_status att_load_buffer(att_state **out, const void *buf, int64_t size);
+
+/**
+ * As att_load_buffer(), reading the file at path.
+ * @return as att_load_buffer(), and ATT_E_IO when the file cannot be read.
+ * @since 0.2.0
+ */
+ATT_API att_status att_load_file(att_state **out, const char *path);
 
 /** @} */
 

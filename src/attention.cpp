@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "blas.hpp"
 #include "dense_store.hpp"
@@ -23,7 +24,7 @@ int64_t checked_mul(int64_t a, int64_t b) {
   return r;
 }
 
-void check_shape(const Shape &s, int64_t k) {
+void check_shape(const Shape &s, int64_t k, bool causal) {
   const struct {
     const char *name;
     int64_t value;
@@ -35,21 +36,40 @@ void check_shape(const Shape &s, int64_t k) {
       fail(ATT_E_SIZE, "%s=%lld exceeds %lld", dim.name, static_cast<long long>(dim.value),
            static_cast<long long>(blas::kMaxDim));
   }
+  if (causal && s.n_q > s.n_kv)
+    fail(ATT_E_SIZE, "causal masking needs n_q <= n_kv (n_q=%lld, n_kv=%lld)",
+         static_cast<long long>(s.n_q), static_cast<long long>(s.n_kv));
   // Every buffer the structure allocates, so that none can overflow.
   checked_mul(checked_mul(s.n_q, s.n_kv), 2);
   checked_mul(s.n_q, std::max(s.d_k, s.d_v));
-  checked_mul(s.n_kv, std::max(s.d_k, s.d_v));  // also the pending-cell marks
+  checked_mul(s.n_kv, std::max(s.d_k, s.d_v));
   checked_mul(s.n_q, 2 * k);
   checked_mul(2 * k, s.d_v);
 }
 
-// Copy a row-major rows x cols input into column-major storage, rejecting
+// Validates a caller's rows x cols view before anything is read from it.
+void check_view(const char *name, const MatrixView &m, int64_t rows, int64_t cols) {
+  if (m.layout != ATT_ROW_MAJOR && m.layout != ATT_COL_MAJOR)
+    fail(ATT_E_ENUM, "layout=%d is neither ATT_ROW_MAJOR nor ATT_COL_MAJOR",
+         static_cast<int>(m.layout));
+  const int64_t inner = m.layout == ATT_ROW_MAJOR ? cols : rows;
+  const int64_t outer = m.layout == ATT_ROW_MAJOR ? rows : cols;
+  if (m.ld < inner)
+    fail(ATT_E_SIZE, "ld%s=%lld is below %lld", name, static_cast<long long>(m.ld),
+         static_cast<long long>(inner));
+  checked_mul(outer, m.ld);
+}
+
+double view_at(const MatrixView &m, int64_t i, int64_t j) {
+  return m.layout == ATT_ROW_MAJOR ? m.data[i * m.ld + j] : m.data[i + j * m.ld];
+}
+
+// Copy a caller's rows x cols matrix into column-major storage, rejecting
 // non-finite entries and entries above `limit` in magnitude.
-Matrix copy_input(const char *name, const double *in, int64_t rows, int64_t cols, double limit) {
-  Matrix m(rows, cols);
-  for (int64_t i = 0; i < rows; ++i) {
-    for (int64_t j = 0; j < cols; ++j) {
-      const double x = in[i * cols + j];
+void copy_input(const char *name, const MatrixView &in, Matrix &m, double limit) {
+  for (int64_t j = 0; j < m.cols(); ++j) {
+    for (int64_t i = 0; i < m.rows(); ++i) {
+      const double x = view_at(in, i, j);
       if (!std::isfinite(x))
         fail(ATT_E_NONFINITE, "%s[%lld][%lld] is not finite", name, static_cast<long long>(i),
              static_cast<long long>(j));
@@ -59,35 +79,57 @@ Matrix copy_input(const char *name, const double *in, int64_t rows, int64_t cols
       m(i, j) = x;
     }
   }
-  return m;
 }
 
 void check_delta(double delta) {
   if (!std::isfinite(delta)) fail(ATT_E_NONFINITE, "delta=%g is not finite", delta);
 }
 
+void check_which(att_matrix which) {
+  if (which != ATT_MATRIX_Q && which != ATT_MATRIX_K && which != ATT_MATRIX_V)
+    fail(ATT_E_ENUM, "which=%d is not ATT_MATRIX_Q, _K or _V", static_cast<int>(which));
+}
+
+const char *matrix_name(att_matrix which) {
+  return which == ATT_MATRIX_Q ? "Q" : which == ATT_MATRIX_K ? "K" : "V";
+}
+
+void check_value(const char *name, int64_t row, int64_t col, double v) {
+  if (!std::isfinite(v))
+    fail(ATT_E_NONFINITE, "new %s[%lld][%lld] is not finite", name, static_cast<long long>(row),
+         static_cast<long long>(col));
+  if (name[0] == 'V' && std::fabs(v) > ATT_MAX_VALUE)
+    fail(ATT_E_RANGE, "|new %s[%lld][%lld]| = %g exceeds ATT_MAX_VALUE", name,
+         static_cast<long long>(row), static_cast<long long>(col), std::fabs(v));
+}
+
+void check_logit_values(const double *logits, int64_t lo, int64_t hi, const char *what) {
+  double worst = 0.0;
+  bool finite = true;
+  for (int64_t i = lo; i < hi; ++i) {
+    finite &= std::isfinite(logits[i]);
+    worst = std::fmax(worst, std::fabs(logits[i]));
+  }
+  if (!finite) fail(ATT_E_NONFINITE, "%s makes a logit non-finite", what);
+  if (worst > ATT_MAX_LOGIT)
+    fail(ATT_E_RANGE, "%s makes a logit of magnitude %g exceed ATT_MAX_LOGIT", what, worst);
+}
+
 }  // namespace
 
-DynamicAttention::DynamicAttention(Shape shape, const double *Q, const double *K,
-                                   const double *V, const Config &config)
-    : shape_(shape),
-      scale_(config.logit_scale),
-      lazy_limit_(config.resolve_lazy_limit(std::max(shape.n_q, shape.n_kv))) {
-  check_shape(shape_, lazy_limit_);
-  const int64_t n_q = shape_.n_q, n_kv = shape_.n_kv, d_v = shape_.d_v;
-  const double huge = HUGE_VAL;
-  Q_ = copy_input("Q", Q, n_q, shape_.d_k, huge);
-  K_ = copy_input("K", K, n_kv, shape_.d_k, huge);
-  V_ = copy_input("V", V, n_kv, d_v, ATT_MAX_VALUE);
-  V0_ = Matrix(n_kv, d_v);
-  std::memcpy(V0_.data(), V_.data(), sizeof(double) * static_cast<size_t>(n_kv * d_v));
-
+DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask)
+    : shape_(shape), scale_(scale), lazy_limit_(lazy_limit), mask_(mask) {
+  check_shape(shape_, lazy_limit_, mask_.causal);
+  const int64_t n_q = shape_.n_q, n_kv = shape_.n_kv, d_k = shape_.d_k, d_v = shape_.d_v;
   // At most min(k, n_kv) distinct key rows and as many value rows can be
   // pending; the fold stacks both.
-  const int64_t k = lazy_limit_;
-  const int64_t distinct = std::min(k, n_kv);
+  const int64_t distinct = std::min(lazy_limit_, n_kv);
   const int64_t rhs_rows = 2 * distinct;
-  store_ = std::make_unique<DenseStore>(n_q, n_kv);
+  Q_ = Matrix(n_q, d_k);
+  K_ = Matrix(n_kv, d_k);
+  V_ = Matrix(n_kv, d_v);
+  V0_ = Matrix(n_kv, d_v);
+  store_ = std::make_unique<DenseStore>(n_q, n_kv, mask_);
   C0_ = Matrix(n_q, d_v);
   shift_ = Array<double>(n_q);
   d_hi_ = Array<double>(n_q);
@@ -97,38 +139,97 @@ DynamicAttention::DynamicAttention(Shape shape, const double *Q, const double *K
   pending_key_ = Array<int64_t>(distinct);
   key_slot_ = Array<int64_t>(n_kv);
   key_slot_.fill(-1);
-  pending_v_row_ = Array<int64_t>(k);
-  pending_v_col_ = Array<int64_t>(k);
-  pending_v_mark_ = Array<unsigned char>(n_kv * d_v);
-  pending_v_mark_.fill(0);
+  pending_value_ = Array<int64_t>(distinct);
+  value_pending_ = Array<unsigned char>(n_kv);
+  value_pending_.fill(0);
   value_scale_ = Array<double>(d_v);
   column_touched_ = Array<unsigned char>(d_v);
   column_touched_.fill(0);
-  for (int64_t j = 0; j < d_v; ++j) {
-    double largest = 0.0;
-    for (int64_t r = 0; r < n_kv; ++r) largest = std::fmax(largest, std::fabs(V_(r, j)));
-    value_scale_[j] = largest;
-  }
   fold_rhs_ = Matrix(rhs_rows, d_v);
-  fold_rows_ = Array<int64_t>(distinct);
-  fold_slot_ = Array<int64_t>(n_kv);
-  fold_slot_.fill(-1);
   logits_ = Array<double>(n_q);
   a_new_ = Array<double>(n_q);
   delta_a_ = Array<double>(n_q);
+  row_logits_ = Array<double>(n_kv);
+  vec_ = Array<double>(std::max(d_k, d_v));
   flagged_ = Array<unsigned char>(n_q);
   flagged_.fill(0);
-
   // Recompute a few rows per fold so rounding stays bounded over unbounded
   // streams; sized so the sweep costs about 1/8 of the fold's dgemm.
-  sweep_rows_ = std::clamp<int64_t>(k * d_v / (8 * (shape_.d_k + d_v)), 1, n_q);
+  sweep_rows_ = std::clamp<int64_t>(lazy_limit_ * d_v / (8 * (d_k + d_v)), 1, n_q);
+}
 
+// Everything about the caller's arguments that can be checked without
+// reading an entry, so that no buffer is allocated for a call that must fail.
+Shape DynamicAttention::checked_shape(Shape shape, const MatrixView &Q, const MatrixView &K,
+                                      const MatrixView &V, const Config &config) {
+  check_shape(shape, config.resolve_lazy_limit(std::max(shape.n_q, shape.n_kv)), config.causal);
+  check_view("q", Q, shape.n_q, shape.d_k);
+  check_view("k", K, shape.n_kv, shape.d_k);
+  check_view("v", V, shape.n_kv, shape.d_v);
+  return shape;
+}
+
+DynamicAttention::DynamicAttention(Shape shape, MatrixView Q, MatrixView K, MatrixView V,
+                                   const Config &config)
+    : DynamicAttention(checked_shape(shape, Q, K, V, config), config.logit_scale,
+                       config.resolve_lazy_limit(std::max(shape.n_q, shape.n_kv)),
+                       KeyMask{config.causal, shape.n_kv - shape.n_q}) {
+  const double huge = HUGE_VAL;
+  copy_input("Q", Q, Q_, huge);
+  copy_input("K", K, K_, huge);
+  copy_input("V", V, V_, ATT_MAX_VALUE);
+  std::memcpy(V0_.data(), V_.data(), sizeof(double) * static_cast<size_t>(V_.size()));
+  for (int64_t j = 0; j < shape_.d_v; ++j) {
+    double largest = 0.0;
+    for (int64_t r = 0; r < shape_.n_kv; ++r) largest = std::fmax(largest, std::fabs(V_(r, j)));
+    value_scale_[j] = largest;
+  }
   // Paper Algorithm 1 (Init): every row from scratch.
-  const int64_t bad = refresh_rows(0, n_q);
+  const int64_t bad = refresh_rows(0, shape_.n_q);
   if (bad >= 0)
     fail(ATT_E_RANGE, "a logit of row %lld is not finite or exceeds ATT_MAX_LOGIT",
          static_cast<long long>(bad));
-  refresh_rows(0, n_q);
+}
+
+DynamicAttention::DynamicAttention(const DynamicAttention &o)
+    : shape_(o.shape_),
+      scale_(o.scale_),
+      lazy_limit_(o.lazy_limit_),
+      mask_(o.mask_),
+      store_(o.store_->clone()),
+      Q_(o.Q_.copy()),
+      K_(o.K_.copy()),
+      V_(o.V_.copy()),
+      V0_(o.V0_.copy()),
+      C0_(o.C0_.copy()),
+      shift_(o.shift_.copy()),
+      d_hi_(o.d_hi_.copy()),
+      d_lo_(o.d_lo_.copy()),
+      err_(o.err_.copy()),
+      pending_a_(o.pending_a_.copy()),
+      pending_key_(o.pending_key_.copy()),
+      key_slot_(o.key_slot_.copy()),
+      n_key_cols_(o.n_key_cols_),
+      n_key_updates_(o.n_key_updates_),
+      pending_value_(o.pending_value_.copy()),
+      value_pending_(o.value_pending_.copy()),
+      n_value_rows_(o.n_value_rows_),
+      n_value_updates_(o.n_value_updates_),
+      value_scale_(o.value_scale_.copy()),
+      column_touched_(o.column_touched_.copy()),
+      fold_rhs_(o.fold_rhs_.rows(), o.fold_rhs_.cols()),
+      logits_(o.logits_.size()),
+      a_new_(o.a_new_.size()),
+      delta_a_(o.delta_a_.size()),
+      row_logits_(o.row_logits_.size()),
+      vec_(o.vec_.size()),
+      flagged_(o.flagged_.copy()),
+      sweep_rows_(o.sweep_rows_),
+      sweep_next_(o.sweep_next_),
+      folds_(o.folds_),
+      rows_recomputed_(o.rows_recomputed_),
+      columns_recomputed_(o.columns_recomputed_) {
+  std::copy(o.updates_, o.updates_ + 3, updates_);
 }
 
 // Rows [i0, i0 + count) from Q K^T: shifts, A, D, C0 = A V0, and no pending
@@ -139,6 +240,12 @@ int64_t DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
   const int64_t bad =
       store_->compute_rows(i0, count, Q_, K_, scale_, shift_.data() + i0, d_hi_.data() + i0);
   if (bad >= 0) return bad;
+  finish_rows(i0, count);
+  return -1;
+}
+
+// Rows whose A and D (in d_hi) were just recomputed: restore (I1) for them.
+void DynamicAttention::finish_rows(int64_t i0, int64_t count) {
   for (int64_t i = i0; i < i0 + count; ++i) {
     d_lo_[i] = 0.0;
     err_[i] = num::kFreshCharge * kU * d_hi_[i];
@@ -146,7 +253,6 @@ int64_t DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
   store_->multiply_rows(i0, count, V0_.data(), V0_.ld(), shape_.d_v, C0_.data() + i0, C0_.ld());
   for (int64_t t = 0; t < n_key_cols_; ++t)
     std::fill(pending_a_.col(t) + i0, pending_a_.col(t) + i0 + count, 0.0);
-  return -1;
 }
 
 // Recompute every flagged row, in runs of consecutive rows so that each run
@@ -161,6 +267,7 @@ void DynamicAttention::refresh_flagged() {
     int64_t end = i;
     while (end < n_q && flagged_[end]) flagged_[end++] = 0;
     refresh_rows(i, end - i);
+    rows_recomputed_ += end - i;
     i = end;
   }
 }
@@ -168,45 +275,52 @@ void DynamicAttention::refresh_flagged() {
 void DynamicAttention::sweep() {
   const int64_t count = std::min(sweep_rows_, shape_.n_q - sweep_next_);
   refresh_rows(sweep_next_, count);
+  rows_recomputed_ += count;
   sweep_next_ = (sweep_next_ + count) % shape_.n_q;
 }
 
-// Paper Algorithm 2, entry K[row, col] += delta. Column `row` of the logits
-// moves by scale * delta * Q[:, col]; the kernel column is recomputed from
-// the logits (so entries that had underflowed come back exactly) and its
-// change dA is recorded as a pending key term.
-void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
-  check_index("i", row, shape_.n_kv);
-  check_index("j", col, shape_.d_k);
-  check_delta(delta);
-  const double k_new = K_(row, col) + delta;
-  const double scaled = scale_ * delta;
-  if (!std::isfinite(k_new) || !std::isfinite(scaled))
-    fail(ATT_E_NONFINITE, "K[%lld][%lld] + delta is not finite", static_cast<long long>(row),
-         static_cast<long long>(col));
+void DynamicAttention::check_key_logits(int64_t row, const double *logits,
+                                        const char *what) const {
+  check_logit_values(logits, mask_.first_row(row), shape_.n_q, what);
+}
 
+void DynamicAttention::propose_query_row(int64_t row, const double *q, double *out) const {
+  const int64_t end = mask_.key_end(row, shape_.n_kv);
+  blas::gemv(blas::Op::N, end, shape_.d_k, scale_, K_.data(), K_.ld(), q, 1, 0.0, out, 1);
+  char what[64];
+  std::snprintf(what, sizeof what, "the new Q[%lld, :]", static_cast<long long>(row));
+  check_logit_values(out, 0, end, what);
+}
+
+void DynamicAttention::propose_key_row(int64_t row, const double *k, double *out) const {
+  const int64_t lo = mask_.first_row(row);
+  blas::gemv(blas::Op::N, shape_.n_q - lo, shape_.d_k, scale_, Q_.data() + lo, Q_.ld(), k, 1,
+             0.0, out + lo, 1);
+  char what[64];
+  std::snprintf(what, sizeof what, "the new K[%lld, :]", static_cast<long long>(row));
+  check_key_logits(row, out, what);
+}
+
+// Row `row` of Q has changed and `logits` are its validated logits: restore
+// (I1) and (I2) for that row only.
+void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
+  store_->commit_query_row(row, logits, &shift_[row], &d_hi_[row]);
+  finish_rows(row, 1);
+}
+
+// Paper Algorithm 2 after validation: the kernel column `row` is recomputed
+// from its logits (so entries that had underflowed come back exactly) and its
+// change dA is recorded as a pending key term. Only rows that see the key are
+// touched.
+void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
   const int64_t n_q = shape_.n_q;
-  double *logits = logits_.data();
-  store_->propose_key_column(row, col, scaled, Q_, logits);
-  double worst = 0.0;
-  for (int64_t i = 0; i < n_q; ++i) worst = std::fmax(worst, std::fabs(logits[i]));
-  bool finite = true;
-  for (int64_t i = 0; i < n_q; ++i) finite &= std::isfinite(logits[i]);
-  if (!finite)
-    fail(ATT_E_NONFINITE, "K[%lld][%lld] += %g makes a logit non-finite",
-         static_cast<long long>(row), static_cast<long long>(col), delta);
-  if (worst > ATT_MAX_LOGIT)
-    fail(ATT_E_RANGE, "K[%lld][%lld] += %g makes a logit of magnitude %g exceed ATT_MAX_LOGIT",
-         static_cast<long long>(row), static_cast<long long>(col), delta, worst);
-
-  // Validated: from here on nothing can fail (all buffers exist).
-  K_(row, col) = k_new;
+  const int64_t lo = mask_.first_row(row);
   double *delta_a = delta_a_.data();
   double *a_new = a_new_.data();
   unsigned char *flagged = flagged_.data();
   int64_t n_flagged =
       store_->commit_key_column(row, logits, shift_.data(), a_new, delta_a, flagged);
-  for (int64_t i = 0; i < n_q; ++i) {
+  for (int64_t i = lo; i < n_q; ++i) {
     double sum, rounding;
     num::two_sum(d_hi_[i], delta_a[i], sum, rounding);
     d_hi_[i] = sum;
@@ -218,17 +332,55 @@ void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
     flagged[i] |= drifted;
   }
   int64_t slot = key_slot_[row];
+  double *pending;
   if (slot < 0) {
     slot = key_slot_[row] = n_key_cols_++;
     pending_key_[slot] = row;
-    std::memcpy(pending_a_.col(slot), delta_a, sizeof(double) * static_cast<size_t>(n_q));
+    pending = pending_a_.col(slot);
+    std::fill(pending, pending + lo, 0.0);
+    std::memcpy(pending + lo, delta_a + lo, sizeof(double) * static_cast<size_t>(n_q - lo));
   } else {
-    double *pending = pending_a_.col(slot);
-    for (int64_t i = 0; i < n_q; ++i) pending[i] += delta_a[i];
+    pending = pending_a_.col(slot);
+    for (int64_t i = lo; i < n_q; ++i) pending[i] += delta_a[i];
   }
   ++n_key_updates_;
   if (n_flagged > 0) refresh_flagged();
-  if (n_key_updates_ == lazy_limit_) fold();
+  if (n_key_updates_ >= lazy_limit_) fold();
+}
+
+// K[row, col] becomes k_new (finite); scaled_delta = scale * (its change).
+void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double scaled_delta) {
+  if (!std::isfinite(scaled_delta))
+    fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
+         static_cast<long long>(row), static_cast<long long>(col));
+  double *logits = logits_.data();
+  store_->propose_key_column(row, col, scaled_delta, Q_, logits);
+  char what[64];
+  std::snprintf(what, sizeof what, "changing K[%lld][%lld]", static_cast<long long>(row),
+                static_cast<long long>(col));
+  check_key_logits(row, logits, what);
+  // Validated: from here on nothing can fail (all buffers exist).
+  K_(row, col) = k_new;
+  ++updates_[ATT_MATRIX_K];
+  apply_key_column(row, logits);
+}
+
+void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
+  check_index("i", row, shape_.n_kv);
+  check_index("j", col, shape_.d_k);
+  check_delta(delta);
+  const double k_new = K_(row, col) + delta;
+  if (!std::isfinite(k_new))
+    fail(ATT_E_NONFINITE, "K[%lld][%lld] + delta is not finite", static_cast<long long>(row),
+         static_cast<long long>(col));
+  key_entry(row, col, k_new, scale_ * delta);
+}
+
+void DynamicAttention::mark_value_row(int64_t row) {
+  if (!value_pending_[row]) {
+    value_pending_[row] = 1;
+    pending_value_[n_value_rows_++] = row;
+  }
 }
 
 // Paper Algorithm 3, entry V[row, col] += delta: only recorded.
@@ -243,17 +395,188 @@ void DynamicAttention::update_v(int64_t row, int64_t col, double delta) {
   if (std::fabs(v_new) > ATT_MAX_VALUE)
     fail(ATT_E_RANGE, "|V[%lld][%lld] + delta| = %g exceeds ATT_MAX_VALUE",
          static_cast<long long>(row), static_cast<long long>(col), std::fabs(v_new));
-
   V_(row, col) = v_new;
-  unsigned char &mark = pending_v_mark_[row + col * shape_.n_kv];
-  if (!mark) {
-    mark = 1;
-    pending_v_row_[n_value_cells_] = row;
-    pending_v_col_[n_value_cells_] = col;
-    ++n_value_cells_;
-  }
+  ++updates_[ATT_MATRIX_V];
+  mark_value_row(row);
   ++n_value_updates_;
-  if (n_value_updates_ == lazy_limit_) fold();
+  if (n_value_updates_ >= lazy_limit_) fold();
+}
+
+// Q[row, col] += delta: row `row` of the logits is recomputed from the new
+// query vector (a d_k-wide dot product with every visible key), then A, D and
+// C0 of that row (see the invariant in attention.hpp).
+void DynamicAttention::update_q(int64_t row, int64_t col, double delta) {
+  check_index("i", row, shape_.n_q);
+  check_index("j", col, shape_.d_k);
+  check_delta(delta);
+  const double q_new = Q_(row, col) + delta;
+  if (!std::isfinite(q_new))
+    fail(ATT_E_NONFINITE, "Q[%lld][%lld] + delta is not finite", static_cast<long long>(row),
+         static_cast<long long>(col));
+  set_entry(ATT_MATRIX_Q, row, col, q_new);
+}
+
+void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, double value) {
+  check_which(which);
+  const Matrix &m = input(which);
+  check_index("i", row, m.rows());
+  check_index("j", col, m.cols());
+  check_value(matrix_name(which), row, col, value);
+  if (which == ATT_MATRIX_K) {
+    key_entry(row, col, value, scale_ * (value - K_(row, col)));
+  } else if (which == ATT_MATRIX_V) {
+    V_(row, col) = value;
+    ++updates_[ATT_MATRIX_V];
+    mark_value_row(row);
+    ++n_value_updates_;
+    if (n_value_updates_ >= lazy_limit_) fold();
+  } else {
+    double *q = vec_.data();
+    for (int64_t t = 0; t < shape_.d_k; ++t) q[t] = Q_(row, t);
+    q[col] = value;
+    propose_query_row(row, q, row_logits_.data());
+    Q_(row, col) = value;
+    ++updates_[ATT_MATRIX_Q];
+    apply_query_row(row, row_logits_.data());
+  }
+}
+
+void DynamicAttention::set_row(att_matrix which, int64_t row, const double *values, int64_t inc) {
+  check_which(which);
+  Matrix &m = which == ATT_MATRIX_Q ? Q_ : which == ATT_MATRIX_K ? K_ : V_;
+  check_index("i", row, m.rows());
+  if (inc < 1) fail(ATT_E_SIZE, "inc=%lld must be at least 1", static_cast<long long>(inc));
+  const int64_t w = m.cols();
+  double *v = vec_.data();
+  for (int64_t t = 0; t < w; ++t) {
+    v[t] = values[t * inc];
+    check_value(matrix_name(which), row, t, v[t]);
+  }
+  if (which == ATT_MATRIX_Q) {
+    propose_query_row(row, v, row_logits_.data());
+  } else if (which == ATT_MATRIX_K) {
+    propose_key_row(row, v, logits_.data());
+  }
+  // Validated.
+  for (int64_t t = 0; t < w; ++t) m(row, t) = v[t];
+  ++updates_[which];
+  if (which == ATT_MATRIX_Q) {
+    apply_query_row(row, row_logits_.data());
+  } else if (which == ATT_MATRIX_K) {
+    apply_key_column(row, logits_.data());
+  } else {
+    mark_value_row(row);
+    ++n_value_updates_;
+    if (n_value_updates_ >= lazy_limit_) fold();
+  }
+}
+
+// All-or-nothing batch. Phase 1 validates every entry and builds, per
+// affected row (entries grouped by row, in call order within a row), the
+// row's final contents and, for Q and K, its validated logits. Phase 2 cannot
+// fail and applies one row change per affected row: a key row touched m times
+// costs one exponential pass over its column, a query row one recomputation.
+void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *rows,
+                             const int64_t *cols, const double *values, bool set) {
+  check_which(which);
+  if (count < 0) fail(ATT_E_SIZE, "count=%lld is negative", static_cast<long long>(count));
+  Matrix &m = which == ATT_MATRIX_Q ? Q_ : which == ATT_MATRIX_K ? K_ : V_;
+  const char *name = matrix_name(which);
+  for (int64_t t = 0; t < count; ++t) {
+    if (rows[t] < 0 || rows[t] >= m.rows() || cols[t] < 0 || cols[t] >= m.cols())
+      fail(ATT_E_INDEX, "entry %lld: (%lld, %lld) is outside %s's %lld x %lld",
+           static_cast<long long>(t), static_cast<long long>(rows[t]),
+           static_cast<long long>(cols[t]), name, static_cast<long long>(m.rows()),
+           static_cast<long long>(m.cols()));
+    if (!std::isfinite(values[t]))
+      fail(ATT_E_NONFINITE, "entry %lld: %s=%g is not finite", static_cast<long long>(t),
+           set ? "value" : "delta", values[t]);
+  }
+  if (count == 0) return;
+
+  std::vector<int64_t> order(static_cast<size_t>(count));
+  for (int64_t t = 0; t < count; ++t) order[static_cast<size_t>(t)] = t;
+  std::stable_sort(order.begin(), order.end(),
+                   [rows](int64_t a, int64_t b) { return rows[a] < rows[b]; });
+  std::vector<int64_t> group_start;  // into order; one group per distinct row
+  for (int64_t p = 0; p < count; ++p)
+    if (p == 0 || rows[order[static_cast<size_t>(p)]] != rows[order[static_cast<size_t>(p - 1)]])
+      group_start.push_back(p);
+  const int64_t groups = static_cast<int64_t>(group_start.size());
+  group_start.push_back(count);
+
+  const int64_t w = m.cols();
+  const int64_t logit_len = which == ATT_MATRIX_Q ? shape_.n_kv : shape_.n_q;
+  std::vector<double> new_rows(static_cast<size_t>(groups * w));
+  std::vector<double> logits;
+  if (which != ATT_MATRIX_V) logits.resize(static_cast<size_t>(checked_mul(groups, logit_len)));
+  std::vector<unsigned char> changed(static_cast<size_t>(groups), 0);
+
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
+    double *v = new_rows.data() + g * w;
+    for (int64_t c = 0; c < w; ++c) v[c] = m(row, c);
+    for (int64_t p = group_start[g]; p < group_start[g + 1]; ++p) {
+      const int64_t t = order[static_cast<size_t>(p)];
+      const double x = set ? values[t] : v[cols[t]] + values[t];
+      if (!std::isfinite(x))
+        fail(ATT_E_NONFINITE, "entry %lld: the new %s[%lld][%lld] is not finite",
+             static_cast<long long>(t), name, static_cast<long long>(row),
+             static_cast<long long>(cols[t]));
+      if (which == ATT_MATRIX_V && std::fabs(x) > ATT_MAX_VALUE)
+        fail(ATT_E_RANGE, "entry %lld: |new V[%lld][%lld]| = %g exceeds ATT_MAX_VALUE",
+             static_cast<long long>(t), static_cast<long long>(row),
+             static_cast<long long>(cols[t]), std::fabs(x));
+      v[cols[t]] = x;
+    }
+    for (int64_t c = 0; c < w; ++c) changed[static_cast<size_t>(g)] |= v[c] != m(row, c);
+    if (!changed[static_cast<size_t>(g)] || which == ATT_MATRIX_V) continue;
+    double *out = logits.data() + g * logit_len;
+    if (which == ATT_MATRIX_Q) {
+      propose_query_row(row, v, out);
+      continue;
+    }
+    // K: the column's logits move by scale * (k_new - k_old)[c] * Q[:, c]
+    // for each changed c; the first term through the store, the rest here.
+    const int64_t lo = mask_.first_row(row);
+    bool first = true;
+    for (int64_t c = 0; c < w; ++c) {
+      if (v[c] == m(row, c)) continue;
+      const double scaled = scale_ * (v[c] - m(row, c));
+      if (!std::isfinite(scaled))
+        fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
+             static_cast<long long>(row), static_cast<long long>(c));
+      if (first) {
+        store_->propose_key_column(row, c, scaled, Q_, out);
+        first = false;
+      } else {
+        const double *q = Q_.col(c);
+        for (int64_t i = lo; i < shape_.n_q; ++i) out[i] += scaled * q[i];
+      }
+    }
+    char what[64];
+    std::snprintf(what, sizeof what, "the batch's change of K[%lld, :]",
+                  static_cast<long long>(row));
+    check_key_logits(row, out, what);
+  }
+
+  // Phase 2: nothing below can fail.
+  updates_[which] += count;
+  for (int64_t g = 0; g < groups; ++g) {
+    if (!changed[static_cast<size_t>(g)]) continue;
+    const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
+    const double *v = new_rows.data() + g * w;
+    for (int64_t c = 0; c < w; ++c) m(row, c) = v[c];
+    if (which == ATT_MATRIX_Q) {
+      apply_query_row(row, logits.data() + g * logit_len);
+    } else if (which == ATT_MATRIX_K) {
+      apply_key_column(row, logits.data() + g * logit_len);
+    } else {
+      mark_value_row(row);
+      ++n_value_updates_;
+      if (n_value_updates_ >= lazy_limit_) fold();
+    }
+  }
 }
 
 // Paper Algorithm 4 plus the pending key terms.
@@ -263,31 +586,122 @@ double DynamicAttention::query(int64_t row, int64_t col) const {
   double numerator = C0_(row, col);
   for (int64_t t = 0; t < n_key_cols_; ++t)
     numerator += pending_a_(row, t) * V0_(pending_key_[t], col);
-  for (int64_t s = 0; s < n_value_cells_; ++s) {
-    if (pending_v_col_[s] != col) continue;
-    const int64_t r = pending_v_row_[s];
+  for (int64_t s = 0; s < n_value_rows_; ++s) {
+    const int64_t r = pending_value_[s];
     numerator += store_->entry(row, r) * (V_(r, col) - V0_(r, col));
   }
   return numerator / (d_hi_[row] + d_lo_[row]);
 }
 
+// The same sums as query(), in the same order, for a whole row: the pending
+// weights dA_t[row] and A[row, r_s] are read once instead of d_v times, so
+// every entry is bit-identical to query().
+void DynamicAttention::query_row(int64_t row, double *out, int64_t stride) const {
+  check_index("i", row, shape_.n_q);
+  const int64_t d_v = shape_.d_v;
+  for (int64_t j = 0; j < d_v; ++j) out[j * stride] = C0_(row, j);
+  for (int64_t t = 0; t < n_key_cols_; ++t) {
+    const double w = pending_a_(row, t);
+    const int64_t c = pending_key_[t];
+    for (int64_t j = 0; j < d_v; ++j) out[j * stride] += w * V0_(c, j);
+  }
+  for (int64_t s = 0; s < n_value_rows_; ++s) {
+    const int64_t r = pending_value_[s];
+    const double a = store_->entry(row, r);
+    for (int64_t j = 0; j < d_v; ++j) out[j * stride] += a * (V_(r, j) - V0_(r, j));
+  }
+  const double d = d_hi_[row] + d_lo_[row];
+  for (int64_t j = 0; j < d_v; ++j) out[j * stride] /= d;
+}
+
+void DynamicAttention::query_rows(int64_t i0, int64_t count, att_layout layout, double *out,
+                                  int64_t ld) const {
+  if (count < 0) fail(ATT_E_SIZE, "count=%lld is negative", static_cast<long long>(count));
+  if (i0 < 0 || i0 > shape_.n_q || count > shape_.n_q - i0)
+    fail(ATT_E_INDEX, "rows [%lld, %lld + %lld) are outside [0, %lld)",
+         static_cast<long long>(i0), static_cast<long long>(i0), static_cast<long long>(count),
+         static_cast<long long>(shape_.n_q));
+  check_view("", MatrixView{out, layout, ld}, count, shape_.d_v);
+  for (int64_t r = 0; r < count; ++r) {
+    if (layout == ATT_ROW_MAJOR)
+      query_row(i0 + r, out + r * ld, 1);
+    else
+      query_row(i0 + r, out + r, ld);
+  }
+}
+
+// log sum_c exp(M[i, c]) = shift_i + log(D_i), since A = exp(M - shift).
+void DynamicAttention::query_lse(int64_t i0, int64_t count, double *out) const {
+  if (count < 0) fail(ATT_E_SIZE, "count=%lld is negative", static_cast<long long>(count));
+  if (i0 < 0 || i0 > shape_.n_q || count > shape_.n_q - i0)
+    fail(ATT_E_INDEX, "rows [%lld, %lld + %lld) are outside [0, %lld)",
+         static_cast<long long>(i0), static_cast<long long>(i0), static_cast<long long>(count),
+         static_cast<long long>(shape_.n_q));
+  for (int64_t r = 0; r < count; ++r)
+    out[r] = shift_[i0 + r] + std::log(d_hi_[i0 + r] + d_lo_[i0 + r]);
+}
+
+const Matrix &DynamicAttention::input(att_matrix which) const {
+  return which == ATT_MATRIX_Q ? Q_ : which == ATT_MATRIX_K ? K_ : V_;
+}
+
+void DynamicAttention::read_matrix(att_matrix which, att_layout layout, double *out,
+                                   int64_t ld) const {
+  check_which(which);
+  const Matrix &m = input(which);
+  check_view("", MatrixView{out, layout, ld}, m.rows(), m.cols());
+  for (int64_t j = 0; j < m.cols(); ++j)
+    for (int64_t i = 0; i < m.rows(); ++i)
+      (layout == ATT_ROW_MAJOR ? out[i * ld + j] : out[i + j * ld]) = m(i, j);
+}
+
+int64_t DynamicAttention::stat(att_stat_kind which) const {
+  switch (which) {
+    case ATT_STAT_UPDATES_Q: return updates_[ATT_MATRIX_Q];
+    case ATT_STAT_UPDATES_K: return updates_[ATT_MATRIX_K];
+    case ATT_STAT_UPDATES_V: return updates_[ATT_MATRIX_V];
+    case ATT_STAT_FOLDS: return folds_;
+    case ATT_STAT_ROWS_RECOMPUTED: return rows_recomputed_;
+    case ATT_STAT_COLUMNS_RECOMPUTED: return columns_recomputed_;
+    case ATT_STAT_PENDING_KEY_ROWS: return n_key_cols_;
+    case ATT_STAT_PENDING_KEY_UPDATES: return n_key_updates_;
+    case ATT_STAT_PENDING_VALUE_ROWS: return n_value_rows_;
+    case ATT_STAT_PENDING_VALUE_UPDATES: return n_value_updates_;
+    case ATT_STAT_LAZY_LIMIT: return lazy_limit_;
+    case ATT_STAT_BYTES: {
+      const int64_t doubles = Q_.size() + K_.size() + V_.size() + V0_.size() + C0_.size() +
+                              4 * shape_.n_q + pending_a_.size() + value_scale_.size() +
+                              fold_rhs_.size() + logits_.size() + a_new_.size() +
+                              delta_a_.size() + row_logits_.size() + vec_.size();
+      const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size();
+      const int64_t bytes_ = value_pending_.size() + column_touched_.size() + flagged_.size();
+      return 8 * doubles + 8 * words + bytes_ + store_->bytes() +
+             static_cast<int64_t>(sizeof(DynamicAttention));
+    }
+    case ATT_STAT_STORAGE: return store_->kind();
+    case ATT_STAT_STRATEGY: return ATT_STRATEGY_LAZY;
+    case ATT_STAT_CAUSAL: return mask_.causal ? 1 : 0;
+  }
+  fail(ATT_E_ENUM, "statistic %d is not an att_stat_kind", static_cast<int>(which));
+}
+
 // Paper Algorithm 5. Both kinds of pending terms go into one product:
 //   C0 += [dA_1 .. dA_t | A[:, r_1] .. A[:, r_R]] * [V0[c_1, :]; ..; V0[c_t, :];
 //                                                     dV[r_1, :]; ..; dV[r_R, :]]
-// with dV = V - V0 on the R distinct pending value rows. Key terms multiply
-// V0 and value terms use the current A, so the order DESIGN.md §2 requires
-// holds inside one dgemm; V0 catches up afterwards.
+// with dV = V - V0 on the R pending value rows. Key terms multiply V0 and
+// value terms use the current A, so the order DESIGN.md §2 requires holds
+// inside one dgemm; V0 catches up afterwards.
 void DynamicAttention::fold() {
   const int64_t n_q = shape_.n_q, d_v = shape_.d_v;
-  int64_t n_rows = 0;
-  for (int64_t s = 0; s < n_value_cells_; ++s) {
-    const int64_t r = pending_v_row_[s], j = pending_v_col_[s];
-    pending_v_mark_[r + j * shape_.n_kv] = 0;
-    column_touched_[j] = 1;
-    value_scale_[j] = std::fmax(value_scale_[j], std::fmax(std::fabs(V_(r, j)), std::fabs(V0_(r, j))));
-    if (fold_slot_[r] < 0) {
-      fold_slot_[r] = n_rows;
-      fold_rows_[n_rows++] = r;
+  const int64_t n_rows = n_value_rows_;
+  for (int64_t s = 0; s < n_rows; ++s) {
+    const int64_t r = pending_value_[s];
+    value_pending_[r] = 0;
+    for (int64_t j = 0; j < d_v; ++j) {
+      if (V_(r, j) == V0_(r, j)) continue;
+      column_touched_[j] = 1;
+      value_scale_[j] =
+          std::fmax(value_scale_[j], std::fmax(std::fabs(V_(r, j)), std::fabs(V0_(r, j))));
     }
   }
   const int64_t n_keys = n_key_cols_;
@@ -298,27 +712,27 @@ void DynamicAttention::fold() {
       double *rhs = fold_rhs_.col(j);
       for (int64_t t = 0; t < n_keys; ++t) rhs[t] = V0_(pending_key_[t], j);
       for (int64_t q = 0; q < n_rows; ++q)
-        rhs[n_keys + q] = V_(fold_rows_[q], j) - V0_(fold_rows_[q], j);
+        rhs[n_keys + q] = V_(pending_value_[q], j) - V0_(pending_value_[q], j);
     }
     for (int64_t q = 0; q < n_rows; ++q) {
       double *column = pending_a_.col(n_keys + q);
-      store_->copy_column(fold_rows_[q], column);
+      store_->copy_column(pending_value_[q], column);
       for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * column[i];
     }
     for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * d_hi_[i];
     blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.data(),
                pending_a_.ld(), fold_rhs_.data(), ldr, 1.0, C0_.data(), C0_.ld());
     for (int64_t q = 0; q < n_rows; ++q) {
-      const int64_t r = fold_rows_[q];
+      const int64_t r = pending_value_[q];
       for (int64_t j = 0; j < d_v; ++j) V0_(r, j) = V_(r, j);
-      fold_slot_[r] = -1;
     }
   }
   for (int64_t t = 0; t < n_keys; ++t) key_slot_[pending_key_[t]] = -1;
   n_key_cols_ = 0;
   n_key_updates_ = 0;
-  n_value_cells_ = 0;
+  n_value_rows_ = 0;
   n_value_updates_ = 0;
+  ++folds_;
 
   rescale_value_columns();
   sweep();
@@ -348,6 +762,7 @@ void DynamicAttention::rescale_value_columns() {
     if (value_scale_[j] > kValueFall * largest) {
       store_->multiply_rows(0, shape_.n_q, v, V0_.ld(), 1, C0_.col(j), C0_.ld());
       value_scale_[j] = largest;
+      ++columns_recomputed_;
     }
   }
 }

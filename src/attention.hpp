@@ -8,13 +8,26 @@
 //   A, M        kept eagerly current in the kernel store
 //   D           row sums of A, kept eagerly current (compensated)
 //   pending K   columns dA_t with key rows c_t: C += dA_t V0[c_t, :]
-//   pending V   distinct cells (r_s, j_s) with V != V0 there:
-//               C[:, j_s] += A[:, r_s] (V - V0)[r_s, j_s] with the current A
+//   pending V   distinct rows r_s with V != V0 somewhere in the row:
+//               C += A[:, r_s] (V - V0)[r_s, :] with the current A
 // so that  B[i, j] = (C0[i, j] + sum_t dA_t[i] V0[c_t, j]
-//                     + sum_{s: j_s = j} A[i, r_s] (V - V0)[r_s, j]) / D[i].
+//                     + sum_s A[i, r_s] (V - V0)[r_s, j]) / D[i].
 // Using V - V0 rather than the individual deltas means a value that rises
 // and falls back between folds cancels exactly instead of leaving the
-// rounding error of its peak.
+// rounding error of its peak; entries of a pending row that did not change
+// contribute exactly 0.
+//
+// The invariant every operation keeps, row by row: for each query row i,
+//   (I1) C0[i, :] + sum_t dA_t[i] V0[c_t, :] = A[i, :] V0   (up to rounding)
+//   (I2) D[i] = sum_c A[i, c],  A[i, c] = exp(M[i, c] - shift[i])
+// A change of Q[i, :] (update_q, set_row of Q) recomputes row i of M, A and D
+// from scratch and sets C0[i, :] = A[i, :] V0 and dA_t[i] = 0 for every t,
+// which restores (I1) and (I2) for row i without touching any other row.
+// The value terms need no adjustment: they use the current A.
+//
+// Causal masking (KeyMask): A[i, c] = 0 exactly for keys row i does not see;
+// a key update to row c touches only the rows [mask.first_row(c), n_q), and
+// the pending column dA_t is 0 above that range.
 #pragma once
 
 #include <cstdint>
@@ -22,9 +35,14 @@
 
 #include "buffer.hpp"
 #include "config.hpp"
+#include "dynattn.h"
 #include "kernel_store.hpp"
 
 namespace att {
+
+namespace ser {
+struct StateCodec;
+}
 
 struct Shape {
   int64_t n_q;   // query rows (rows of Q, B)
@@ -33,16 +51,39 @@ struct Shape {
   int64_t d_v;   // value width (columns of V, B)
 };
 
+// A caller's matrix: element [i][j] at data[i * ld + j] (row-major) or
+// data[i + j * ld] (column-major).
+struct MatrixView {
+  const double *data;
+  att_layout layout;
+  int64_t ld;
+};
+
 class DynamicAttention {
  public:
-  // Q (n_q x d_k), K (n_kv x d_k), V (n_kv x d_v) are row-major input arrays.
   // Throws Error on invalid input and std::bad_alloc when memory runs out.
-  DynamicAttention(Shape shape, const double *Q, const double *K, const double *V,
-                   const Config &config);
+  DynamicAttention(Shape shape, MatrixView Q, MatrixView K, MatrixView V, const Config &config);
+  // A deep copy (att_clone).
+  DynamicAttention(const DynamicAttention &other);
+  DynamicAttention &operator=(const DynamicAttention &) = delete;
 
   void update_k(int64_t row, int64_t col, double delta);
   void update_v(int64_t row, int64_t col, double delta);
+  void update_q(int64_t row, int64_t col, double delta);
+  void set_entry(att_matrix which, int64_t row, int64_t col, double value);
+  // row[t * inc], t in [0, width of `which`).
+  void set_row(att_matrix which, int64_t row, const double *values, int64_t inc);
+  // All-or-nothing batch: add (set = false) or assign (set = true).
+  void batch(att_matrix which, int64_t count, const int64_t *rows, const int64_t *cols,
+             const double *values, bool set);
+
   double query(int64_t row, int64_t col) const;
+  // out[j * stride] = B[row, j] for j in [0, d_v).
+  void query_row(int64_t row, double *out, int64_t stride) const;
+  void query_rows(int64_t i0, int64_t count, att_layout layout, double *out, int64_t ld) const;
+  void query_lse(int64_t i0, int64_t count, double *out) const;
+  void read_matrix(att_matrix which, att_layout layout, double *out, int64_t ld) const;
+  int64_t stat(att_stat_kind which) const;
 
   // Fold every pending term into C0 (paper Algorithm 5).
   void fold();
@@ -51,14 +92,38 @@ class DynamicAttention {
   int64_t lazy_limit() const { return lazy_limit_; }
 
  private:
+  friend struct ser::StateCodec;
+
+  // Allocates every buffer for the shape without computing anything (the
+  // first step of both constructors and of loading a saved state).
+  DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask);
+  static Shape checked_shape(Shape shape, const MatrixView &Q, const MatrixView &K,
+                             const MatrixView &V, const Config &config);
+
   int64_t refresh_rows(int64_t i0, int64_t count);
+  void finish_rows(int64_t i0, int64_t count);
   void refresh_flagged();
   void sweep();
   void rescale_value_columns();
 
+  // The logits of query row `row` for the query vector q (d_k contiguous
+  // values) into out[0 : mask.key_end(row)), validated.
+  void propose_query_row(int64_t row, const double *q, double *out) const;
+  // The logits of key column `row` for the key vector k, validated.
+  void propose_key_row(int64_t row, const double *k, double *out) const;
+  void check_key_logits(int64_t row, const double *logits, const char *what) const;
+  // Apply validated logits: row of Q / column of K changed (never fails).
+  void apply_query_row(int64_t row, const double *logits);
+  void apply_key_column(int64_t row, const double *logits);
+  void mark_value_row(int64_t row);
+  void key_entry(int64_t row, int64_t col, double k_new, double scaled_delta);
+  const Matrix &input(att_matrix which) const;
+  int64_t width(att_matrix which) const;
+
   Shape shape_;
   double scale_;
   int64_t lazy_limit_;
+  KeyMask mask_;
   std::unique_ptr<KernelStore> store_;
 
   Matrix Q_, K_, V_, V0_, C0_;
@@ -69,17 +134,17 @@ class DynamicAttention {
   // dA of all pending updates to key row pending_key_[t] (key_slot_ maps a
   // key row to its column, -1 when none), so there are at most n_kv of them.
   // Columns from n_key_cols_ on are scratch for the fold. n_key_updates_
-  // counts updates towards the lazy limit.
+  // counts changes towards the lazy limit (an entry or a whole row: 1).
   Matrix pending_a_;
   Array<int64_t> pending_key_, key_slot_;
   int64_t n_key_cols_ = 0;
   int64_t n_key_updates_ = 0;
 
-  // Pending value terms: distinct cells, marked in pending_v_mark_ (n_kv x
-  // d_v, column-major). n_value_updates_ counts updates towards the limit.
-  Array<int64_t> pending_v_row_, pending_v_col_;
-  Array<unsigned char> pending_v_mark_;
-  int64_t n_value_cells_ = 0;
+  // Pending value terms: distinct value rows, marked in value_pending_ (n_kv).
+  // n_value_updates_ counts changes towards the limit.
+  Array<int64_t> pending_value_;
+  Array<unsigned char> value_pending_;
+  int64_t n_value_rows_ = 0;
   int64_t n_value_updates_ = 0;
 
   // Per value column: the largest |V| that has entered C0's column since it
@@ -88,17 +153,22 @@ class DynamicAttention {
   Array<double> value_scale_;
   Array<unsigned char> column_touched_;
 
-  // Fold scratch: the stacked right-hand side, distinct value rows and a
-  // row -> slot map (-1 when free).
+  // Fold scratch: the stacked right-hand side.
   Matrix fold_rhs_;
-  Array<int64_t> fold_rows_, fold_slot_;
 
   // Update scratch.
-  Array<double> logits_, a_new_, delta_a_;
+  Array<double> logits_, a_new_, delta_a_, row_logits_, vec_;
   Array<unsigned char> flagged_;
 
   int64_t sweep_rows_ = 1;  // rows recomputed per fold
   int64_t sweep_next_ = 0;  // next row of the round-robin sweep
+
+  // Statistics (att_stat): applied changes of Q, K, V; folds; rows and value
+  // columns recomputed by the numerics.
+  int64_t updates_[3] = {0, 0, 0};
+  int64_t folds_ = 0;
+  int64_t rows_recomputed_ = 0;
+  int64_t columns_recomputed_ = 0;
 };
 
 }  // namespace att

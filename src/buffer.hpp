@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 
@@ -38,6 +39,12 @@ class Array {
   void fill(T value) noexcept {
     for (int64_t i = 0; i < size_; ++i) data_.get()[i] = value;
   }
+  // A deep copy (copies are explicit: the class is move-only on purpose).
+  Array copy() const {
+    Array out(size_);
+    if (size_ > 0) std::memcpy(out.data(), data(), static_cast<size_t>(size_) * sizeof(T));
+    return out;
+  }
 
  private:
   std::unique_ptr<T[], FreeDeleter> data_;
@@ -61,6 +68,14 @@ class Matrix {
   int64_t rows() const noexcept { return rows_; }
   int64_t cols() const noexcept { return cols_; }
   int64_t ld() const noexcept { return rows_; }
+  int64_t size() const noexcept { return rows_ * cols_; }
+  Matrix copy() const {
+    Matrix out;
+    out.rows_ = rows_;
+    out.cols_ = cols_;
+    out.data_ = data_.copy();
+    return out;
+  }
 
  private:
   int64_t rows_ = 0;

@@ -13,6 +13,7 @@ struct Config {
   int64_t lazy_limit = 0;     // 0: automatic, or derived from lazy_exponent
   double lazy_exponent = 0.0; // 0: unused; else k = ceil(n^a)
   double logit_scale = 1.0;
+  bool causal = false;        // causal mask (KeyMask in kernel_store.hpp)
 
   // The lazy limit k for a problem with n rows. The automatic choice is the
   // smallest k at which a fold's dgemm runs near full speed (DESIGN.md §4),

@@ -11,11 +11,27 @@
 
 namespace att {
 
-DenseStore::DenseStore(int64_t n_q, int64_t n_kv)
-    : M_(n_q, n_kv), A_(n_q, n_kv), row_scratch_(n_q), row_scratch2_(n_q) {}
+DenseStore::DenseStore(int64_t n_q, int64_t n_kv, KeyMask mask)
+    : mask_(mask),
+      M_(n_q, n_kv),
+      A_(n_q, n_kv),
+      row_scratch_(std::max(n_q, n_kv)),
+      row_scratch2_(n_q) {}
+
+DenseStore::DenseStore(const DenseStore &other)
+    : KernelStore(),
+      mask_(other.mask_),
+      M_(other.M_.copy()),
+      A_(other.A_.copy()),
+      row_scratch_(other.row_scratch_.size()),
+      row_scratch2_(other.row_scratch2_.size()) {}
+
+std::unique_ptr<KernelStore> DenseStore::clone() const {
+  return std::unique_ptr<KernelStore>(new DenseStore(*this));
+}
 
 int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv) {
-  return static_cast<int64_t>(sizeof(double)) * (2 * n_q * n_kv + 2 * n_q);
+  return static_cast<int64_t>(sizeof(double)) * (2 * n_q * n_kv + std::max(n_q, n_kv) + n_q);
 }
 
 int64_t DenseStore::compute_rows(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
@@ -26,12 +42,15 @@ int64_t DenseStore::compute_rows(int64_t i0, int64_t count, const Matrix &Q, con
              K.data(), K.ld(), 0.0, M_.data() + i0, ld);
 
   // Validate and find each row's shift, walking columns so the inner loop is
-  // over contiguous rows of the block.
+  // over contiguous rows of the block. Rows of the block before `lo` do not
+  // see key c: their entries are masked, set to 0 and never looked at.
   int64_t bad_row = -1;
   for (int64_t r = 0; r < count; ++r) shift[r] = -std::numeric_limits<double>::infinity();
   for (int64_t c = 0; c < n_kv; ++c) {
-    const double *m = M_.col(c) + i0;
-    for (int64_t r = 0; r < count; ++r) {
+    double *m = M_.col(c) + i0;
+    const int64_t lo = std::min(count, std::max<int64_t>(0, mask_.first_row(c) - i0));
+    std::fill(m, m + lo, 0.0);
+    for (int64_t r = lo; r < count; ++r) {
       if (!(std::fabs(m[r]) <= ATT_MAX_LOGIT) && (bad_row < 0 || r < bad_row)) bad_row = r;
       shift[r] = std::max(shift[r], m[r]);
     }
@@ -41,23 +60,51 @@ int64_t DenseStore::compute_rows(int64_t i0, int64_t count, const Matrix &Q, con
   // A = exp(M - shift), summed with TwoSum so the row sum carries no
   // accumulated rounding (its error is one rounding of the result).
   double *hi = row_scratch_.data();
-  double *lo = row_scratch2_.data();
+  double *lo_sum = row_scratch2_.data();
   std::fill(hi, hi + count, 0.0);
-  std::fill(lo, lo + count, 0.0);
+  std::fill(lo_sum, lo_sum + count, 0.0);
   for (int64_t c = 0; c < n_kv; ++c) {
     const double *m = M_.col(c) + i0;
     double *a = A_.col(c) + i0;
-    for (int64_t r = 0; r < count; ++r) a[r] = m[r] - shift[r];
-    num::exp_clamped(a, a, count);
-    for (int64_t r = 0; r < count; ++r) {
+    const int64_t lo = std::min(count, std::max<int64_t>(0, mask_.first_row(c) - i0));
+    std::fill(a, a + lo, 0.0);
+    for (int64_t r = lo; r < count; ++r) a[r] = m[r] - shift[r];
+    num::exp_clamped(a + lo, a + lo, count - lo);
+    for (int64_t r = lo; r < count; ++r) {
       double s, e;
       num::two_sum(hi[r], a[r], s, e);
       hi[r] = s;
-      lo[r] += e;
+      lo_sum[r] += e;
     }
   }
-  for (int64_t r = 0; r < count; ++r) row_sum[r] = hi[r] + lo[r];
+  for (int64_t r = 0; r < count; ++r) row_sum[r] = hi[r] + lo_sum[r];
   return -1;
+}
+
+void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift,
+                                  double *row_sum) {
+  const int64_t n_kv = A_.cols();
+  const int64_t end = mask_.key_end(i, n_kv);
+  double top = -std::numeric_limits<double>::infinity();
+  for (int64_t c = 0; c < end; ++c) top = std::max(top, logits[c]);
+  double *a = row_scratch_.data();
+  for (int64_t c = 0; c < end; ++c) a[c] = logits[c] - top;
+  num::exp_clamped(a, a, end);
+  double hi = 0.0, lo = 0.0;
+  for (int64_t c = 0; c < end; ++c) {
+    double s, e;
+    num::two_sum(hi, a[c], s, e);
+    hi = s;
+    lo += e;
+    M_(i, c) = logits[c];
+    A_(i, c) = a[c];
+  }
+  for (int64_t c = end; c < n_kv; ++c) {
+    M_(i, c) = 0.0;
+    A_(i, c) = 0.0;
+  }
+  *shift = top;
+  *row_sum = hi + lo;
 }
 
 void DenseStore::multiply_rows(int64_t i0, int64_t count, const double *V, int64_t ldv,
@@ -71,24 +118,25 @@ void DenseStore::propose_key_column(int64_t c, int64_t j, double scaled_delta, c
   const double *m = M_.col(c);
   const double *q = Q.col(j);
   const int64_t n = A_.rows();
-  for (int64_t i = 0; i < n; ++i) out[i] = m[i] + scaled_delta * q[i];
+  for (int64_t i = mask_.first_row(c); i < n; ++i) out[i] = m[i] + scaled_delta * q[i];
 }
 
 int64_t DenseStore::commit_key_column(int64_t c, const double *logits, const double *shift,
                                       double *a_new, double *delta_a, unsigned char *exceeded) {
   const int64_t n = A_.rows();
+  const int64_t lo = mask_.first_row(c);
   double *m = M_.col(c);
   double *a = A_.col(c);
   int64_t n_exceeded = 0;
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = lo; i < n; ++i) {
     const double x = logits[i] - shift[i];
     const bool over = x > num::kShiftHeadroom;
     exceeded[i] = over ? 1 : 0;
     n_exceeded += over ? 1 : 0;
     a_new[i] = over ? num::kShiftHeadroom : x;
   }
-  num::exp_clamped(a_new, a_new, n);
-  for (int64_t i = 0; i < n; ++i) {
+  num::exp_clamped(a_new + lo, a_new + lo, n - lo);
+  for (int64_t i = lo; i < n; ++i) {
     delta_a[i] = a_new[i] - a[i];
     a[i] = a_new[i];
     m[i] = logits[i];
@@ -98,6 +146,31 @@ int64_t DenseStore::commit_key_column(int64_t c, const double *logits, const dou
 
 void DenseStore::copy_column(int64_t c, double *out) const {
   std::memcpy(out, A_.col(c), static_cast<size_t>(A_.rows()) * sizeof(double));
+}
+
+// Section: M then A, each n_q x n_kv column-major doubles.
+void DenseStore::save(ser::Writer &out) const {
+  out.doubles(M_.data(), M_.size());
+  out.doubles(A_.data(), A_.size());
+}
+
+void DenseStore::load(ser::Reader &in) {
+  in.doubles(M_.data(), M_.size(), "logits M");
+  in.doubles(A_.data(), A_.size(), "kernel A");
+  // A is what queries divide and multiply by: reject entries no update can
+  // produce (negative, non-finite, above the headroom, or non-zero where the
+  // mask hides the key).
+  const double top = std::exp(num::kShiftHeadroom);
+  for (int64_t c = 0; c < A_.cols(); ++c) {
+    const int64_t lo = mask_.first_row(c);
+    for (int64_t i = 0; i < A_.rows(); ++i) {
+      const double a = A_(i, c);
+      const bool ok = i < lo ? a == 0.0 : (a >= 0.0 && a <= top);
+      if (!ok || !std::isfinite(M_(i, c)))
+        fail(ATT_E_CORRUPT, "saved state: kernel entry (%lld, %lld) is impossible",
+             static_cast<long long>(i), static_cast<long long>(c));
+    }
+  }
 }
 
 }  // namespace att

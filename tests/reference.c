@@ -104,3 +104,96 @@ double ref_tolerance(double tol, int64_t d, double logit_abs_sum, double vmax)
   return tol * vmax +
          REF_LOGIT_C0 * REF_UNIT_ROUNDOFF * (2.0 * (double)d * logit_abs_sum) * vmax;
 }
+
+/* ---- General shapes ----------------------------------------------------- */
+
+int64_t ref_visible(const ref_problem *p, int64_t i)
+{
+  int64_t end;
+  if (!p->causal)
+    return p->n_kv;
+  end = i + (p->n_kv - p->n_q) + 1;
+  return end < p->n_kv ? end : p->n_kv;
+}
+
+/* Shifted weights of row i over its visible keys; returns their sum and the
+ * shift (the largest logit) in *shift. */
+static long double general_weights(const ref_problem *p, int64_t i, long double *w,
+                                   long double *shift)
+{
+  const double *q = p->Q + i * p->d_k;
+  const int64_t end = ref_visible(p, i);
+  long double mx = -INFINITY, sum = 0.0L;
+  int64_t c, t;
+  for (c = 0; c < end; ++c) {
+    const double *k = p->K + c * p->d_k;
+    long double dot = 0.0L;
+    for (t = 0; t < p->d_k; ++t)
+      dot += (long double)q[t] * (long double)k[t];
+    w[c] = (long double)p->scale * dot;
+    if (w[c] > mx)
+      mx = w[c];
+  }
+  for (c = 0; c < end; ++c) {
+    w[c] = expl(w[c] - mx);
+    sum += w[c];
+  }
+  *shift = mx;
+  return sum;
+}
+
+void ref_general_row(const ref_problem *p, int64_t i, double *out)
+{
+  long double *w = malloc((size_t)p->n_kv * sizeof *w);
+  long double sum, shift;
+  const int64_t end = ref_visible(p, i);
+  int64_t c, j;
+  if (w == NULL)
+    abort();
+  sum = general_weights(p, i, w, &shift);
+  for (j = 0; j < p->d_v; ++j) {
+    long double acc = 0.0L;
+    for (c = 0; c < end; ++c)
+      acc += w[c] * (long double)p->V[c * p->d_v + j];
+    out[j] = (double)(acc / sum);
+  }
+  free(w);
+}
+
+double ref_general_lse(const ref_problem *p, int64_t i)
+{
+  long double *w = malloc((size_t)p->n_kv * sizeof *w);
+  long double sum, shift;
+  if (w == NULL)
+    abort();
+  sum = general_weights(p, i, w, &shift);
+  free(w);
+  return (double)(shift + logl(sum));
+}
+
+double ref_general_logit_abs_sum(const ref_problem *p, int64_t i)
+{
+  const double *q = p->Q + i * p->d_k;
+  const int64_t end = ref_visible(p, i);
+  long double best = 0.0L;
+  int64_t c, t;
+  for (c = 0; c < end; ++c) {
+    long double acc = 0.0L;
+    for (t = 0; t < p->d_k; ++t)
+      acc += fabsl((long double)q[t] * (long double)p->K[c * p->d_k + t]);
+    acc *= fabsl((long double)p->scale);
+    if (acc > best)
+      best = acc;
+  }
+  return (double)best;
+}
+
+double ref_general_col_abs_max(const ref_problem *p, int64_t j)
+{
+  double best = 0.0;
+  int64_t c;
+  for (c = 0; c < p->n_kv; ++c)
+    if (fabs(p->V[c * p->d_v + j]) > best)
+      best = fabs(p->V[c * p->d_v + j]);
+  return best;
+}

@@ -55,4 +55,30 @@ double ref_col_abs_max(int64_t n, int64_t d, const double *V, int64_t j);
  */
 double ref_tolerance(double tol, int64_t d, double logit_abs_sum, double vmax);
 
+/* ---- General shapes, causal masks, log-sum-exp ---------------------------
+ * Q is n_q x d_k, K is n_kv x d_k, V is n_kv x d_v, all row-major and
+ * contiguous. With causal != 0, query row i sees the keys
+ * c <= i + (n_kv - n_q) only; with causal == 0 it sees all of them. */
+typedef struct ref_problem {
+  int64_t n_q, n_kv, d_k, d_v;
+  double scale;
+  int causal;
+  const double *Q, *K, *V;
+} ref_problem;
+
+/* Number of keys row i sees. */
+int64_t ref_visible(const ref_problem *p, int64_t i);
+
+/* Row i of B: out[j] for j in [0, d_v). O(n_kv (d_k + d_v)). */
+void ref_general_row(const ref_problem *p, int64_t i, double *out);
+
+/* log sum_c exp(scale <Q[i,:], K[c,:]>) over the keys row i sees. */
+double ref_general_lse(const ref_problem *p, int64_t i);
+
+/* L_i = max over visible c of sum_t |scale Q[i][t] K[c][t]|. */
+double ref_general_logit_abs_sum(const ref_problem *p, int64_t i);
+
+/* max over all c of |V[c][j]|. */
+double ref_general_col_abs_max(const ref_problem *p, int64_t j);
+
 #endif /* DYNATTN_TESTS_REFERENCE_H */

@@ -587,6 +587,227 @@ static void test_config_errors(void **state)
   att_config_free(cfg);
 }
 
+
+/* ---- The 0.2.0 operations ---------------------------------------------------------- */
+
+/* Updates that must fail and leave the handle as it was, in a fresh handle
+ * and inside a window of pending updates. */
+static void test_new_update_errors(void **state)
+{
+  int pending;
+  (void)state;
+  for (pending = 0; pending < 2; ++pending) {
+    fixture fx;
+    double row[2 * FD];
+    int64_t bi[4], bj[4];
+    double bv[4];
+    int t;
+    fixture_setup(&fx, pending, NULL, 4100 + (uint64_t)pending);
+    for (t = 0; t < 2 * FD; ++t)
+      row[t] = 0.5;
+
+    snapshot(&fx);
+    expect_failure(&fx, att_update_q(NULL, 0, 0, 1.0), ATT_E_NULL, "state", "update_q NULL");
+    snapshot(&fx);
+    expect_failure(&fx, att_update_q(fx.h, FN, 0, 1.0), ATT_E_INDEX, "i=6", "update_q i");
+    snapshot(&fx);
+    expect_failure(&fx, att_update_q(fx.h, 0, FD, 1.0), ATT_E_INDEX, "j=3", "update_q j");
+    snapshot(&fx);
+    expect_failure(&fx, att_update_q(fx.h, 0, 0, NAN), ATT_E_NONFINITE, NULL, "update_q NaN");
+    snapshot(&fx);
+    expect_failure(&fx, att_update_q(fx.h, 2, 1, 1e300), ATT_E_RANGE, "Q[2", "update_q range");
+
+    snapshot(&fx);
+    expect_failure(&fx, att_set_entry(fx.h, (att_matrix)7, 0, 0, 1.0), ATT_E_ENUM, "7",
+                   "set_entry which");
+    snapshot(&fx);
+    expect_failure(&fx, att_set_entry(fx.h, ATT_MATRIX_V, 0, 0, 1e300), ATT_E_RANGE, "V[0][0]",
+                   "set_entry V range");
+    snapshot(&fx);
+    expect_failure(&fx, att_set_entry(fx.h, ATT_MATRIX_K, 0, 0, INFINITY), ATT_E_NONFINITE,
+                   "K[0][0]", "set_entry K inf");
+    snapshot(&fx);
+    expect_failure(&fx, att_set_entry(fx.h, ATT_MATRIX_K, 4, 1, 1e300), ATT_E_RANGE, "K[4][1]",
+                   "set_entry K logit range");
+    snapshot(&fx);
+    expect_failure(&fx, att_set_entry(fx.h, ATT_MATRIX_Q, FN, 0, 1.0), ATT_E_INDEX, "i=6",
+                   "set_entry Q index");
+
+    snapshot(&fx);
+    expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_K, 0, NULL, 1), ATT_E_NULL, "row",
+                   "set_row NULL");
+    snapshot(&fx);
+    expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_K, 0, row, 0), ATT_E_SIZE, "inc=0",
+                   "set_row inc");
+    snapshot(&fx);
+    expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_V, FN, row, 1), ATT_E_INDEX, "i=6",
+                   "set_row index");
+    row[2 * (FD - 1)] = NAN; /* the last element at stride 2 */
+    snapshot(&fx);
+    expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_Q, 1, row, 2), ATT_E_NONFINITE, "Q[1][2]",
+                   "set_row NaN last");
+    row[2 * (FD - 1)] = 1e300;
+    snapshot(&fx);
+    expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_V, 1, row, 2), ATT_E_RANGE, "V[1][2]",
+                   "set_row V range");
+    snapshot(&fx);
+    expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_K, 3, row, 2), ATT_E_RANGE, "K[3",
+                   "set_row K logit range");
+    snapshot(&fx);
+    expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_Q, 3, row, 2), ATT_E_RANGE, "Q[3",
+                   "set_row Q logit range");
+
+    /* Batches: a valid first part, then one bad entry; nothing is applied. */
+    bi[0] = 0, bj[0] = 0, bv[0] = 0.25;
+    bi[1] = 1, bj[1] = 1, bv[1] = -0.5;
+    bi[2] = 0, bj[2] = 2, bv[2] = 0.125;
+    bi[3] = 5, bj[3] = FD, bv[3] = 1.0;
+    snapshot(&fx);
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 4, bi, bj, bv), ATT_E_INDEX,
+                   "entry 3", "batch index");
+    bj[3] = 0;
+    bv[3] = NAN;
+    snapshot(&fx);
+    expect_failure(&fx, att_set_batch(fx.h, ATT_MATRIX_V, 4, bi, bj, bv), ATT_E_NONFINITE,
+                   "entry 3", "batch NaN");
+    bv[3] = 1e300; /* K[5][0] += 1e300: logits out of range */
+    snapshot(&fx);
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 4, bi, bj, bv), ATT_E_RANGE,
+                   "K[5", "batch K logit range");
+    snapshot(&fx);
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_Q, 4, bi, bj, bv), ATT_E_RANGE,
+                   "Q[5", "batch Q logit range");
+    /* Each delta is fine on its own; their running sum is not. */
+    bi[2] = 5, bj[2] = 0, bv[2] = 5e199;
+    bv[3] = 5e199;
+    snapshot(&fx);
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_V, 4, bi, bj, bv), ATT_E_RANGE,
+                   "entry 3", "batch V running sum");
+    bv[2] = DBL_MAX;
+    bv[3] = DBL_MAX;
+    snapshot(&fx);
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 4, bi, bj, bv), ATT_E_NONFINITE,
+                   "entry 3", "batch K overflow");
+    snapshot(&fx);
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, -1, bi, bj, bv), ATT_E_SIZE,
+                   "count=-1", "batch count");
+    snapshot(&fx);
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 2, NULL, bj, bv), ATT_E_NULL,
+                   "rows", "batch rows NULL");
+    snapshot(&fx);
+    expect_failure(&fx, att_set_batch(fx.h, (att_matrix)-1, 2, bi, bj, bv), ATT_E_ENUM, "-1",
+                   "batch which");
+    snapshot(&fx);
+    expect_failure(&fx, att_fold(NULL), ATT_E_NULL, "state", "fold NULL");
+    assert_int_equal(att_update_batch(fx.h, ATT_MATRIX_K, 0, NULL, NULL, NULL), ATT_OK);
+    fixture_finish(&fx);
+  }
+}
+
+/* Queries that must fail, leave their output untouched and the handle as
+ * it was. */
+static void test_new_query_errors(void **state)
+{
+  fixture fx;
+  double out[64];
+  int64_t v = 77, t;
+  (void)state;
+  fixture_setup(&fx, 1, NULL, 4200);
+  for (t = 0; t < 64; ++t)
+    out[t] = -1.0;
+#define EXPECT_QUERY(call, want, needle)                                        \
+  do {                                                                          \
+    snapshot(&fx);                                                              \
+    expect_failure(&fx, call, want, needle, #call);                             \
+    for (t = 0; t < 64; ++t)                                                    \
+      if (out[t] != -1.0)                                                       \
+        fail_msg("%s wrote to its output", #call);                              \
+    assert_int_equal(v, 77);                                                    \
+  } while (0)
+  EXPECT_QUERY(att_query_row(NULL, 0, out), ATT_E_NULL, "state");
+  EXPECT_QUERY(att_query_row(fx.h, 0, NULL), ATT_E_NULL, "out");
+  EXPECT_QUERY(att_query_row(fx.h, FN, out), ATT_E_INDEX, "i=6");
+  EXPECT_QUERY(att_query_row(fx.h, -1, out), ATT_E_INDEX, "i=-1");
+  EXPECT_QUERY(att_query_rows(fx.h, 4, 3, ATT_ROW_MAJOR, out, FD), ATT_E_INDEX, "rows");
+  EXPECT_QUERY(att_query_rows(fx.h, 0, -1, ATT_ROW_MAJOR, out, FD), ATT_E_SIZE, "count");
+  EXPECT_QUERY(att_query_rows(fx.h, 0, 2, ATT_ROW_MAJOR, out, FD - 1), ATT_E_SIZE, "ld");
+  EXPECT_QUERY(att_query_rows(fx.h, 0, 2, ATT_COL_MAJOR, out, 1), ATT_E_SIZE, "ld");
+  EXPECT_QUERY(att_query_rows(fx.h, 0, 2, (att_layout)2, out, FD), ATT_E_ENUM, "layout");
+  EXPECT_QUERY(att_output(fx.h, ATT_COL_MAJOR, out, FN - 1), ATT_E_SIZE, "ld");
+  EXPECT_QUERY(att_output(fx.h, ATT_ROW_MAJOR, NULL, FD), ATT_E_NULL, "out");
+  EXPECT_QUERY(att_query_lse(fx.h, FN, 1, out), ATT_E_INDEX, "rows");
+  EXPECT_QUERY(att_query_lse(fx.h, 0, -2, out), ATT_E_SIZE, "count");
+  EXPECT_QUERY(att_stat(fx.h, (att_stat_kind)999, &v), ATT_E_ENUM, "999");
+  EXPECT_QUERY(att_stat(fx.h, ATT_STAT_FOLDS, NULL), ATT_E_NULL, "out");
+  EXPECT_QUERY(att_get_matrix(fx.h, ATT_MATRIX_V, ATT_ROW_MAJOR, out, FD - 1), ATT_E_SIZE, "ld");
+  EXPECT_QUERY(att_get_matrix(fx.h, (att_matrix)3, ATT_ROW_MAJOR, out, FD), ATT_E_ENUM, "3");
+  EXPECT_QUERY(att_shape(NULL, &v, &v, &v, &v), ATT_E_NULL, "state");
+#undef EXPECT_QUERY
+  assert_int_equal(att_shape(fx.h, NULL, NULL, NULL, NULL), ATT_OK);
+  fixture_finish(&fx);
+}
+
+/* att_init_general and att_config_set_causal. */
+static void test_init_general_errors(void **state)
+{
+  double Q[12] = {0}, K[12] = {0}, V[12] = {0};
+  att_config *cfg = NULL;
+  att_state *h;
+  (void)state;
+  h = sentinel();
+  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_ROW_MAJOR, Q, 1, K, 2, V, 2, NULL),
+                      &h, ATT_E_SIZE, "ldq=1", "ldq too small");
+  h = sentinel();
+  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_COL_MAJOR, Q, 2, K, 2, V, 3, NULL),
+                      &h, ATT_E_SIZE, "ldk=2", "ldk too small (column-major)");
+  h = sentinel();
+  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, (att_layout)9, Q, 2, K, 2, V, 2, NULL),
+                      &h, ATT_E_ENUM, "layout=9", "layout");
+  h = sentinel();
+  expect_init_failure(att_init_general(&h, 2, 0, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, NULL),
+                      &h, ATT_E_SIZE, "n_kv=0", "n_kv=0");
+  h = sentinel();
+  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_ROW_MAJOR, Q, 2, NULL, 2, V, 2, NULL),
+                      &h, ATT_E_NULL, "K", "K NULL");
+  V[5] = NAN;
+  h = sentinel();
+  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, NULL),
+                      &h, ATT_E_NONFINITE, "V[2][1]", "V NaN");
+  assert_int_equal(att_config_create(&cfg), ATT_OK);
+  assert_int_equal(att_config_set_causal(cfg, 2), ATT_E_CONFIG);
+  assert_non_null(strstr(att_last_error(), "causal=2"));
+  assert_int_equal(att_config_set_causal(NULL, 1), ATT_E_NULL);
+  assert_int_equal(att_config_set_causal(cfg, 1), ATT_OK);
+  V[5] = 0.0;
+  h = sentinel();
+  expect_init_failure(att_init_general(&h, 4, 3, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, cfg),
+                      &h, ATT_E_SIZE, "n_q <= n_kv", "causal n_q > n_kv");
+  assert_int_equal(att_init_general(&h, 3, 4, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, cfg),
+                   ATT_OK);
+  att_free(h);
+  att_config_free(cfg);
+}
+
+/* Every status has its own name. */
+static void test_status_strings(void **state)
+{
+  int a, b;
+  static const att_status all[] = {ATT_OK,         ATT_E_NULL,      ATT_E_SIZE,
+                                   ATT_E_INDEX,    ATT_E_NONFINITE, ATT_E_NOMEM,
+                                   ATT_E_CONFIG,   ATT_E_INTERNAL,  ATT_E_RANGE,
+                                   ATT_E_FORMAT,   ATT_E_VERSION,   ATT_E_ENDIAN,
+                                   ATT_E_TRUNCATED, ATT_E_CORRUPT,  ATT_E_IO,
+                                   ATT_E_ENUM};
+  const int n = (int)(sizeof all / sizeof all[0]);
+  (void)state;
+  for (a = 0; a < n; ++a) {
+    assert_string_not_equal(att_status_string(all[a]), "unknown status");
+    for (b = 0; b < a; ++b)
+      assert_string_not_equal(att_status_string(all[a]), att_status_string(all[b]));
+  }
+  assert_string_equal(att_status_string((att_status)19), "unknown status");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -603,6 +824,10 @@ int main(void)
       cmocka_unit_test(test_value_range),
       cmocka_unit_test(test_last_error_sticky),
       cmocka_unit_test(test_config_errors),
+      cmocka_unit_test(test_new_update_errors),
+      cmocka_unit_test(test_new_query_errors),
+      cmocka_unit_test(test_init_general_errors),
+      cmocka_unit_test(test_status_strings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,420 @@
+/*
+ * Clones, save and load: bit-identical results after a round trip, identical
+ * evolution afterwards, atomic saves to a path, and loading of truncated,
+ * corrupted and foreign data: every byte position of a small saved state is
+ * flipped and every length truncated, and each load must fail with a clear
+ * status, never crash, and leave *out NULL.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "dynattn.h"
+#include "reference.h"
+#include "test_util.h"
+
+#define HEADER 32
+
+/* A small causal cross-attention state with pending key and value terms. */
+static att_state *small_state(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, int causal,
+                              uint64_t seed)
+{
+  tu_rng r;
+  double *Q = tu_alloc_doubles(n_q * d_k), *K = tu_alloc_doubles(n_kv * d_k);
+  double *V = tu_alloc_doubles(n_kv * d_v);
+  att_config *cfg = NULL;
+  att_state *h = NULL;
+  tu_rng_seed(&r, seed);
+  tu_fill_uniform(&r, Q, n_q * d_k, -1, 1);
+  tu_fill_uniform(&r, K, n_kv * d_k, -1, 1);
+  tu_fill_normal(&r, V, n_kv * d_v, 1);
+  assert_int_equal(att_config_create(&cfg), ATT_OK);
+  assert_int_equal(att_config_set_lazy_limit(cfg, 8), ATT_OK);
+  assert_int_equal(att_config_set_causal(cfg, causal), ATT_OK);
+  assert_int_equal(att_init_general(&h, n_q, n_kv, d_k, d_v, ATT_ROW_MAJOR, Q, d_k, K, d_k, V,
+                                    d_v, cfg),
+                   ATT_OK);
+  att_config_free(cfg);
+  assert_int_equal(att_update_k(h, n_kv - 1, 0, 0.25), ATT_OK);
+  assert_int_equal(att_update_v(h, 0, d_v - 1, -0.5), ATT_OK);
+  assert_int_equal(att_update_q(h, n_q - 1, d_k - 1, 0.125), ATT_OK);
+  assert_int_equal(att_update_k(h, 0, d_k - 1, -0.375), ATT_OK);
+  free(Q);
+  free(K);
+  free(V);
+  return h;
+}
+
+static unsigned char *save(const att_state *h, int64_t *size)
+{
+  unsigned char *buf;
+  int64_t written = -1;
+  assert_int_equal(att_save_size(h, size), ATT_OK);
+  buf = tu_xmalloc((size_t)*size);
+  assert_int_equal(att_save_buffer(h, buf, *size, &written), ATT_OK);
+  assert_int_equal(written, *size);
+  return buf;
+}
+
+/* All results and statistics bitwise equal. */
+static void assert_identical(const att_state *a, const att_state *b)
+{
+  int64_t n_q, n_kv, d_k, d_v, kind, i, j;
+  double *x, *y;
+  assert_int_equal(att_shape(a, &n_q, &n_kv, &d_k, &d_v), ATT_OK);
+  x = tu_alloc_doubles(n_q * d_v + n_kv * (d_k + d_v));
+  y = tu_alloc_doubles(n_q * d_v + n_kv * (d_k + d_v));
+  for (i = 0; i < n_q; ++i)
+    for (j = 0; j < d_v; ++j) {
+      double u = NAN, v = NAN;
+      assert_int_equal(att_query(a, i, j, &u), ATT_OK);
+      assert_int_equal(att_query(b, i, j, &v), ATT_OK);
+      if (memcmp(&u, &v, sizeof u) != 0)
+        fail_msg("query(%lld, %lld): %.17g vs %.17g", (long long)i, (long long)j, u, v);
+    }
+  assert_int_equal(att_query_lse(a, 0, n_q, x), ATT_OK);
+  assert_int_equal(att_query_lse(b, 0, n_q, y), ATT_OK);
+  assert_memory_equal(x, y, (size_t)n_q * sizeof *x);
+  assert_int_equal(att_get_matrix(a, ATT_MATRIX_K, ATT_ROW_MAJOR, x, d_k), ATT_OK);
+  assert_int_equal(att_get_matrix(b, ATT_MATRIX_K, ATT_ROW_MAJOR, y, d_k), ATT_OK);
+  assert_memory_equal(x, y, (size_t)(n_kv * d_k) * sizeof *x);
+  for (kind = ATT_STAT_UPDATES_Q; kind <= ATT_STAT_CAUSAL; ++kind) {
+    int64_t u = -1, v = -2;
+    assert_int_equal(att_stat(a, (att_stat_kind)kind, &u), ATT_OK);
+    assert_int_equal(att_stat(b, (att_stat_kind)kind, &v), ATT_OK);
+    assert_int_equal(u, v);
+  }
+  free(x);
+  free(y);
+}
+
+/* The same updates on both handles, then bitwise comparison again. */
+static void evolve_both(att_state *a, att_state *b, int64_t n_q, int64_t n_kv, int64_t d_k,
+                        int64_t d_v)
+{
+  int t;
+  for (t = 0; t < 40; ++t) {
+    att_state *h[2] = {a, b};
+    int w;
+    for (w = 0; w < 2; ++w) {
+      assert_int_equal(att_update_k(h[w], t % n_kv, t % d_k, 0.01 * (t % 7 - 3)), ATT_OK);
+      assert_int_equal(att_update_v(h[w], (t * 3) % n_kv, t % d_v, 0.1 * (t % 5 - 2)), ATT_OK);
+      if (t % 5 == 0)
+        assert_int_equal(att_update_q(h[w], t % n_q, t % d_k, 0.05), ATT_OK);
+    }
+  }
+  assert_identical(a, b);
+}
+
+static void test_round_trips(void **state)
+{
+  static const int64_t shapes[][5] = {
+      {3, 3, 2, 2, 0}, {3, 3, 2, 2, 1}, {4, 9, 3, 5, 1}, {7, 5, 2, 3, 0}, {1, 1, 1, 1, 0}};
+  size_t a;
+  (void)state;
+  for (a = 0; a < sizeof shapes / sizeof shapes[0]; ++a) {
+    const int64_t *s = shapes[a];
+    att_state *h = small_state(s[0], s[1], s[2], s[3], (int)s[4], 77 + a);
+    att_state *loaded = NULL, *clone = NULL;
+    int64_t size, size2;
+    unsigned char *buf = save(h, &size), *buf2;
+    assert_int_equal(att_load_buffer(&loaded, buf, size), ATT_OK);
+    assert_int_equal(att_clone(h, &clone), ATT_OK);
+    assert_identical(h, loaded);
+    assert_identical(h, clone);
+    /* Saving the loaded state gives the same bytes. */
+    buf2 = save(loaded, &size2);
+    assert_int_equal(size, size2);
+    assert_memory_equal(buf, buf2, (size_t)size);
+    evolve_both(h, loaded, s[0], s[1], s[2], s[3]);
+    /* The clone evolves like a second copy loaded from the same bytes. */
+    att_free(loaded);
+    loaded = NULL;
+    assert_int_equal(att_load_buffer(&loaded, buf, size), ATT_OK);
+    evolve_both(clone, loaded, s[0], s[1], s[2], s[3]);
+    att_free(h);
+    att_free(loaded);
+    att_free(clone);
+    free(buf);
+    free(buf2);
+  }
+}
+
+/* A clone is independent: updating one leaves the other as it was. */
+static void test_clone_independent(void **state)
+{
+  att_state *h = small_state(4, 6, 2, 3, 1, 5), *c = NULL, *ref = NULL;
+  (void)state;
+  assert_int_equal(att_clone(h, &c), ATT_OK);
+  assert_int_equal(att_clone(h, &ref), ATT_OK);
+  assert_int_equal(att_update_k(c, 1, 0, 1.0), ATT_OK);
+  assert_int_equal(att_update_q(c, 2, 1, -1.0), ATT_OK);
+  assert_int_equal(att_fold(c), ATT_OK);
+  assert_identical(h, ref);
+  att_free(c);
+  assert_identical(h, ref);
+  att_free(h);
+  att_free(ref);
+}
+
+static int allowed_status(att_status st)
+{
+  return st == ATT_E_FORMAT || st == ATT_E_VERSION || st == ATT_E_ENDIAN ||
+         st == ATT_E_TRUNCATED || st == ATT_E_CORRUPT;
+}
+
+static void expect_load_failure(const unsigned char *buf, int64_t size, att_status want,
+                                const char *what, int64_t where)
+{
+  att_state *out = (att_state *)(void *)&out; /* any non-NULL value */
+  const att_status st = att_load_buffer(&out, buf, size);
+  if (out != NULL)
+    fail_msg("%s at %lld: *out is not NULL after a failed load", what, (long long)where);
+  if (want == ATT_OK ? !allowed_status(st) : st != want)
+    fail_msg("%s at %lld: status %d (%s)", what, (long long)where, (int)st,
+             att_status_string(st));
+  if (att_last_error()[0] == '\0')
+    fail_msg("%s at %lld: no detail message", what, (long long)where);
+}
+
+/* Flip every byte (three patterns each) and truncate to every length. */
+static void test_flip_and_truncate(void **state)
+{
+  att_state *h = small_state(3, 3, 2, 2, 1, 11);
+  int64_t size, p;
+  unsigned char *buf = save(h, &size);
+  unsigned char *copy = tu_xmalloc((size_t)size + 1);
+  static const unsigned char patterns[] = {0x01, 0x80, 0xff};
+  (void)state;
+  for (p = 0; p < size; ++p) {
+    size_t a;
+    for (a = 0; a < sizeof patterns; ++a) {
+      memcpy(copy, buf, (size_t)size);
+      copy[p] ^= patterns[a];
+      expect_load_failure(copy, size, p < 8 ? ATT_E_FORMAT : p >= 24 ? ATT_E_CORRUPT : ATT_OK,
+                          "flipped byte", p);
+    }
+  }
+  for (p = 0; p < size; ++p)
+    expect_load_failure(buf, p, ATT_E_TRUNCATED, "truncated to", p);
+  /* One byte too many. */
+  memcpy(copy, buf, (size_t)size);
+  copy[size] = 0;
+  expect_load_failure(copy, size + 1, ATT_E_CORRUPT, "trailing byte", size);
+  free(copy);
+  free(buf);
+  att_free(h);
+}
+
+static void put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_u64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+
+static void reseal(unsigned char *buf, int64_t size)
+{
+  put_u64(buf + 24, XXH3_64bits(buf + HEADER, (size_t)(size - HEADER)));
+}
+
+/* Foreign and hostile data, each with its own status. */
+static void test_foreign(void **state)
+{
+  att_state *h = small_state(3, 3, 2, 2, 0, 12);
+  int64_t size;
+  unsigned char *buf = save(h, &size);
+  unsigned char *copy = tu_xmalloc((size_t)size);
+  unsigned char junk[64];
+  int64_t t;
+  (void)state;
+  for (t = 0; t < 64; ++t)
+    junk[t] = (unsigned char)(t * 37 + 5);
+  expect_load_failure(junk, 64, ATT_E_FORMAT, "junk", 0);
+  expect_load_failure((const unsigned char *)"%PDF-1.7 not a state", 20, ATT_E_FORMAT, "pdf", 0);
+  expect_load_failure(buf, 0, ATT_E_TRUNCATED, "empty", 0);
+
+  /* The other byte order. */
+  memcpy(copy, buf, (size_t)size);
+  put_u32(copy + 8, 0x0D0C0B0Au);
+  expect_load_failure(copy, size, ATT_E_ENDIAN, "byte order", 8);
+  /* A newer format version. */
+  memcpy(copy, buf, (size_t)size);
+  put_u32(copy + 12, 2);
+  expect_load_failure(copy, size, ATT_E_VERSION, "version", 12);
+  /* A declared length longer than the data. */
+  memcpy(copy, buf, (size_t)size);
+  put_u64(copy + 16, UINT64_C(1) << 62);
+  expect_load_failure(copy, size, ATT_E_TRUNCATED, "length", 16);
+
+  /* A valid checksum over hostile contents: a huge shape must be refused
+   * before anything is allocated, and so must inconsistent fields. */
+  memcpy(copy, buf, (size_t)size);
+  put_u64(copy + HEADER, UINT64_C(1) << 30); /* n_q */
+  put_u64(copy + HEADER + 8, UINT64_C(1) << 30); /* n_kv */
+  reseal(copy, size);
+  expect_load_failure(copy, size, ATT_E_CORRUPT, "huge shape", HEADER);
+  memcpy(copy, buf, (size_t)size);
+  put_u64(copy + HEADER, (uint64_t)-5);
+  reseal(copy, size);
+  expect_load_failure(copy, size, ATT_E_CORRUPT, "negative n_q", HEADER);
+  memcpy(copy, buf, (size_t)size);
+  put_u64(copy + HEADER + 40, 0); /* lazy limit */
+  reseal(copy, size);
+  expect_load_failure(copy, size, ATT_E_CORRUPT, "lazy limit 0", HEADER + 40);
+  memcpy(copy, buf, (size_t)size);
+  put_u64(copy + HEADER + 48, 7); /* causal flag */
+  reseal(copy, size);
+  expect_load_failure(copy, size, ATT_E_CORRUPT, "causal flag", HEADER + 48);
+  memcpy(copy, buf, (size_t)size);
+  put_u32(copy + HEADER + 56, 99); /* storage kind */
+  reseal(copy, size);
+  expect_load_failure(copy, size, ATT_E_CORRUPT, "storage kind", HEADER + 56);
+  /* Every payload byte set to 0xff in turn, resealed: never a crash. */
+  for (t = HEADER; t < size; ++t) {
+    att_state *out = NULL;
+    att_status st;
+    memcpy(copy, buf, (size_t)size);
+    copy[t] = 0xff;
+    reseal(copy, size);
+    st = att_load_buffer(&out, copy, size);
+    if (st == ATT_OK)
+      att_free(out); /* e.g. a changed entry of Q that is still a valid number */
+    else if (!allowed_status(st) || out != NULL)
+      fail_msg("resealed byte %lld: status %d", (long long)t, (int)st);
+  }
+  free(copy);
+  free(buf);
+  att_free(h);
+}
+
+/* ---- Files ------------------------------------------------------------------------- */
+
+static char dir_template[] = "/tmp/dynattn-persist-XXXXXX";
+
+static int count_entries(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int n = 0;
+  assert_non_null(d);
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      ++n;
+  closedir(d);
+  return n;
+}
+
+static void test_files(void **state)
+{
+  char dir[sizeof dir_template], path[256], missing[256], subdir[256];
+  att_state *h = small_state(4, 6, 3, 2, 1, 21), *loaded = NULL, *other = NULL;
+  att_state *out;
+  (void)state;
+  memcpy(dir, dir_template, sizeof dir);
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/state.att", dir);
+  snprintf(missing, sizeof missing, "%s/no/such/dir/state.att", dir);
+  snprintf(subdir, sizeof subdir, "%s/sub", dir);
+
+  assert_int_equal(att_save_file(h, path), ATT_OK);
+  assert_int_equal(count_entries(dir), 1);
+  assert_int_equal(att_load_file(&loaded, path), ATT_OK);
+  assert_identical(h, loaded);
+
+  /* Saving over an existing file replaces it whole. */
+  other = small_state(3, 3, 2, 2, 0, 22);
+  assert_int_equal(att_save_file(other, path), ATT_OK);
+  assert_int_equal(count_entries(dir), 1);
+  att_free(loaded);
+  loaded = NULL;
+  assert_int_equal(att_load_file(&loaded, path), ATT_OK);
+  assert_identical(other, loaded);
+
+  /* Failures: no temporary file is left behind, the good file survives. */
+  assert_int_equal(att_save_file(h, missing), ATT_E_IO);
+  assert_non_null(strstr(att_last_error(), "no/such/dir"));
+  assert_int_equal(mkdir(subdir, 0700), 0);
+  assert_int_equal(att_save_file(h, subdir), ATT_E_IO); /* rename onto a directory */
+  assert_int_equal(count_entries(dir), 2);
+  att_free(loaded);
+  loaded = NULL;
+  assert_int_equal(att_load_file(&loaded, path), ATT_OK);
+  assert_identical(other, loaded);
+
+  out = (att_state *)(void *)&out;
+  assert_int_equal(att_load_file(&out, missing), ATT_E_IO);
+  assert_null(out);
+  out = (att_state *)(void *)&out;
+  assert_int_equal(att_load_file(&out, subdir), ATT_E_IO);
+  assert_null(out);
+
+  assert_int_equal(rmdir(subdir), 0);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(rmdir(dir), 0);
+  att_free(h);
+  att_free(other);
+  att_free(loaded);
+}
+
+/* Argument errors of the persistence functions. */
+static void test_persist_errors(void **state)
+{
+  att_state *h = small_state(3, 3, 2, 2, 0, 31), *out;
+  int64_t size = 0, written = 77;
+  unsigned char *buf;
+  (void)state;
+  assert_int_equal(att_save_size(h, &size), ATT_OK);
+  buf = tu_xmalloc((size_t)size);
+  memset(buf, 0xab, (size_t)size);
+  assert_int_equal(att_save_buffer(h, buf, size - 1, &written), ATT_E_SIZE);
+  assert_int_equal(written, 77);
+  assert_int_equal(buf[0], 0xab);
+  assert_int_equal(att_save_buffer(h, buf, -1, NULL), ATT_E_SIZE);
+  assert_int_equal(att_save_buffer(NULL, buf, size, NULL), ATT_E_NULL);
+  assert_int_equal(att_save_buffer(h, NULL, size, NULL), ATT_E_NULL);
+  assert_int_equal(att_save_size(NULL, &size), ATT_E_NULL);
+  assert_int_equal(att_save_size(h, NULL), ATT_E_NULL);
+  assert_int_equal(att_save_file(h, NULL), ATT_E_NULL);
+  assert_int_equal(att_save_file(NULL, "/tmp/x"), ATT_E_NULL);
+  assert_int_equal(att_save_buffer(h, buf, size, NULL), ATT_OK);
+  assert_int_equal(att_load_buffer(NULL, buf, size), ATT_E_NULL);
+  out = (att_state *)(void *)&out;
+  assert_int_equal(att_load_buffer(&out, NULL, size), ATT_E_NULL);
+  assert_null(out);
+  out = (att_state *)(void *)&out;
+  assert_int_equal(att_load_buffer(&out, buf, -3), ATT_E_SIZE);
+  assert_null(out);
+  assert_int_equal(att_load_file(NULL, "/tmp/x"), ATT_E_NULL);
+  out = (att_state *)(void *)&out;
+  assert_int_equal(att_clone(NULL, &out), ATT_E_NULL);
+  assert_null(out);
+  assert_int_equal(att_clone(h, NULL), ATT_E_NULL);
+  free(buf);
+  att_free(h);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_round_trips),
+      cmocka_unit_test(test_clone_independent),
+      cmocka_unit_test(test_flip_and_truncate),
+      cmocka_unit_test(test_foreign),
+      cmocka_unit_test(test_files),
+      cmocka_unit_test(test_persist_errors),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

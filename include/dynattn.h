@@ -11,8 +11,10 @@
  * (1.0 by default, as in the paper; 1/sqrt(d) for transformer attention).
  *
  * Conventions used by every function below:
- *   - Indices are 0-based int64_t. Matrices are dense, row-major, rows
- *     contiguous, and are copied: the caller keeps ownership of its arrays.
+ *   - Indices are 0-based int64_t. Matrices are dense and copied: the
+ *     caller keeps ownership of its arrays. They are row-major with rows
+ *     contiguous, unless a function takes an att_layout and a leading
+ *     dimension (CBLAS style, see att_layout).
  *   - Every fallible function returns an att_status. ATT_OK is 0. On failure
  *     the handle is exactly as it was before the call (strong guarantee), and
  *     att_last_error() describes the failure on the calling thread.

@@ -62,6 +62,39 @@ void require(const void *pointer, const char *name) {
   if (pointer == nullptr) att::fail(ATT_E_NULL, "%s is NULL", name);
 }
 
+// A C caller may pass any int where an enumeration is expected, and loading
+// such a value as the C++ enum type is undefined behaviour. So enumeration
+// arguments are read as the int the C ABI passes, validated, and only then
+// used as the enum.
+template <class E>
+int raw_value(const E &e) {
+  static_assert(sizeof(E) == sizeof(int), "C enumerations are passed as int");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
+att_matrix matrix_arg(const att_matrix &which) {
+  const int v = raw_value(which);
+  if (v < ATT_MATRIX_Q || v > ATT_MATRIX_V)
+    att::fail(ATT_E_ENUM, "which=%d is not ATT_MATRIX_Q, _K or _V", v);
+  return static_cast<att_matrix>(v);
+}
+
+att_layout layout_arg(const att_layout &layout) {
+  const int v = raw_value(layout);
+  if (v != ATT_ROW_MAJOR && v != ATT_COL_MAJOR)
+    att::fail(ATT_E_ENUM, "layout=%d is neither ATT_ROW_MAJOR nor ATT_COL_MAJOR", v);
+  return static_cast<att_layout>(v);
+}
+
+att_stat_kind stat_arg(const att_stat_kind &which) {
+  const int v = raw_value(which);
+  if (v < ATT_STAT_UPDATES_Q || v > ATT_STAT_CAUSAL)
+    att::fail(ATT_E_ENUM, "statistic %d is not an att_stat_kind", v);
+  return static_cast<att_stat_kind>(v);
+}
+
 [[noreturn]] void io_failure(const char *what, const std::string &path, int error) {
   att::fail(ATT_E_IO, "%s %s: %s", what, path.c_str(), std::strerror(error));
 }
@@ -162,7 +195,7 @@ ATT_API const char *att_version_string(void) {
 }
 
 ATT_API const char *att_status_string(att_status status) {
-  switch (status) {
+  switch (raw_value(status)) {
     case ATT_OK: return "success";
     case ATT_E_NULL: return "a required pointer argument is NULL";
     case ATT_E_SIZE: return "invalid size";
@@ -288,8 +321,9 @@ ATT_API att_status att_init_general(att_state **out, int64_t n_q, int64_t n_kv, 
     const att::Config options = cfg != nullptr ? cfg->options : att::Config{};
     auto state = std::make_unique<att_state>();
     state->impl = std::make_unique<att::DynamicAttention>(
-        att::Shape{n_q, n_kv, d_k, d_v}, att::MatrixView{Q, layout, ldq},
-        att::MatrixView{K, layout, ldk}, att::MatrixView{V, layout, ldv}, options);
+        att::Shape{n_q, n_kv, d_k, d_v}, att::MatrixView{Q, layout_arg(layout), ldq},
+        att::MatrixView{K, layout_arg(layout), ldk}, att::MatrixView{V, layout_arg(layout), ldv},
+        options);
     *out = state.release();
   });
 }
@@ -310,7 +344,7 @@ ATT_API att_status att_get_matrix(const att_state *s, att_matrix which, att_layo
   return guarded([&] {
     const att::DynamicAttention &a = impl(s);
     require(out, "out");
-    a.read_matrix(which, layout, out, ld);
+    a.read_matrix(matrix_arg(which), layout_arg(layout), out, ld);
   });
 }
 
@@ -320,7 +354,10 @@ ATT_API att_status att_update_q(att_state *s, int64_t i, int64_t j, double delta
 
 ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int64_t j,
                                  double value) {
-  return guarded([&] { impl(s).set_entry(which, i, j, value); });
+  return guarded([&] {
+    att::DynamicAttention &a = impl(s);
+    a.set_entry(matrix_arg(which), i, j, value);
+  });
 }
 
 ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const double *row,
@@ -328,7 +365,7 @@ ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const 
   return guarded([&] {
     att::DynamicAttention &a = impl(s);
     require(row, "row");
-    a.set_row(which, i, row, inc);
+    a.set_row(matrix_arg(which), i, row, inc);
   });
 }
 
@@ -343,7 +380,7 @@ att_status batch(att_state *s, att_matrix which, int64_t count, const int64_t *r
       require(cols, "cols");
       require(values, set ? "values" : "deltas");
     }
-    a.batch(which, count, rows, cols, values, set);
+    a.batch(matrix_arg(which), count, rows, cols, values, set);
   });
 }
 
@@ -378,7 +415,7 @@ ATT_API att_status att_query_rows(const att_state *s, int64_t i0, int64_t count,
   return guarded([&] {
     const att::DynamicAttention &a = impl(s);
     require(out, "out");
-    a.query_rows(i0, count, layout, out, ld);
+    a.query_rows(i0, count, layout_arg(layout), out, ld);
   });
 }
 
@@ -386,7 +423,7 @@ ATT_API att_status att_output(const att_state *s, att_layout layout, double *out
   return guarded([&] {
     const att::DynamicAttention &a = impl(s);
     require(out, "out");
-    a.query_rows(0, a.shape().n_q, layout, out, ld);
+    a.query_rows(0, a.shape().n_q, layout_arg(layout), out, ld);
   });
 }
 
@@ -402,7 +439,7 @@ ATT_API att_status att_stat(const att_state *s, att_stat_kind which, int64_t *ou
   return guarded([&] {
     const att::DynamicAttention &a = impl(s);
     require(out, "out");
-    *out = a.stat(which);
+    *out = a.stat(stat_arg(which));
   });
 }
 

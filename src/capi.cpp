@@ -1,12 +1,10 @@
 // The C boundary. Every exported function is noexcept and runs its whole
 // body, allocation included, inside guarded(), which turns every C++
-// exception into a status code and a per-thread message.
+// exception into a status code and a per-thread message (boundary.hpp).
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <new>
 
 #include "attention.hpp"
+#include "boundary.hpp"
 #include "config.hpp"
 #include "dynattn.h"
 #include "error.hpp"
@@ -19,41 +17,8 @@ struct att_config {
   att::Config options;
 };
 
-namespace {
-
-thread_local char last_error[192] = "";
-
-void set_last_error(const char *message) noexcept {
-  std::snprintf(last_error, sizeof last_error, "%s", message);
-}
-
-template <class Body>
-att_status guarded(Body &&body) noexcept {
-  try {
-    body();
-    return ATT_OK;
-  } catch (const att::Error &e) {
-    set_last_error(e.message);
-    return e.status;
-  } catch (const std::bad_alloc &) {
-    set_last_error("out of memory");
-    return ATT_E_NOMEM;
-  } catch (const std::exception &e) {
-    char message[192];
-    std::snprintf(message, sizeof message, "internal error: %s", e.what());
-    set_last_error(message);
-    return ATT_E_INTERNAL;
-  } catch (...) {
-    set_last_error("internal error: unknown exception");
-    return ATT_E_INTERNAL;
-  }
-}
-
-void require(const void *pointer, const char *name) {
-  if (pointer == nullptr) att::fail(ATT_E_NULL, "%s is NULL", name);
-}
-
-}  // namespace
+using att::guarded;
+using att::require;
 
 extern "C" {
 
@@ -78,11 +43,12 @@ ATT_API const char *att_status_string(att_status status) {
     case ATT_E_CONFIG: return "invalid configuration";
     case ATT_E_INTERNAL: return "internal error";
     case ATT_E_RANGE: return "input magnitude out of the supported range";
+    case ATT_E_APPROXIMATION: return "the approximation cannot be used for this input";
   }
   return "unknown status";
 }
 
-ATT_API const char *att_last_error(void) { return last_error; }
+ATT_API const char *att_last_error(void) { return att::last_error_message(); }
 
 ATT_API att_status att_config_create(att_config **out) {
   if (out != nullptr) *out = nullptr;

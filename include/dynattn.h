@@ -542,9 +542,9 @@ ATT_API att_status att_sketch_width(int64_t n, double delta, int64_t *m);
  *  3. Marsaglia's polar method: a = 2u - 1, b = 2u' - 1 from two successive
  *     uniforms, w = a*a + b*b; draw again while w >= 1 or w == 0; then
  *     f = sqrt(-2 ln(w) / w) gives the normals a*f and then b*f. ln is the
- *     library's own: w = 2^e t with t in [0.5, 1) (frexp), z = (t-1)/(t+1),
- *     ln w = e*ln2 + 2 (z + z^3/3 + ... + z^41/41), summed from the highest
- *     term down, ln2 = 0x1.62e42fefa39efp-1.
+ *     library's own: w = t 2^e with t in [0.5, 1) (frexp), z = (t-1)/(t+1),
+ *     z2 = z*z, p = 1/41, then p = p*z2 + 1/(2k+1) for k = 19 down to 0,
+ *     and ln w = e*ln2 + 2*z*p (left to right), ln2 = 0x1.62e42fefa39efp-1.
  *  4. S is filled row by row: S[t][k] for t = 0..d-1, k = 0..m-1.
  * Y itself is X S / sqrt(m) computed with dgemm, so it is reproducible to
  * rounding, and bitwise for the same BLAS, CPU and thread count.

@@ -4,6 +4,9 @@
 // thread's detail message (att_last_error()).
 #pragma once
 
+#include <cstring>
+#include <type_traits>
+
 #include "dynattn.h"
 
 namespace att {
@@ -24,6 +27,18 @@ att_status guarded(Body &&body) noexcept {
   } catch (...) {
     return status_of_current_exception();
   }
+}
+
+// The integer a C caller passed for an enum parameter. C allows any int
+// there, but in C++ reading an enum object whose value lies outside the
+// enumeration's range is undefined, so the bits are copied, never loaded as
+// the enum type.
+template <class Enum>
+long long raw_enum_value(const Enum &value) noexcept {
+  std::underlying_type_t<Enum> raw;
+  static_assert(sizeof raw == sizeof value, "enum size");
+  std::memcpy(&raw, &value, sizeof raw);
+  return static_cast<long long>(raw);
 }
 
 // Throws ATT_E_NULL naming the argument when pointer is NULL.

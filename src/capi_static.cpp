@@ -30,7 +30,7 @@ struct AttentionArgs {
 
 AttentionArgs attention_args(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
                              const double *Q, int64_t ldq, const double *K, int64_t ldk,
-                             const double *V, int64_t ldv, att_layout layout, double *out,
+                             const double *V, int64_t ldv, const att_layout &layout, double *out,
                              int64_t ldo) {
   const bool row_major = att::row_major_of(layout);
   return {{Q, n_q, d_k, ldq, row_major},
@@ -52,13 +52,13 @@ ATT_API att_status att_attention(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t
                                  const double *V, int64_t ldv, double scale, att_mask mask,
                                  att_layout layout, double *out, int64_t ldo) {
   return guarded([&] {
-    if (mask != ATT_MASK_NONE && mask != ATT_MASK_CAUSAL)
-      att::fail(ATT_E_CONFIG, "mask %d is neither ATT_MASK_NONE nor ATT_MASK_CAUSAL",
-                static_cast<int>(mask));
+    const long long raw_mask = att::raw_enum_value(mask);
+    if (raw_mask != ATT_MASK_NONE && raw_mask != ATT_MASK_CAUSAL)
+      att::fail(ATT_E_CONFIG, "mask %lld is neither ATT_MASK_NONE nor ATT_MASK_CAUSAL", raw_mask);
     const AttentionArgs a =
         attention_args(n_q, n_kv, d_k, d_v, Q, ldq, K, ldk, V, ldv, layout, out, ldo);
     att::check_attention_arguments(a.Q, a.K, a.V, scale, a.out);
-    const bool causal = mask == ATT_MASK_CAUSAL;
+    const bool causal = raw_mask == ATT_MASK_CAUSAL;
     if (causal && n_q > n_kv)
       att::fail(ATT_E_SIZE, "a causal mask needs n_q=%lld <= n_kv=%lld",
                 static_cast<long long>(n_q), static_cast<long long>(n_kv));
@@ -108,10 +108,10 @@ ATT_API att_status att_poly_config_set_max_rank(att_poly_config *cfg, int64_t ma
 ATT_API att_status att_poly_config_set_basis(att_poly_config *cfg, att_poly_basis basis) {
   return guarded([&] {
     require(cfg, "cfg");
-    if (basis != ATT_POLY_CHEBYSHEV && basis != ATT_POLY_TAYLOR)
-      att::fail(ATT_E_CONFIG, "basis %d is neither ATT_POLY_CHEBYSHEV nor ATT_POLY_TAYLOR",
-                static_cast<int>(basis));
-    cfg->options.taylor = basis == ATT_POLY_TAYLOR;
+    const long long raw = att::raw_enum_value(basis);
+    if (raw != ATT_POLY_CHEBYSHEV && raw != ATT_POLY_TAYLOR)
+      att::fail(ATT_E_CONFIG, "basis %lld is neither ATT_POLY_CHEBYSHEV nor ATT_POLY_TAYLOR", raw);
+    cfg->options.taylor = raw == ATT_POLY_TAYLOR;
   });
 }
 

@@ -9,11 +9,11 @@
 
 namespace att {
 
-bool row_major_of(att_layout layout) {
-  if (layout == ATT_ROW_MAJOR) return true;
-  if (layout == ATT_COL_MAJOR) return false;
-  fail(ATT_E_CONFIG, "layout %d is neither ATT_ROW_MAJOR nor ATT_COL_MAJOR",
-       static_cast<int>(layout));
+bool row_major_of(const att_layout &layout) {
+  const long long raw = raw_enum_value(layout);
+  if (raw == ATT_ROW_MAJOR) return true;
+  if (raw == ATT_COL_MAJOR) return false;
+  fail(ATT_E_CONFIG, "layout %lld is neither ATT_ROW_MAJOR nor ATT_COL_MAJOR", raw);
 }
 
 void check_dimension(const char *name, int64_t value) {

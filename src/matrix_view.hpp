@@ -36,7 +36,7 @@ using ConstView = MatrixView<const double>;
 using MutView = MatrixView<double>;
 
 // Throws ATT_E_CONFIG unless layout is ATT_ROW_MAJOR or ATT_COL_MAJOR.
-bool row_major_of(att_layout layout);
+bool row_major_of(const att_layout &layout);
 
 // Throws ATT_E_SIZE unless 1 <= value <= INT32_MAX.
 void check_dimension(const char *name, int64_t value);

@@ -118,7 +118,7 @@ def plot_poly_need(need, out):
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("rank r = C(d+g, g) for error 1/n")
     axes[0].legend(fontsize=8)
-    fig.suptitle("Rank needed for 1/n error (circled: accepted, faster than exact)")
+    fig.suptitle("Rank needed for 1/n error (circled: accepted by the break-even rank limit)")
     fig.tight_layout()
     fig.savefig(out + "/algorithms_transition.png", dpi=110)
 

@@ -1,6 +1,6 @@
 // The C boundary. Every exported function is noexcept and runs its whole
 // body, allocation included, inside guarded(), which turns every C++
-// exception into a status code and a per-thread message.
+// exception into a status code and a per-thread message (boundary.hpp).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "attention.hpp"
+#include "boundary.hpp"
 #include "config.hpp"
 #include "dynattn.h"
 #include "error.hpp"
@@ -28,70 +29,31 @@ struct att_config {
   att::Config options;
 };
 
+using att::guarded;
+using att::require;
+
 namespace {
 
-thread_local char last_error[192] = "";
-
-void set_last_error(const char *message) noexcept {
-  std::snprintf(last_error, sizeof last_error, "%s", message);
-}
-
-template <class Body>
-att_status guarded(Body &&body) noexcept {
-  try {
-    body();
-    return ATT_OK;
-  } catch (const att::Error &e) {
-    set_last_error(e.message);
-    return e.status;
-  } catch (const std::bad_alloc &) {
-    set_last_error("out of memory");
-    return ATT_E_NOMEM;
-  } catch (const std::exception &e) {
-    char message[192];
-    std::snprintf(message, sizeof message, "internal error: %s", e.what());
-    set_last_error(message);
-    return ATT_E_INTERNAL;
-  } catch (...) {
-    set_last_error("internal error: unknown exception");
-    return ATT_E_INTERNAL;
-  }
-}
-
-void require(const void *pointer, const char *name) {
-  if (pointer == nullptr) att::fail(ATT_E_NULL, "%s is NULL", name);
-}
-
-// A C caller may pass any int where an enumeration is expected, and loading
-// such a value as the C++ enum type is undefined behaviour. So enumeration
-// arguments are read as the int the C ABI passes, validated, and only then
-// used as the enum.
-template <class E>
-int raw_value(const E &e) {
-  static_assert(sizeof(E) == sizeof(int), "C enumerations are passed as int");
-  int v;
-  std::memcpy(&v, &e, sizeof v);
-  return v;
-}
-
+// Enumeration arguments are read as the int the C ABI passes
+// (att::raw_enum_value), validated, and only then used as the enum.
 att_matrix matrix_arg(const att_matrix &which) {
-  const int v = raw_value(which);
+  const long long v = att::raw_enum_value(which);
   if (v < ATT_MATRIX_Q || v > ATT_MATRIX_V)
-    att::fail(ATT_E_ENUM, "which=%d is not ATT_MATRIX_Q, _K or _V", v);
+    att::fail(ATT_E_ENUM, "which=%lld is not ATT_MATRIX_Q, _K or _V", v);
   return static_cast<att_matrix>(v);
 }
 
 att_layout layout_arg(const att_layout &layout) {
-  const int v = raw_value(layout);
+  const long long v = att::raw_enum_value(layout);
   if (v != ATT_ROW_MAJOR && v != ATT_COL_MAJOR)
-    att::fail(ATT_E_ENUM, "layout=%d is neither ATT_ROW_MAJOR nor ATT_COL_MAJOR", v);
+    att::fail(ATT_E_ENUM, "layout=%lld is neither ATT_ROW_MAJOR nor ATT_COL_MAJOR", v);
   return static_cast<att_layout>(v);
 }
 
 att_stat_kind stat_arg(const att_stat_kind &which) {
-  const int v = raw_value(which);
+  const long long v = att::raw_enum_value(which);
   if (v < ATT_STAT_UPDATES_Q || v > ATT_STAT_CAUSAL)
-    att::fail(ATT_E_ENUM, "statistic %d is not an att_stat_kind", v);
+    att::fail(ATT_E_ENUM, "statistic %lld is not an att_stat_kind", v);
   return static_cast<att_stat_kind>(v);
 }
 
@@ -195,7 +157,7 @@ ATT_API const char *att_version_string(void) {
 }
 
 ATT_API const char *att_status_string(att_status status) {
-  switch (raw_value(status)) {
+  switch (att::raw_enum_value(status)) {
     case ATT_OK: return "success";
     case ATT_E_NULL: return "a required pointer argument is NULL";
     case ATT_E_SIZE: return "invalid size";
@@ -205,6 +167,7 @@ ATT_API const char *att_status_string(att_status status) {
     case ATT_E_CONFIG: return "invalid configuration";
     case ATT_E_INTERNAL: return "internal error";
     case ATT_E_RANGE: return "input magnitude out of the supported range";
+    case ATT_E_APPROXIMATION: return "the approximation cannot be used for this input";
     case ATT_E_FORMAT: return "not a saved dynattn state";
     case ATT_E_VERSION: return "unsupported saved-state format version";
     case ATT_E_ENDIAN: return "saved state has the other byte order";
@@ -216,7 +179,7 @@ ATT_API const char *att_status_string(att_status status) {
   return "unknown status";
 }
 
-ATT_API const char *att_last_error(void) { return last_error; }
+ATT_API const char *att_last_error(void) { return att::last_error_message(); }
 
 ATT_API att_status att_config_create(att_config **out) {
   if (out != nullptr) *out = nullptr;

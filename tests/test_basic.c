@@ -59,7 +59,8 @@ static void test_status_strings(void **state)
 {
   static const att_status codes[] = {ATT_OK,          ATT_E_NULL,   ATT_E_SIZE,
                                      ATT_E_INDEX,     ATT_E_NONFINITE, ATT_E_NOMEM,
-                                     ATT_E_CONFIG,    ATT_E_INTERNAL, ATT_E_RANGE};
+                                     ATT_E_CONFIG,    ATT_E_INTERNAL, ATT_E_RANGE,
+                                     ATT_E_APPROXIMATION};
   const size_t ncodes = sizeof codes / sizeof codes[0];
   const char *strs[sizeof codes / sizeof codes[0]];
   size_t a, b;
@@ -74,6 +75,7 @@ static void test_status_strings(void **state)
   assert_int_equal(ATT_E_CONFIG, 6);
   assert_int_equal(ATT_E_INTERNAL, 7);
   assert_int_equal(ATT_E_RANGE, 8);
+  assert_int_equal(ATT_E_APPROXIMATION, 9);
   for (a = 0; a < ncodes; ++a) {
     strs[a] = att_status_string(codes[a]);
     assert_non_null(strs[a]);
@@ -84,7 +86,7 @@ static void test_status_strings(void **state)
   for (a = 0; a < ncodes; ++a)
     for (b = a + 1; b < ncodes; ++b)
       assert_string_not_equal(strs[a], strs[b]);
-  assert_string_equal(att_status_string((att_status)9), "unknown status");
+  assert_string_equal(att_status_string((att_status)10), "unknown status");
   assert_string_equal(att_status_string((att_status)-1), "unknown status");
   assert_string_equal(att_status_string((att_status)1000), "unknown status");
   assert_string_equal(att_status_string((att_status)INT32_MAX), "unknown status");

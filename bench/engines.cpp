@@ -327,6 +327,21 @@ void StaticAttention::compute(const Problem &shape, const double *Q, const doubl
   }
 }
 
+void reference_row(const Problem &p, int64_t i, double *b_row, std::vector<double> &scratch) {
+  const int n = blas_int(p.n), d = blas_int(p.d);
+  scratch.assign(static_cast<size_t>(p.n), 0.0);
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, n, d, p.scale, p.K.data(), d,
+              &p.Q[static_cast<size_t>(i) * static_cast<size_t>(p.d)], 1, 0.0, scratch.data(), 1);
+  const double top = *std::max_element(scratch.begin(), scratch.end());
+  for (double &x : scratch) x -= top;
+  exp_clamped(scratch.data(), scratch.data(), scratch.size());
+  double mass = 0.0;
+  for (const double a : scratch) mass += a;
+  std::fill(b_row, b_row + p.d, 0.0);
+  cblas_dgemv(CblasRowMajor, CblasTrans, n, d, 1.0 / mass, p.V.data(), d, scratch.data(), 1, 0.0,
+              b_row, 1);
+}
+
 std::unique_ptr<Engine> make_library(const Problem &p, ConfigFill fill, int64_t k) {
   return std::make_unique<LibraryEngine>(p, fill, k);
 }

@@ -52,6 +52,11 @@ class StaticAttention {
   std::vector<double> A_, row_sum_;
 };
 
+// Row i of B recomputed from scratch with O(n) memory: the logits s K Q[i,:]
+// (dgemv), shifted by their maximum, exponentiated, then V^T a / sum(a).
+// b_row: d entries, overwritten; scratch is resized as needed.
+void reference_row(const Problem &p, int64_t i, double *b_row, std::vector<double> &scratch);
+
 // Fills a library configuration; the logit scale is already set.
 using ConfigFill = att_status (*)(att_config *cfg, int64_t k);
 

@@ -1,0 +1,75 @@
+// Shared pieces of dynattn-bench: the seeded random numbers, the clock, the
+// summary statistics and the vector exponential used by the baselines and the
+// BLAS-3 floor.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+// splitmix64: small, fast and good enough for indices and test data. Every
+// random number a timed loop needs is drawn before the loop starts.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in (0, 1), never 0.
+  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1p-53; }
+  double normal() {
+    const double two_pi = 6.283185307179586477;
+    return std::sqrt(-2.0 * std::log(uniform())) * std::cos(two_pi * uniform());
+  }
+  int64_t index(int64_t bound) {
+    return static_cast<int64_t>(next() % static_cast<uint64_t>(bound));
+  }
+
+ private:
+  uint64_t state_;
+};
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Median, 99th percentile and mean of a set of durations (seconds).
+struct Summary {
+  double median = 0.0;
+  double p99 = 0.0;
+  double mean = 0.0;
+  double min = 0.0;
+  size_t count = 0;
+};
+
+// Sorts its argument.
+Summary summarize(std::vector<double> &samples);
+
+// Median of a copy.
+double median_of(std::vector<double> samples);
+
+// How the vector exponential is computed on this machine.
+enum class ExpKind { avx512f, avx2, scalar };
+const char *exp_kind_name(ExpKind kind);
+
+// The best exponential available here (chosen once at run time; the build
+// itself targets baseline x86-64): y[i] = exp(x[i]), or 0 when x[i] < -708 so
+// BLAS never meets subnormal numbers, exactly like the library.
+ExpKind best_exp_kind();
+void exp_clamped(const double *x, double *y, size_t count);
+// The same with glibc's scalar exp, for orientation.
+void exp_clamped_scalar(const double *x, double *y, size_t count);
+
+constexpr double kExpFloor = -708.0;
+
+}  // namespace bench

@@ -7,6 +7,7 @@
 
 #include "blas.hpp"
 #include "dynattn.h"
+#include "kernels.hpp"
 #include "numerics.hpp"
 
 namespace att {
@@ -44,18 +45,20 @@ int64_t DenseStore::compute_rows(int64_t i0, int64_t count, const Matrix &Q, con
   // Validate and find each row's shift, walking columns so the inner loop is
   // over contiguous rows of the block. Rows of the block before `lo` do not
   // see key c: their entries are masked, set to 0 and never looked at.
-  int64_t bad_row = -1;
-  for (int64_t r = 0; r < count; ++r) shift[r] = -std::numeric_limits<double>::infinity();
+  std::fill(shift, shift + count, -std::numeric_limits<double>::infinity());
+  bool bad = false;
   for (int64_t c = 0; c < n_kv; ++c) {
     double *m = M_.col(c) + i0;
     const int64_t lo = std::min(count, std::max<int64_t>(0, mask_.first_row(c) - i0));
     std::fill(m, m + lo, 0.0);
-    for (int64_t r = lo; r < count; ++r) {
-      if (!(std::fabs(m[r]) <= ATT_MAX_LOGIT) && (bad_row < 0 || r < bad_row)) bad_row = r;
-      shift[r] = std::max(shift[r], m[r]);
-    }
+    bad |= kern::running_max(m + lo, shift + lo, ATT_MAX_LOGIT, count - lo);
   }
-  if (bad_row >= 0) return i0 + bad_row;
+  if (bad) {
+    // Rare: find the first offending row (masked entries were zeroed).
+    for (int64_t r = 0; r < count; ++r)
+      for (int64_t c = 0; c < n_kv; ++c)
+        if (!(std::fabs(M_(i0 + r, c)) <= ATT_MAX_LOGIT)) return i0 + r;
+  }
 
   // A = exp(M - shift), summed with TwoSum so the row sum carries no
   // accumulated rounding (its error is one rounding of the result).
@@ -68,14 +71,7 @@ int64_t DenseStore::compute_rows(int64_t i0, int64_t count, const Matrix &Q, con
     double *a = A_.col(c) + i0;
     const int64_t lo = std::min(count, std::max<int64_t>(0, mask_.first_row(c) - i0));
     std::fill(a, a + lo, 0.0);
-    for (int64_t r = lo; r < count; ++r) a[r] = m[r] - shift[r];
-    num::exp_clamped(a + lo, a + lo, count - lo);
-    for (int64_t r = lo; r < count; ++r) {
-      double s, e;
-      num::two_sum(hi[r], a[r], s, e);
-      hi[r] = s;
-      lo_sum[r] += e;
-    }
+    kern::exp_accumulate(m + lo, shift + lo, a + lo, hi + lo, lo_sum + lo, count - lo);
   }
   for (int64_t r = 0; r < count; ++r) row_sum[r] = hi[r] + lo_sum[r];
   return -1;
@@ -85,17 +81,12 @@ void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift
                                   double *row_sum) {
   const int64_t n_kv = A_.cols();
   const int64_t end = mask_.key_end(i, n_kv);
-  double top = -std::numeric_limits<double>::infinity();
-  for (int64_t c = 0; c < end; ++c) top = std::max(top, logits[c]);
+  bool unused = false;
+  const double top = end > 0 ? kern::max_of(logits, HUGE_VAL, &unused, end)
+                             : -std::numeric_limits<double>::infinity();
   double *a = row_scratch_.data();
-  for (int64_t c = 0; c < end; ++c) a[c] = logits[c] - top;
-  num::exp_clamped(a, a, end);
-  double hi = 0.0, lo = 0.0;
+  const double sum = kern::exp_sum(logits, top, a, end);
   for (int64_t c = 0; c < end; ++c) {
-    double s, e;
-    num::two_sum(hi, a[c], s, e);
-    hi = s;
-    lo += e;
     M_(i, c) = logits[c];
     A_(i, c) = a[c];
   }
@@ -104,7 +95,7 @@ void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift
     A_(i, c) = 0.0;
   }
   *shift = top;
-  *row_sum = hi + lo;
+  *row_sum = sum;
 }
 
 void DenseStore::multiply_rows(int64_t i0, int64_t count, const double *V, int64_t ldv,
@@ -118,7 +109,8 @@ void DenseStore::propose_key_column(int64_t c, int64_t j, double scaled_delta, c
   const double *m = M_.col(c);
   const double *q = Q.col(j);
   const int64_t n = A_.rows();
-  for (int64_t i = mask_.first_row(c); i < n; ++i) out[i] = m[i] + scaled_delta * q[i];
+  const int64_t lo = mask_.first_row(c);
+  kern::axpy(m + lo, scaled_delta, q + lo, out + lo, n - lo);
 }
 
 int64_t DenseStore::commit_key_column(int64_t c, const double *logits, const double *shift,
@@ -127,15 +119,8 @@ int64_t DenseStore::commit_key_column(int64_t c, const double *logits, const dou
   const int64_t lo = mask_.first_row(c);
   double *m = M_.col(c);
   double *a = A_.col(c);
-  int64_t n_exceeded = 0;
-  for (int64_t i = lo; i < n; ++i) {
-    const double x = logits[i] - shift[i];
-    const bool over = x > num::kShiftHeadroom;
-    exceeded[i] = over ? 1 : 0;
-    n_exceeded += over ? 1 : 0;
-    a_new[i] = over ? num::kShiftHeadroom : x;
-  }
-  num::exp_clamped(a_new + lo, a_new + lo, n - lo);
+  const int64_t n_exceeded =
+      kern::exp_column(logits + lo, shift + lo, a_new + lo, exceeded + lo, n - lo);
   for (int64_t i = lo; i < n; ++i) {
     delta_a[i] = a_new[i] - a[i];
     a[i] = a_new[i];

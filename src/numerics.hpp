@@ -39,9 +39,6 @@ constexpr double kUpdateCharge = 4.0;
 //    on the gathered value-update columns.
 constexpr double kFoldCharge = 2.0;
 
-// y[i] = exp(x[i]) for x[i] >= kExpFloor, else 0. x[i] <= kShiftHeadroom.
-void exp_clamped(const double *x, double *y, int64_t count);
-
 // Error-free transformation: a + b = sum + err exactly (Knuth's TwoSum).
 inline void two_sum(double a, double b, double &sum, double &err) {
   sum = a + b;

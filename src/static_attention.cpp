@@ -7,6 +7,7 @@
 #include "blas.hpp"
 #include "buffer.hpp"
 #include "error.hpp"
+#include "kernels.hpp"
 #include "numerics.hpp"
 
 namespace att {
@@ -26,10 +27,7 @@ const double *row_pointer(const ConstView &view, int64_t first) {
 }  // namespace
 
 void exp_shifted(const double *x, double shift, double *out, int64_t count) {
-  for (int64_t k = 0; k < count; ++k) {
-    const double t = x[k] - shift;
-    out[k] = t < num::kExpFloor ? 0.0 : std::exp(t);
-  }
+  kern::exp_sum(x, shift, out, count);  // the vector kernel; its sum is not needed
 }
 
 double check_attention_arguments(const ConstView &Q, const ConstView &K, const ConstView &V,

@@ -1,0 +1,56 @@
+#include "kernels.hpp"
+
+#include "kernels_table.hpp"
+
+namespace att::kern {
+namespace {
+
+const Table &select_table() {
+#if defined(__x86_64__) && defined(ATT_HAVE_X86_KERNELS)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return kAvx512Table;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kAvx2Table;
+#endif
+  return kGenericTable;
+}
+
+// Chosen once, on first use (thread-safe initialization of a local static).
+const Table &table() {
+  static const Table &chosen = select_table();
+  return chosen;
+}
+
+}  // namespace
+
+void exp_clamped(const double *x, double *y, int64_t n) { table().exp_clamped(x, y, n); }
+void axpy(const double *m, double s, const double *q, double *out, int64_t n) {
+  table().axpy(m, s, q, out, n);
+}
+bool running_max(const double *m, double *shift, double limit, int64_t n) {
+  return table().running_max(m, shift, limit, n);
+}
+void exp_accumulate(const double *m, const double *shift, double *a, double *hi, double *lo,
+                    int64_t n) {
+  table().exp_accumulate(m, shift, a, hi, lo, n);
+}
+int64_t exp_column(const double *logits, const double *shift, double *a,
+                   unsigned char *exceeded, int64_t n) {
+  return table().exp_column(logits, shift, a, exceeded, n);
+}
+int64_t absorb_column(const double *a_new, const double *delta, double *hi, double *lo,
+                      double *err, unsigned char *flagged, double charge, double tol, int64_t n) {
+  return table().absorb_column(a_new, delta, hi, lo, err, flagged, charge, tol, n);
+}
+void exp_shifted(const double *x, const double *shift, double *a, int64_t n) {
+  table().exp_shifted(x, shift, a, n);
+}
+double max_of(const double *x, double limit, bool *bad, int64_t n) {
+  return table().max_of(x, limit, bad, n);
+}
+double exp_sum(const double *x, double shift, double *a, int64_t n) {
+  return table().exp_sum(x, shift, a, n);
+}
+void add(const double *x, double *y, int64_t n) { table().add(x, y, n); }
+const char *isa_name() { return table().name; }
+
+}  // namespace att::kern

@@ -1,0 +1,59 @@
+// Array kernels of the hot paths: exponentials and the element-wise loops
+// around them. Each is compiled once per instruction set (kernels_isa.hpp,
+// kernels_{generic,avx2,avx512}.cpp) and the best one the CPU supports is
+// chosen once at run time, so the default build runs on any x86-64 and still
+// uses the vector units (DESIGN.md §4). Every element goes through the same
+// code path, tails included, so a value never depends on its position.
+#pragma once
+
+#include <cstdint>
+
+namespace att::kern {
+
+// y[i] = exp(x[i]) for x[i] >= num::kExpFloor, else 0. x may alias y.
+void exp_clamped(const double *x, double *y, int64_t n);
+
+// out[i] = m[i] + s * q[i] (one rounding each for the product and the sum).
+void axpy(const double *m, double s, const double *q, double *out, int64_t n);
+
+// shift[i] = max(shift[i], m[i]); returns true when some m[i] is NaN or
+// exceeds `limit` in magnitude.
+bool running_max(const double *m, double *shift, double limit, int64_t n);
+
+// a[i] = exp_clamped(m[i] - shift[i]) and (hi[i], lo[i]) += a[i] with TwoSum,
+// so hi + lo carries no accumulated rounding. a may alias m.
+void exp_accumulate(const double *m, const double *shift, double *a, double *hi, double *lo,
+                    int64_t n);
+
+// a[i] = exp(min(logits[i] - shift[i], num::kShiftHeadroom)) (clamped below
+// at the exponent floor); exceeded[i] = 1 where the headroom was exceeded.
+// Returns the number of exceeded entries.
+int64_t exp_column(const double *logits, const double *shift, double *a,
+                   unsigned char *exceeded, int64_t n);
+
+// A column of A changed from a_new - delta to a_new. For every row: D = hi +
+// lo absorbs delta exactly (TwoSum), err grows by charge * (2 a_new - delta)
+// (the old and new entries' masses), and flagged[i] is set when err exceeds
+// tol * D (or D is no longer positive). Returns the number of rows flagged
+// by this call.
+int64_t absorb_column(const double *a_new, const double *delta, double *hi, double *lo,
+                      double *err, unsigned char *flagged, double charge, double tol, int64_t n);
+
+// a[i] = exp_clamped(x[i] - shift[i]).
+void exp_shifted(const double *x, const double *shift, double *a, int64_t n);
+
+// The largest x[i]; *bad is set when some x[i] is NaN or exceeds `limit` in
+// magnitude (and left alone otherwise).
+double max_of(const double *x, double limit, bool *bad, int64_t n);
+
+// a[i] = exp_clamped(x[i] - shift) for one shift, and returns sum_i a[i]
+// with compensated (TwoSum) accumulation. a may alias x.
+double exp_sum(const double *x, double shift, double *a, int64_t n);
+
+// y[i] += x[i].
+void add(const double *x, double *y, int64_t n);
+
+// The instruction set in use: "avx512f", "avx2" or "generic".
+const char *isa_name();
+
+}  // namespace att::kern

@@ -1,0 +1,27 @@
+// One instruction set's implementation of the kernels in kernels.hpp.
+#pragma once
+
+#include <cstdint>
+
+namespace att::kern {
+
+struct Table {
+  const char *name;
+  void (*exp_clamped)(const double *, double *, int64_t);
+  void (*axpy)(const double *, double, const double *, double *, int64_t);
+  bool (*running_max)(const double *, double *, double, int64_t);
+  void (*exp_accumulate)(const double *, const double *, double *, double *, double *, int64_t);
+  int64_t (*exp_column)(const double *, const double *, double *, unsigned char *, int64_t);
+  int64_t (*absorb_column)(const double *, const double *, double *, double *, double *,
+                           unsigned char *, double, double, int64_t);
+  void (*exp_shifted)(const double *, const double *, double *, int64_t);
+  double (*max_of)(const double *, double, bool *, int64_t);
+  double (*exp_sum)(const double *, double, double *, int64_t);
+  void (*add)(const double *, double *, int64_t);
+};
+
+extern const Table kGenericTable;
+extern const Table kAvx2Table;
+extern const Table kAvx512Table;
+
+}  // namespace att::kern

@@ -8,12 +8,17 @@
 #include "blas.hpp"
 #include "dense_store.hpp"
 #include "error.hpp"
+#include "kernels.hpp"
 #include "numerics.hpp"
 
 namespace att {
 namespace {
 
 constexpr double kU = num::kUnitRoundoff;
+
+// A pending value row with at most d_v / kSparseValueRow changed entries is
+// folded entry by entry rather than as a whole row.
+constexpr int64_t kSparseValueRow = 8;
 
 // a * b, or fail with ATT_E_SIZE when it overflows the addressable range.
 int64_t checked_mul(int64_t a, int64_t b) {
@@ -320,17 +325,9 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
   unsigned char *flagged = flagged_.data();
   int64_t n_flagged =
       store_->commit_key_column(row, logits, shift_.data(), a_new, delta_a, flagged);
-  for (int64_t i = lo; i < n_q; ++i) {
-    double sum, rounding;
-    num::two_sum(d_hi_[i], delta_a[i], sum, rounding);
-    d_hi_[i] = sum;
-    d_lo_[i] += rounding;
-    err_[i] += num::kUpdateCharge * kU * (2.0 * a_new[i] - delta_a[i]);
-    // Also catches D = 0 (the row's mass fell below the exponent floor).
-    const bool drifted = !(err_[i] <= num::kRowTolerance * (d_hi_[i] + d_lo_[i]));
-    n_flagged += drifted && !flagged[i];
-    flagged[i] |= drifted;
-  }
+  n_flagged += kern::absorb_column(a_new + lo, delta_a + lo, d_hi_.data() + lo, d_lo_.data() + lo,
+                                   err_.data() + lo, flagged + lo, num::kUpdateCharge * kU,
+                                   num::kRowTolerance, n_q - lo);
   int64_t slot = key_slot_[row];
   double *pending;
   if (slot < 0) {
@@ -341,7 +338,7 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
     std::memcpy(pending + lo, delta_a + lo, sizeof(double) * static_cast<size_t>(n_q - lo));
   } else {
     pending = pending_a_.col(slot);
-    for (int64_t i = lo; i < n_q; ++i) pending[i] += delta_a[i];
+    kern::add(delta_a + lo, pending + lo, n_q - lo);
   }
   ++n_key_updates_;
   if (n_flagged > 0) refresh_flagged();
@@ -704,17 +701,31 @@ void DynamicAttention::fold() {
           std::fmax(value_scale_[j], std::fmax(std::fabs(V_(r, j)), std::fabs(V0_(r, j))));
     }
   }
+  // Value rows with few changed entries are applied entry by entry, an axpy
+  // of A[:, r] into C0[:, j] each (2 n_q flops per entry); the others join
+  // the key terms' dgemm as whole rows (2 n_q d_v flops per row). Both use
+  // the current A and V - V0, after the key terms have used V0.
   const int64_t n_keys = n_key_cols_;
-  const int64_t width = n_keys + n_rows;
+  int64_t width = n_keys;
+  for (int64_t s = 0; s < n_rows; ++s) {
+    const int64_t r = pending_value_[s];
+    int64_t changed = 0;
+    for (int64_t j = 0; j < d_v; ++j) changed += V_(r, j) != V0_(r, j);
+    if (changed * kSparseValueRow <= d_v) continue;
+    pending_value_[s] = pending_value_[width - n_keys];
+    pending_value_[width - n_keys] = r;
+    ++width;
+  }
+  const int64_t n_dense = width - n_keys;
   if (width > 0) {
     const int64_t ldr = fold_rhs_.ld();
     for (int64_t j = 0; j < d_v; ++j) {
       double *rhs = fold_rhs_.col(j);
       for (int64_t t = 0; t < n_keys; ++t) rhs[t] = V0_(pending_key_[t], j);
-      for (int64_t q = 0; q < n_rows; ++q)
+      for (int64_t q = 0; q < n_dense; ++q)
         rhs[n_keys + q] = V_(pending_value_[q], j) - V0_(pending_value_[q], j);
     }
-    for (int64_t q = 0; q < n_rows; ++q) {
+    for (int64_t q = 0; q < n_dense; ++q) {
       double *column = pending_a_.col(n_keys + q);
       store_->copy_column(pending_value_[q], column);
       for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * column[i];
@@ -722,10 +733,20 @@ void DynamicAttention::fold() {
     for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * d_hi_[i];
     blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.data(),
                pending_a_.ld(), fold_rhs_.data(), ldr, 1.0, C0_.data(), C0_.ld());
-    for (int64_t q = 0; q < n_rows; ++q) {
-      const int64_t r = pending_value_[q];
-      for (int64_t j = 0; j < d_v; ++j) V0_(r, j) = V_(r, j);
-    }
+  }
+  // Scratch for the sparse rows' columns; when there are any, width <
+  // n_keys + n_rows <= 2 min(k, n_kv), the number of columns.
+  double *column = pending_a_.col(width);
+  for (int64_t q = n_dense; q < n_rows; ++q) {
+    const int64_t r = pending_value_[q];
+    store_->copy_column(r, column);
+    for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * column[i];
+    for (int64_t j = 0; j < d_v; ++j)
+      if (V_(r, j) != V0_(r, j)) blas::axpy(n_q, V_(r, j) - V0_(r, j), column, C0_.col(j));
+  }
+  for (int64_t q = 0; q < n_rows; ++q) {
+    const int64_t r = pending_value_[q];
+    for (int64_t j = 0; j < d_v; ++j) V0_(r, j) = V_(r, j);
   }
   for (int64_t t = 0; t < n_keys; ++t) key_slot_[pending_key_[t]] = -1;
   n_key_cols_ = 0;

@@ -38,4 +38,9 @@ void gemv(Op op_a, int64_t m, int64_t n, double alpha, const double *a, int64_t 
               narrow(incx), beta, y, narrow(incy));
 }
 
+void axpy(int64_t n, double alpha, const double *x, double *y) {
+  if (n == 0) return;
+  cblas_daxpy(narrow(n), alpha, x, 1, y, 1);
+}
+
 }  // namespace att::blas

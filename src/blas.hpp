@@ -20,4 +20,7 @@ void gemm(Op op_a, Op op_b, int64_t m, int64_t n, int64_t k, double alpha, const
 void gemv(Op op_a, int64_t m, int64_t n, double alpha, const double *a, int64_t lda,
           const double *x, int64_t incx, double beta, double *y, int64_t incy);
 
+// y += alpha * x for contiguous x and y of n entries.
+void axpy(int64_t n, double alpha, const double *x, double *y);
+
 }  // namespace att::blas

@@ -109,6 +109,9 @@ void check_value(const char *name, int64_t row, int64_t col, double v) {
 }
 
 void check_logit_values(const double *logits, int64_t lo, int64_t hi, const char *what) {
+  bool bad = false;
+  if (hi > lo) kern::max_of(logits + lo, ATT_MAX_LOGIT, &bad, hi - lo);
+  if (!bad) return;
   double worst = 0.0;
   bool finite = true;
   for (int64_t i = lo; i < hi; ++i) {
@@ -277,8 +280,16 @@ void DynamicAttention::refresh_flagged() {
   }
 }
 
+// Runs after every fold, but recomputes rows only every few folds, at least
+// kMinSweepRows at a time: a row block's matrix products read all of K and
+// V0 whatever the block's height, so a handful of rows per fold would cost
+// as much as many. The fold counter decides, so clones and loaded states
+// sweep exactly as the original would.
 void DynamicAttention::sweep() {
-  const int64_t count = std::min(sweep_rows_, shape_.n_q - sweep_next_);
+  constexpr int64_t kMinSweepRows = 64;
+  const int64_t period = (kMinSweepRows + sweep_rows_ - 1) / sweep_rows_;
+  if (folds_ % period != 0) return;
+  const int64_t count = std::min(sweep_rows_ * period, shape_.n_q - sweep_next_);
   refresh_rows(sweep_next_, count);
   rows_recomputed_ += count;
   sweep_next_ = (sweep_next_ + count) % shape_.n_q;
@@ -777,10 +788,15 @@ void DynamicAttention::rescale_value_columns() {
   for (int64_t j = 0; j < shape_.d_v; ++j) {
     if (!column_touched_[j]) continue;
     column_touched_[j] = 0;
-    double largest = 0.0;
+    // Usually an entry at most 2^10 below the scale turns up at once; only a
+    // column that really fell is scanned to the end.
     const double *v = V0_.col(j);
-    for (int64_t r = 0; r < n_kv; ++r) largest = std::fmax(largest, std::fabs(v[r]));
-    if (value_scale_[j] > kValueFall * largest) {
+    const double floor = value_scale_[j] / kValueFall;
+    int64_t r = 0;
+    while (r < n_kv && !(std::fabs(v[r]) >= floor)) ++r;
+    if (r == n_kv) {
+      double largest = 0.0;
+      for (int64_t c = 0; c < n_kv; ++c) largest = std::fmax(largest, std::fabs(v[c]));
       store_->multiply_rows(0, shape_.n_q, v, V0_.ld(), 1, C0_.col(j), C0_.ld());
       value_scale_[j] = largest;
       ++columns_recomputed_;

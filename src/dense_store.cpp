@@ -121,11 +121,8 @@ int64_t DenseStore::commit_key_column(int64_t c, const double *logits, const dou
   double *a = A_.col(c);
   const int64_t n_exceeded =
       kern::exp_column(logits + lo, shift + lo, a_new + lo, exceeded + lo, n - lo);
-  for (int64_t i = lo; i < n; ++i) {
-    delta_a[i] = a_new[i] - a[i];
-    a[i] = a_new[i];
-    m[i] = logits[i];
-  }
+  kern::replace(a_new + lo, a + lo, delta_a + lo, n - lo);
+  std::memcpy(m + lo, logits + lo, sizeof(double) * static_cast<size_t>(n - lo));
   return n_exceeded;
 }
 

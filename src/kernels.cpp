@@ -50,6 +50,9 @@ double max_of(const double *x, double limit, bool *bad, int64_t n) {
 double exp_sum(const double *x, double shift, double *a, int64_t n) {
   return table().exp_sum(x, shift, a, n);
 }
+void replace(const double *a_new, double *a, double *delta, int64_t n) {
+  table().replace(a_new, a, delta, n);
+}
 void add(const double *x, double *y, int64_t n) { table().add(x, y, n); }
 const char *isa_name() { return table().name; }
 

@@ -50,6 +50,9 @@ double max_of(const double *x, double limit, bool *bad, int64_t n);
 // with compensated (TwoSum) accumulation. a may alias x.
 double exp_sum(const double *x, double shift, double *a, int64_t n);
 
+// delta[i] = a_new[i] - a[i], then a[i] = a_new[i].
+void replace(const double *a_new, double *a, double *delta, int64_t n);
+
 // y[i] += x[i].
 void add(const double *x, double *y, int64_t n);
 

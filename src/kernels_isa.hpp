@@ -85,21 +85,24 @@ int64_t isa_exp_column(const double *logits, const double *shift, double *a,
 int64_t isa_absorb_column(const double *a_new, const double *delta, double *hi, double *lo,
                           double *err, unsigned char *flagged, double charge, double tol,
                           int64_t n) {
-  int64_t count = 0;
+  // Two passes: the arithmetic (vectorizes on doubles), then the flags.
   for (int64_t i = 0; i < n; ++i) {
     const double d = delta[i];
     const double h = hi[i];
     const double s = h + d;
     const double dd = s - h;
-    const double l = lo[i] + ((h - (s - dd)) + (d - dd));
+    lo[i] += (h - (s - dd)) + (d - dd);
     hi[i] = s;
-    lo[i] = l;
-    const double e = err[i] + charge * (2.0 * a_new[i] - d);
-    err[i] = e;
+    err[i] += charge * (2.0 * a_new[i] - d);
+  }
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
     // Also catches D = 0 (the row's mass fell below the exponent floor).
-    const unsigned char drifted = !(e <= tol * (s + l));
-    count += drifted & (flagged[i] ^ 1);
-    flagged[i] |= drifted;
+    const bool drifted = !(err[i] <= tol * (hi[i] + lo[i]));
+    if (drifted && !flagged[i]) {
+      flagged[i] = 1;
+      ++count;
+    }
   }
   return count;
 }
@@ -185,6 +188,13 @@ double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
   return sum + comp;
 }
 
+void isa_replace(const double *a_new, double *a, double *delta, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    delta[i] = a_new[i] - a[i];
+    a[i] = a_new[i];
+  }
+}
+
 void isa_add(const double *x, double *y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
@@ -204,4 +214,5 @@ void isa_add(const double *x, double *y, int64_t n) {
                                     ::att::kern::isa_exp_shifted,                          \
                                     ::att::kern::isa_max_of,                               \
                                     ::att::kern::isa_exp_sum,                              \
+                                    ::att::kern::isa_replace,                              \
                                     ::att::kern::isa_add}

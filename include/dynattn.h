@@ -56,7 +56,7 @@ extern "C" {
  *  header an application was compiled against.
  *  @{ */
 #define ATT_VERSION_MAJOR 0
-#define ATT_VERSION_MINOR 1
+#define ATT_VERSION_MINOR 2
 #define ATT_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define ATT_VERSION_NUMBER \

@@ -48,6 +48,8 @@ const LibraryConfig kLibraryConfigs[] = {
      [](att_config *, int64_t) { return ATT_OK; }},
     {"lazy", true, "fixed lazy limit k = --k (att_config_set_lazy_limit)",
      [](att_config *cfg, int64_t k) { return att_config_set_lazy_limit(cfg, k); }},
+    {"streamed", false, "streamed kernel store, A never stored (att_config_set_storage)",
+     [](att_config *cfg, int64_t) { return att_config_set_storage(cfg, ATT_STORAGE_STREAMED); }},
 };
 
 const char *const kBaselines[] = {"recompute", "eager", "direct"};

@@ -116,12 +116,27 @@ typedef enum att_matrix {
 } att_matrix;
 
 /**
- * How the kernel A is stored (reported by att_stat() with ATT_STAT_STORAGE).
+ * How the kernel A is stored: chosen with att_config_set_storage(), reported
+ * by att_stat() with ATT_STAT_STORAGE (which never reports ATT_STORAGE_AUTO).
+ * Both stores give the same answers up to the same error bounds.
  * Values are never renumbered; later releases may add storage modes.
  * @since 0.2.0
  */
 typedef enum att_storage {
-  ATT_STORAGE_DENSE = 0 /**< A and the logits as n_q x n_kv matrices. */
+  ATT_STORAGE_DENSE = 0,    /**< A and the logits as n_q x n_kv matrices:
+                                 2 n_q n_kv doubles. */
+  ATT_STORAGE_STREAMED = 1, /**< Neither is stored: entries, columns and row
+                                 blocks of A are recomputed from Q K^T when
+                                 needed (blocked, never an n_q x n_kv
+                                 temporary), in O((n_q + n_kv) (d + k))
+                                 memory. A key update costs an extra
+                                 O(n_q d_k) matrix-vector product, a folded
+                                 value row another, and a query
+                                 O(k d_k) more. @since 0.2.0 */
+  ATT_STORAGE_AUTO = 2      /**< Configuration only: dense unless the dense
+                                 store would exceed the memory budget
+                                 (att_config_set_memory_budget()), else
+                                 streamed. The default. @since 0.2.0 */
 } att_storage;
 
 /**
@@ -288,6 +303,35 @@ ATT_API att_status att_config_set_logit_scale(att_config *cfg, double scale);
  * @since 0.2.0
  */
 ATT_API att_status att_config_set_causal(att_config *cfg, int64_t causal);
+
+/**
+ * Choose how the kernel A is stored (see att_storage). ATT_STORAGE_AUTO, the
+ * default, picks ATT_STORAGE_DENSE unless its 2 n_q n_kv doubles (plus O(n)
+ * scratch) exceed the memory budget, and ATT_STORAGE_STREAMED otherwise.
+ * att_stat() with ATT_STAT_STORAGE reports the store in use; a saved state
+ * records it and loads back in the same mode.
+ * @param[in,out] cfg the configuration.
+ * @param[in] storage ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED or
+ *            ATT_STORAGE_AUTO.
+ * @return ATT_OK, ATT_E_NULL or ATT_E_ENUM (storage is none of those; cfg
+ *         unchanged).
+ * Needs exclusive access to cfg; O(1).
+ * @since 0.2.0
+ */
+ATT_API att_status att_config_set_storage(att_config *cfg, att_storage storage);
+
+/**
+ * Set the memory budget that ATT_STORAGE_AUTO compares the dense store's
+ * size against. Only the kernel store counts; Q, K, V and the O(n d)
+ * buffers every mode needs are not included.
+ * @param[in,out] cfg the configuration.
+ * @param[in] bytes the budget in bytes, or 0 (the default) for a quarter of
+ *            the physical memory at att_init() time (sysconf).
+ * @return ATT_OK, ATT_E_NULL or ATT_E_CONFIG (bytes < 0; cfg unchanged).
+ * Needs exclusive access to cfg; O(1).
+ * @since 0.2.0
+ */
+ATT_API att_status att_config_set_memory_budget(att_config *cfg, int64_t bytes);
 
 /** @} */
 

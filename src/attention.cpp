@@ -6,10 +6,13 @@
 #include <vector>
 
 #include "blas.hpp"
+#include <unistd.h>
+
 #include "dense_store.hpp"
 #include "error.hpp"
 #include "kernels.hpp"
 #include "numerics.hpp"
+#include "streamed_store.hpp"
 
 namespace att {
 namespace {
@@ -44,8 +47,9 @@ void check_shape(const Shape &s, int64_t k, bool causal) {
   if (causal && s.n_q > s.n_kv)
     fail(ATT_E_SIZE, "causal masking needs n_q <= n_kv (n_q=%lld, n_kv=%lld)",
          static_cast<long long>(s.n_q), static_cast<long long>(s.n_kv));
-  // Every buffer the structure allocates, so that none can overflow.
-  checked_mul(checked_mul(s.n_q, s.n_kv), 2);
+  // Every buffer the structure allocates, so that none can overflow (the
+  // kernel's entry count too; the dense store checks its own size).
+  checked_mul(s.n_q, s.n_kv);
   checked_mul(s.n_q, std::max(s.d_k, s.d_v));
   checked_mul(s.n_kv, std::max(s.d_k, s.d_v));
   checked_mul(s.n_q, 2 * k);
@@ -125,7 +129,8 @@ void check_logit_values(const double *logits, int64_t lo, int64_t hi, const char
 
 }  // namespace
 
-DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask)
+DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask,
+                                   att_storage storage)
     : shape_(shape), scale_(scale), lazy_limit_(lazy_limit), mask_(mask) {
   check_shape(shape_, lazy_limit_, mask_.causal);
   const int64_t n_q = shape_.n_q, n_kv = shape_.n_kv, d_k = shape_.d_k, d_v = shape_.d_v;
@@ -137,12 +142,18 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   K_ = Matrix(n_kv, d_k);
   V_ = Matrix(n_kv, d_v);
   V0_ = Matrix(n_kv, d_v);
-  store_ = std::make_unique<DenseStore>(n_q, n_kv, mask_);
+  if (storage == ATT_STORAGE_STREAMED) {
+    store_ = std::make_unique<StreamedStore>(n_q, n_kv, d_k, mask_);
+  } else {
+    checked_mul(checked_mul(n_q, n_kv), 2);
+    store_ = std::make_unique<DenseStore>(n_q, n_kv, mask_);
+  }
   C0_ = Matrix(n_q, d_v);
   shift_ = Array<double>(n_q);
   d_hi_ = Array<double>(n_q);
   d_lo_ = Array<double>(n_q);
   err_ = Array<double>(n_q);
+  query_norm_ = Array<double>(n_q);
   pending_a_ = Matrix(n_q, rhs_rows);
   pending_key_ = Array<int64_t>(distinct);
   key_slot_ = Array<int64_t>(n_kv);
@@ -159,6 +170,7 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   delta_a_ = Array<double>(n_q);
   row_logits_ = Array<double>(n_kv);
   vec_ = Array<double>(std::max(d_k, d_v));
+  old_key_ = Array<double>(d_k);
   flagged_ = Array<unsigned char>(n_q);
   flagged_.fill(0);
   // Recompute a few rows per fold so rounding stays bounded over unbounded
@@ -177,16 +189,42 @@ Shape DynamicAttention::checked_shape(Shape shape, const MatrixView &Q, const Ma
   return shape;
 }
 
+att_storage DynamicAttention::resolve_storage(const Shape &shape, const Config &config) {
+  if (config.storage != ATT_STORAGE_AUTO) return static_cast<att_storage>(config.storage);
+  int64_t budget = config.memory_budget;
+  if (budget == 0) {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    // Unknown physical memory: no limit.
+    budget = pages > 0 && page > 0
+                 ? static_cast<int64_t>(static_cast<long double>(pages) * page / 4)
+                 : INT64_MAX;
+  }
+  // The dense store's size, in long double so that it cannot overflow.
+  const long double entries = static_cast<long double>(shape.n_q) * shape.n_kv;
+  const long double dense = 8.0L * (2 * entries + std::max(shape.n_q, shape.n_kv) + shape.n_q);
+  return dense > static_cast<long double>(budget) ? ATT_STORAGE_STREAMED : ATT_STORAGE_DENSE;
+}
+
+void DynamicAttention::compute_query_norms(int64_t i0, int64_t count) {
+  for (int64_t i = i0; i < i0 + count; ++i) {
+    double sum = 0.0;
+    for (int64_t t = 0; t < shape_.d_k; ++t) sum += Q_(i, t) * Q_(i, t);
+    query_norm_[i] = std::sqrt(sum);
+  }
+}
+
 DynamicAttention::DynamicAttention(Shape shape, MatrixView Q, MatrixView K, MatrixView V,
                                    const Config &config)
     : DynamicAttention(checked_shape(shape, Q, K, V, config), config.logit_scale,
                        config.resolve_lazy_limit(std::max(shape.n_q, shape.n_kv)),
-                       KeyMask{config.causal, shape.n_kv - shape.n_q}) {
+                       KeyMask{config.causal, shape.n_kv - shape.n_q},
+                       resolve_storage(shape, config)) {
   const double huge = HUGE_VAL;
   copy_input("Q", Q, Q_, huge);
   copy_input("K", K, K_, huge);
   copy_input("V", V, V_, ATT_MAX_VALUE);
   std::memcpy(V0_.data(), V_.data(), sizeof(double) * static_cast<size_t>(V_.size()));
+  compute_query_norms(0, shape_.n_q);
   for (int64_t j = 0; j < shape_.d_v; ++j) {
     double largest = 0.0;
     for (int64_t r = 0; r < shape_.n_kv; ++r) largest = std::fmax(largest, std::fabs(V_(r, j)));
@@ -214,6 +252,7 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       d_hi_(o.d_hi_.copy()),
       d_lo_(o.d_lo_.copy()),
       err_(o.err_.copy()),
+      query_norm_(o.query_norm_.copy()),
       pending_a_(o.pending_a_.copy()),
       pending_key_(o.pending_key_.copy()),
       key_slot_(o.key_slot_.copy()),
@@ -231,6 +270,7 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       delta_a_(o.delta_a_.size()),
       row_logits_(o.row_logits_.size()),
       vec_(o.vec_.size()),
+      old_key_(o.old_key_.size()),
       flagged_(o.flagged_.copy()),
       sweep_rows_(o.sweep_rows_),
       sweep_next_(o.sweep_next_),
@@ -245,20 +285,21 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
 // Returns the first row with an unacceptable logit (only possible at init,
 // since updates validate their logits first), or -1.
 int64_t DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
-  const int64_t bad =
-      store_->compute_rows(i0, count, Q_, K_, scale_, shift_.data() + i0, d_hi_.data() + i0);
+  const int64_t bad = store_->compute_rows_and_multiply(
+      i0, count, Q_, K_, scale_, shift_.data() + i0, d_hi_.data() + i0, V0_.data(), V0_.ld(),
+      shape_.d_v, C0_.data() + i0, C0_.ld());
   if (bad >= 0) return bad;
-  finish_rows(i0, count);
+  reset_rows(i0, count);
   return -1;
 }
 
-// Rows whose A and D (in d_hi) were just recomputed: restore (I1) for them.
-void DynamicAttention::finish_rows(int64_t i0, int64_t count) {
+// Rows whose A, D (in d_hi) and C0 = A V0 were just recomputed: restore (I1)
+// for them.
+void DynamicAttention::reset_rows(int64_t i0, int64_t count) {
   for (int64_t i = i0; i < i0 + count; ++i) {
     d_lo_[i] = 0.0;
     err_[i] = num::kFreshCharge * kU * d_hi_[i];
   }
-  store_->multiply_rows(i0, count, V0_.data(), V0_.ld(), shape_.d_v, C0_.data() + i0, C0_.ld());
   for (int64_t t = 0; t < n_key_cols_; ++t)
     std::fill(pending_a_.col(t) + i0, pending_a_.col(t) + i0 + count, 0.0);
 }
@@ -321,7 +362,10 @@ void DynamicAttention::propose_key_row(int64_t row, const double *k, double *out
 // (I1) and (I2) for that row only.
 void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
   store_->commit_query_row(row, logits, &shift_[row], &d_hi_[row]);
-  finish_rows(row, 1);
+  compute_query_norms(row, 1);
+  store_->multiply_rows(operands(), row, 1, V0_.data(), V0_.ld(), shape_.d_v, C0_.data() + row,
+                        C0_.ld());
+  reset_rows(row, 1);
 }
 
 // Paper Algorithm 2 after validation: the kernel column `row` is recomputed
@@ -334,8 +378,17 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
   double *delta_a = delta_a_.data();
   double *a_new = a_new_.data();
   unsigned char *flagged = flagged_.data();
-  int64_t n_flagged =
-      store_->commit_key_column(row, logits, shift_.data(), a_new, delta_a, flagged);
+  int64_t n_flagged = store_->commit_key_column(operands(), row, old_key_.data(), logits, a_new,
+                                                delta_a, flagged);
+  // A store that recomputed the old column: its a_old may differ from the
+  // one D and C0 hold by the rounding of the logits' dot product.
+  if (store_->recompute_error_factor() > 0.0) {
+    double sum = 0.0;
+    for (int64_t t = 0; t < shape_.d_k; ++t) sum += old_key_[t] * old_key_[t];
+    const double recompute =
+        store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
+    for (int64_t i = lo; i < n_q; ++i) err_[i] += recompute * query_norm_[i] * (a_new[i] - delta_a[i]);
+  }
   n_flagged += kern::absorb_column(a_new + lo, delta_a + lo, d_hi_.data() + lo, d_lo_.data() + lo,
                                    err_.data() + lo, flagged + lo, num::kUpdateCharge * kU,
                                    num::kRowTolerance, n_q - lo);
@@ -362,12 +415,13 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
     fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
          static_cast<long long>(row), static_cast<long long>(col));
   double *logits = logits_.data();
-  store_->propose_key_column(row, col, scaled_delta, Q_, logits);
+  store_->propose_key_column(operands(), row, col, scaled_delta, logits);
   char what[64];
   std::snprintf(what, sizeof what, "changing K[%lld][%lld]", static_cast<long long>(row),
                 static_cast<long long>(col));
   check_key_logits(row, logits, what);
   // Validated: from here on nothing can fail (all buffers exist).
+  for (int64_t t = 0; t < shape_.d_k; ++t) old_key_[t] = K_(row, t);
   K_(row, col) = k_new;
   ++updates_[ATT_MATRIX_K];
   apply_key_column(row, logits);
@@ -466,6 +520,8 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
     propose_key_row(row, v, logits_.data());
   }
   // Validated.
+  if (which == ATT_MATRIX_K)
+    for (int64_t t = 0; t < w; ++t) old_key_[t] = m(row, t);
   for (int64_t t = 0; t < w; ++t) m(row, t) = v[t];
   ++updates_[which];
   if (which == ATT_MATRIX_Q) {
@@ -555,7 +611,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
         fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
              static_cast<long long>(row), static_cast<long long>(c));
       if (first) {
-        store_->propose_key_column(row, c, scaled, Q_, out);
+        store_->propose_key_column(operands(), row, c, scaled, out);
         first = false;
       } else {
         const double *q = Q_.col(c);
@@ -574,6 +630,8 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     if (!changed[static_cast<size_t>(g)]) continue;
     const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
     const double *v = new_rows.data() + g * w;
+    if (which == ATT_MATRIX_K)
+      for (int64_t c = 0; c < w; ++c) old_key_[c] = m(row, c);
     for (int64_t c = 0; c < w; ++c) m(row, c) = v[c];
     if (which == ATT_MATRIX_Q) {
       apply_query_row(row, logits.data() + g * logit_len);
@@ -596,7 +654,7 @@ double DynamicAttention::query(int64_t row, int64_t col) const {
     numerator += pending_a_(row, t) * V0_(pending_key_[t], col);
   for (int64_t s = 0; s < n_value_rows_; ++s) {
     const int64_t r = pending_value_[s];
-    numerator += store_->entry(row, r) * (V_(r, col) - V0_(r, col));
+    numerator += store_->entry(operands(), row, r) * (V_(r, col) - V0_(r, col));
   }
   return numerator / (d_hi_[row] + d_lo_[row]);
 }
@@ -615,7 +673,7 @@ void DynamicAttention::query_row(int64_t row, double *out, int64_t stride) const
   }
   for (int64_t s = 0; s < n_value_rows_; ++s) {
     const int64_t r = pending_value_[s];
-    const double a = store_->entry(row, r);
+    const double a = store_->entry(operands(), row, r);
     for (int64_t j = 0; j < d_v; ++j) out[j * stride] += a * (V_(r, j) - V0_(r, j));
   }
   const double d = d_hi_[row] + d_lo_[row];
@@ -678,9 +736,10 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
     case ATT_STAT_LAZY_LIMIT: return lazy_limit_;
     case ATT_STAT_BYTES: {
       const int64_t doubles = Q_.size() + K_.size() + V_.size() + V0_.size() + C0_.size() +
-                              4 * shape_.n_q + pending_a_.size() + value_scale_.size() +
+                              5 * shape_.n_q + pending_a_.size() + value_scale_.size() +
                               fold_rhs_.size() + logits_.size() + a_new_.size() +
-                              delta_a_.size() + row_logits_.size() + vec_.size();
+                              delta_a_.size() + row_logits_.size() + vec_.size() +
+                              old_key_.size();
       const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size();
       const int64_t bytes_ = value_pending_.size() + column_touched_.size() + flagged_.size();
       return 8 * doubles + 8 * words + bytes_ + store_->bytes() +
@@ -738,7 +797,7 @@ void DynamicAttention::fold() {
     }
     for (int64_t q = 0; q < n_dense; ++q) {
       double *column = pending_a_.col(n_keys + q);
-      store_->copy_column(pending_value_[q], column);
+      store_->copy_column(operands(), pending_value_[q], column);
       for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * column[i];
     }
     for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * d_hi_[i];
@@ -750,7 +809,7 @@ void DynamicAttention::fold() {
   double *column = pending_a_.col(width);
   for (int64_t q = n_dense; q < n_rows; ++q) {
     const int64_t r = pending_value_[q];
-    store_->copy_column(r, column);
+    store_->copy_column(operands(), r, column);
     for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * column[i];
     for (int64_t j = 0; j < d_v; ++j)
       if (V_(r, j) != V0_(r, j)) blas::axpy(n_q, V_(r, j) - V0_(r, j), column, C0_.col(j));
@@ -797,7 +856,7 @@ void DynamicAttention::rescale_value_columns() {
     if (r == n_kv) {
       double largest = 0.0;
       for (int64_t c = 0; c < n_kv; ++c) largest = std::fmax(largest, std::fabs(v[c]));
-      store_->multiply_rows(0, shape_.n_q, v, V0_.ld(), 1, C0_.col(j), C0_.ld());
+      store_->multiply_rows(operands(), 0, shape_.n_q, v, V0_.ld(), 1, C0_.col(j), C0_.ld());
       value_scale_[j] = largest;
       ++columns_recomputed_;
     }

@@ -96,12 +96,20 @@ class DynamicAttention {
 
   // Allocates every buffer for the shape without computing anything (the
   // first step of both constructors and of loading a saved state).
-  DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask);
+  // storage is ATT_STORAGE_DENSE or ATT_STORAGE_STREAMED.
+  DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask,
+                   att_storage storage);
   static Shape checked_shape(Shape shape, const MatrixView &Q, const MatrixView &K,
                              const MatrixView &V, const Config &config);
+  // The store a configuration asks for, ATT_STORAGE_AUTO resolved.
+  static att_storage resolve_storage(const Shape &shape, const Config &config);
+
+  KernelOperands operands() const { return KernelOperands{Q_, K_, scale_, shift_.data()}; }
+  // query_norm_[i] = |Q[i, :]|_2 for rows [i0, i0 + count).
+  void compute_query_norms(int64_t i0, int64_t count);
 
   int64_t refresh_rows(int64_t i0, int64_t count);
-  void finish_rows(int64_t i0, int64_t count);
+  void reset_rows(int64_t i0, int64_t count);
   void refresh_flagged();
   void sweep();
   void rescale_value_columns();
@@ -114,6 +122,7 @@ class DynamicAttention {
   void check_key_logits(int64_t row, const double *logits, const char *what) const;
   // Apply validated logits: row of Q / column of K changed (never fails).
   void apply_query_row(int64_t row, const double *logits);
+  // old_key_ holds the key row before the change.
   void apply_key_column(int64_t row, const double *logits);
   void mark_value_row(int64_t row);
   void key_entry(int64_t row, int64_t col, double k_new, double scaled_delta);
@@ -129,6 +138,8 @@ class DynamicAttention {
   Matrix Q_, K_, V_, V0_, C0_;
   // Per query row: shift, normalizer D = d_hi + d_lo, error bound.
   Array<double> shift_, d_hi_, d_lo_, err_;
+  // Per query row: |Q[i, :]|_2, for the streamed store's recomputation charge.
+  Array<double> query_norm_;
 
   // Pending key terms: columns 0..n_key_cols_-1 of pending_a_ hold the summed
   // dA of all pending updates to key row pending_key_[t] (key_slot_ maps a
@@ -157,7 +168,7 @@ class DynamicAttention {
   Matrix fold_rhs_;
 
   // Update scratch.
-  Array<double> logits_, a_new_, delta_a_, row_logits_, vec_;
+  Array<double> logits_, a_new_, delta_a_, row_logits_, vec_, old_key_;
   Array<unsigned char> flagged_;
 
   int64_t sweep_rows_ = 1;  // rows recomputed per fold

@@ -229,6 +229,25 @@ ATT_API att_status att_config_set_causal(att_config *cfg, int64_t causal) {
   });
 }
 
+ATT_API att_status att_config_set_storage(att_config *cfg, att_storage storage) {
+  return guarded([&] {
+    require(cfg, "cfg");
+    const long long v = att::raw_enum_value(storage);
+    if (v != ATT_STORAGE_DENSE && v != ATT_STORAGE_STREAMED && v != ATT_STORAGE_AUTO)
+      att::fail(ATT_E_ENUM, "storage=%lld is not ATT_STORAGE_DENSE, _STREAMED or _AUTO", v);
+    cfg->options.storage = static_cast<int>(v);
+  });
+}
+
+ATT_API att_status att_config_set_memory_budget(att_config *cfg, int64_t bytes) {
+  return guarded([&] {
+    require(cfg, "cfg");
+    if (bytes < 0)
+      att::fail(ATT_E_CONFIG, "memory budget %lld is negative", static_cast<long long>(bytes));
+    cfg->options.memory_budget = bytes;
+  });
+}
+
 ATT_API att_status att_init(att_state **out, int64_t n, int64_t d, const double *Q,
                             const double *K, const double *V, const att_config *cfg) {
   if (out != nullptr) *out = nullptr;

@@ -14,6 +14,8 @@ struct Config {
   double lazy_exponent = 0.0; // 0: unused; else k = ceil(n^a)
   double logit_scale = 1.0;
   bool causal = false;        // causal mask (KeyMask in kernel_store.hpp)
+  int storage = 2;            // an att_storage value; 2 = ATT_STORAGE_AUTO
+  int64_t memory_budget = 0;  // bytes for ATT_STORAGE_AUTO; 0: automatic
 
   // The lazy limit k for a problem with n rows. The automatic choice is the
   // smallest k at which a fold's dgemm runs near full speed (DESIGN.md §4),

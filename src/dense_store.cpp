@@ -98,23 +98,26 @@ void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift
   *row_sum = sum;
 }
 
-void DenseStore::multiply_rows(int64_t i0, int64_t count, const double *V, int64_t ldv,
-                               int64_t cols, double *out, int64_t ldo) const {
+void DenseStore::multiply_rows(const KernelOperands &, int64_t i0, int64_t count,
+                               const double *V, int64_t ldv, int64_t cols, double *out,
+                               int64_t ldo) {
   blas::gemm(blas::Op::N, blas::Op::N, count, cols, A_.cols(), 1.0, A_.data() + i0, A_.ld(), V,
              ldv, 0.0, out, ldo);
 }
 
-void DenseStore::propose_key_column(int64_t c, int64_t j, double scaled_delta, const Matrix &Q,
-                                    double *out) const {
+void DenseStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
+                                    double scaled_delta, double *out) const {
   const double *m = M_.col(c);
-  const double *q = Q.col(j);
+  const double *q = ops.Q.col(j);
   const int64_t n = A_.rows();
   const int64_t lo = mask_.first_row(c);
   kern::axpy(m + lo, scaled_delta, q + lo, out + lo, n - lo);
 }
 
-int64_t DenseStore::commit_key_column(int64_t c, const double *logits, const double *shift,
-                                      double *a_new, double *delta_a, unsigned char *exceeded) {
+int64_t DenseStore::commit_key_column(const KernelOperands &ops, int64_t c, const double *,
+                                      const double *logits, double *a_new, double *delta_a,
+                                      unsigned char *exceeded) {
+  const double *shift = ops.shift;
   const int64_t n = A_.rows();
   const int64_t lo = mask_.first_row(c);
   double *m = M_.col(c);
@@ -126,7 +129,7 @@ int64_t DenseStore::commit_key_column(int64_t c, const double *logits, const dou
   return n_exceeded;
 }
 
-void DenseStore::copy_column(int64_t c, double *out) const {
+void DenseStore::copy_column(const KernelOperands &, int64_t c, double *out) const {
   std::memcpy(out, A_.col(c), static_cast<size_t>(A_.rows()) * sizeof(double));
 }
 

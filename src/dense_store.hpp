@@ -18,14 +18,15 @@ class DenseStore final : public KernelStore {
                        double *shift, double *row_sum) override;
   void commit_query_row(int64_t i, const double *logits, double *shift,
                         double *row_sum) override;
-  void multiply_rows(int64_t i0, int64_t count, const double *V, int64_t ldv, int64_t cols,
-                     double *out, int64_t ldo) const override;
-  void propose_key_column(int64_t c, int64_t j, double scaled_delta, const Matrix &Q,
+  void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const double *V,
+                     int64_t ldv, int64_t cols, double *out, int64_t ldo) override;
+  void propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,
                           double *out) const override;
-  int64_t commit_key_column(int64_t c, const double *logits, const double *shift, double *a_new,
-                            double *delta_a, unsigned char *exceeded) override;
-  double entry(int64_t i, int64_t c) const override { return A_(i, c); }
-  void copy_column(int64_t c, double *out) const override;
+  int64_t commit_key_column(const KernelOperands &ops, int64_t c, const double *k_old,
+                            const double *logits, double *a_new, double *delta_a,
+                            unsigned char *exceeded) override;
+  double entry(const KernelOperands &, int64_t i, int64_t c) const override { return A_(i, c); }
+  void copy_column(const KernelOperands &ops, int64_t c, double *out) const override;
   int64_t bytes() const override { return bytes_for(A_.rows(), A_.cols()); }
   att_storage kind() const override { return ATT_STORAGE_DENSE; }
   std::unique_ptr<KernelStore> clone() const override;

@@ -1,7 +1,7 @@
 // Storage of the attention kernel A = exp(M - shift) and its logits M,
 // behind the operations the lazy structure needs. The dense store keeps both
-// n_q x n_kv matrices; a store that computes entries from Q K^T on demand can
-// implement the same interface without n^2 memory.
+// n_q x n_kv matrices; the streamed store keeps neither and computes what it
+// is asked for from Q K^T (KernelOperands), in O(n (d + slice)) memory.
 //
 // Causal masking: every store is built with a KeyMask and honours it in every
 // method. Masked entries of A are exactly 0, are never exponentiated and
@@ -33,6 +33,15 @@ struct KeyMask {
   }
 };
 
+// The current inputs of the kernel, for stores that recompute entries: A[i,
+// c] = exp(scale * Q[i, :] . K[c, :] - shift[i]). shift has n_q entries.
+struct KernelOperands {
+  const Matrix &Q;
+  const Matrix &K;
+  double scale;
+  const double *shift;
+};
+
 class KernelStore {
  public:
   virtual ~KernelStore() = default;
@@ -55,31 +64,55 @@ class KernelStore {
 
   // out = A[i0 : i0 + count, :] * V for an n_kv x cols column-major V with
   // leading dimension ldv; out is column-major with leading dimension ldo and
-  // points at the output's row i0.
-  virtual void multiply_rows(int64_t i0, int64_t count, const double *V, int64_t ldv,
-                             int64_t cols, double *out, int64_t ldo) const = 0;
+  // points at the output's row i0. Not for concurrent use (a store may use
+  // scratch).
+  virtual void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
+                             const double *V, int64_t ldv, int64_t cols, double *out,
+                             int64_t ldo) = 0;
+
+  // compute_rows, then (when it succeeds) multiply_rows with the new shifts.
+  // A store that recomputes A for the product overrides it to do both from
+  // one computation of the logits.
+  virtual int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
+                                            const Matrix &K, double scale, double *shift,
+                                            double *row_sum, const double *V, int64_t ldv,
+                                            int64_t cols, double *out, int64_t ldo) {
+    const int64_t bad = compute_rows(i0, count, Q, K, scale, shift, row_sum);
+    if (bad >= 0) return bad;
+    multiply_rows(KernelOperands{Q, K, scale, shift - i0}, i0, count, V, ldv, cols, out, ldo);
+    return -1;
+  }
 
   // The logits of key column c after K[c, j] += delta, without changing
-  // anything: out[i] = M[i, c] + scaled_delta * Q[i, j] for the rows that see
-  // key c.
-  virtual void propose_key_column(int64_t c, int64_t j, double scaled_delta, const Matrix &Q,
-                                  double *out) const = 0;
+  // anything (ops.K still holds the old key row): out[i] = M[i, c] +
+  // scaled_delta * Q[i, j] for the rows that see key c.
+  virtual void propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
+                                  double scaled_delta, double *out) const = 0;
 
-  // Make `logits` the logits of key column c. For every row i that sees key
-  // c: the new a = exp(min(logits[i] - shift[i], headroom)) goes to
-  // a_new[i], the change a - a_old to delta_a[i], and exceeded[i] = 1 when
-  // logits[i] - shift[i] exceeds the headroom (the row must be re-shifted),
-  // else 0. Entries of rows that do not see c are not written. Returns the
-  // number of exceeded rows.
-  virtual int64_t commit_key_column(int64_t c, const double *logits, const double *shift,
-                                    double *a_new, double *delta_a,
+  // Make `logits` the logits of key column c, whose key row was k_old (d_k
+  // contiguous values; ops.K already holds the new row). For every row i
+  // that sees key c: the new a = exp(min(logits[i] - ops.shift[i],
+  // headroom)) goes to a_new[i], the change a - a_old to delta_a[i], and
+  // exceeded[i] = 1 when logits[i] - shift[i] exceeds the headroom (the row
+  // must be re-shifted), else 0. Entries of rows that do not see c are not
+  // written. Returns the number of exceeded rows.
+  virtual int64_t commit_key_column(const KernelOperands &ops, int64_t c, const double *k_old,
+                                    const double *logits, double *a_new, double *delta_a,
                                     unsigned char *exceeded) = 0;
 
-  // A[i, c] as currently stored (0 when masked).
-  virtual double entry(int64_t i, int64_t c) const = 0;
+  // A[i, c] (0 when masked). Safe to call concurrently: no scratch, no
+  // allocation.
+  virtual double entry(const KernelOperands &ops, int64_t i, int64_t c) const = 0;
 
   // out[0 : n_q] = A[:, c] (0 in masked rows).
-  virtual void copy_column(int64_t c, double *out) const = 0;
+  virtual void copy_column(const KernelOperands &ops, int64_t c, double *out) const = 0;
+
+  // A store whose commit_key_column recomputes the old logits rather than
+  // reading them returns f > 0: the recomputed a_old of row i may differ
+  // from the one the row's D and C0 were built with by at most
+  // f * u * |scale| * |q_i|_2 * |k_c|_2 * a_old (relative rounding of a d_k
+  // term dot product), which the caller charges to the row's error bound.
+  virtual double recompute_error_factor() const { return 0.0; }
 
   // Bytes held by the store.
   virtual int64_t bytes() const = 0;

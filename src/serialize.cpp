@@ -123,22 +123,26 @@ struct StateCodec {
     expect(k >= 1 && k <= Config::kMaxLazyLimit, "the lazy limit is out of range");
     expect(causal == 0 || causal == 1, "the causal flag is neither 0 nor 1");
     expect(causal == 0 || sh.n_q <= sh.n_kv, "causal masking with n_q > n_kv");
-    expect(storage == ATT_STORAGE_DENSE, "unknown storage kind");
+    expect(storage == ATT_STORAGE_DENSE || storage == ATT_STORAGE_STREAMED,
+           "unknown storage kind");
     expect(strategy == ATT_STRATEGY_LAZY, "unknown strategy");
 
     // Before allocating anything: the payload must hold every array the
-    // shape implies (the dense store's two n_q x n_kv matrices included), so
-    // allocations stay within a small multiple of the data's own size.
-    // Computed in long double, which cannot overflow here.
+    // shape implies (the dense store's two n_q x n_kv matrices included; the
+    // streamed store saves none), so allocations stay within a small
+    // multiple of the data's own size. Computed in long double, which cannot
+    // overflow here.
     const long double nq = sh.n_q, nkv = sh.n_kv, dk = sh.d_k, dv = sh.d_v;
+    const long double store_doubles = storage == ATT_STORAGE_DENSE ? 2 * nq * nkv : 0;
     const long double doubles =
-        nq * dk + nkv * dk + 2 * nkv * dv + nq * dv + 4 * nq + dv + 2 * nq * nkv;
+        nq * dk + nkv * dk + 2 * nkv * dv + nq * dv + 4 * nq + dv + store_doubles;
     if (doubles * 8 > static_cast<long double>(in.remaining()))
       corrupt("the shape needs more data than there is");
 
     std::unique_ptr<DynamicAttention> s;
     try {
-      s.reset(new DynamicAttention(sh, scale, k, KeyMask{causal == 1, sh.n_kv - sh.n_q}));
+      s.reset(new DynamicAttention(sh, scale, k, KeyMask{causal == 1, sh.n_kv - sh.n_q},
+                                   static_cast<att_storage>(storage)));
     } catch (const Error &e) {
       if (e.status == ATT_E_SIZE) corrupt("the shape's storage overflows");
       throw;
@@ -157,6 +161,7 @@ struct StateCodec {
     const double inf = std::numeric_limits<double>::max();
     read_finite(in, s->Q_.data(), s->Q_.size(), inf, "Q");
     read_finite(in, s->K_.data(), s->K_.size(), inf, "K");
+    s->compute_query_norms(0, sh.n_q);
     read_finite(in, s->V_.data(), s->V_.size(), ATT_MAX_VALUE, "V");
     read_finite(in, s->V0_.data(), s->V0_.size(), ATT_MAX_VALUE, "V0");
     read_finite(in, s->C0_.data(), s->C0_.size(), inf, "C0");

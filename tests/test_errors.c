@@ -227,8 +227,14 @@ static void test_init_nomem(void **state)
   const int64_t n = INT64_C(1) << 20;
   double *Q = tu_alloc_doubles(n), *K = tu_alloc_doubles(n), *V = tu_alloc_doubles(n);
   att_state *h = sentinel();
+  att_config *cfg = NULL;
   (void)state;
-  expect_init_failure(att_init(&h, n, 1, Q, K, V, NULL), &h, ATT_E_NOMEM, NULL, "init n=2^20 d=1");
+  /* Dense explicitly: the automatic choice would pick the streamed store,
+   * which fits and would spend O(n^2) computing. */
+  assert_int_equal(att_config_create(&cfg), ATT_OK);
+  assert_int_equal(att_config_set_storage(cfg, ATT_STORAGE_DENSE), ATT_OK);
+  expect_init_failure(att_init(&h, n, 1, Q, K, V, cfg), &h, ATT_E_NOMEM, NULL, "init n=2^20 d=1");
+  att_config_free(cfg);
   free(Q);
   free(K);
   free(V);
@@ -584,7 +590,58 @@ static void test_config_errors(void **state)
   assert_int_equal(att_config_set_lazy_limit(NULL, 1), ATT_E_NULL);
   assert_int_equal(att_config_set_lazy_exponent(NULL, 0.5), ATT_E_NULL);
   assert_int_equal(att_config_set_logit_scale(NULL, 1.0), ATT_E_NULL);
+  assert_int_equal(att_config_set_storage(NULL, ATT_STORAGE_DENSE), ATT_E_NULL);
+  assert_int_equal(att_config_set_storage(cfg, (att_storage)3), ATT_E_ENUM);
+  assert_non_null(strstr(att_last_error(), "3"));
+  assert_int_equal(att_config_set_storage(cfg, (att_storage)-1), ATT_E_ENUM);
+  assert_non_null(strstr(att_last_error(), "-1"));
+  assert_int_equal(att_config_set_memory_budget(NULL, 0), ATT_E_NULL);
+  assert_int_equal(att_config_set_memory_budget(cfg, -1), ATT_E_CONFIG);
+  assert_non_null(strstr(att_last_error(), "-1"));
   att_config_free(cfg);
+}
+
+/* ATT_STORAGE_AUTO: dense within the budget, streamed beyond it; an explicit
+ * choice ignores the budget. */
+static void test_storage_choice(void **state)
+{
+  static const struct {
+    int storage;      /* -1: leave the default */
+    int64_t budget;   /* -1: leave the default */
+    int64_t expected;
+  } cases[] = {
+      {-1, -1, ATT_STORAGE_DENSE},
+      {-1, 1, ATT_STORAGE_STREAMED},
+      {ATT_STORAGE_AUTO, 1, ATT_STORAGE_STREAMED},
+      {ATT_STORAGE_AUTO, INT64_C(1) << 40, ATT_STORAGE_DENSE},
+      {ATT_STORAGE_AUTO, 0, ATT_STORAGE_DENSE},
+      {ATT_STORAGE_DENSE, 1, ATT_STORAGE_DENSE},
+      {ATT_STORAGE_STREAMED, -1, ATT_STORAGE_STREAMED},
+  };
+  size_t c;
+  tu_mirror m;
+  tu_rng r;
+  (void)state;
+  tu_rng_seed(&r, 77);
+  tu_mirror_alloc(&m, 9, 3, 1.0);
+  tu_mirror_randomize(&m, &r, 1.0, 1.0);
+  for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    att_config *cfg = NULL;
+    att_state *h;
+    int64_t kind = -1;
+    assert_int_equal(att_config_create(&cfg), ATT_OK);
+    if (cases[c].storage >= 0)
+      assert_int_equal(att_config_set_storage(cfg, (att_storage)cases[c].storage), ATT_OK);
+    if (cases[c].budget >= 0)
+      assert_int_equal(att_config_set_memory_budget(cfg, cases[c].budget), ATT_OK);
+    h = tu_init(&m, cfg);
+    att_config_free(cfg);
+    assert_int_equal(att_stat(h, ATT_STAT_STORAGE, &kind), ATT_OK);
+    assert_int_equal(kind, cases[c].expected);
+    tu_check_all(h, &m, TOL, "storage choice");
+    att_free(h);
+  }
+  tu_mirror_free(&m);
 }
 
 
@@ -824,6 +881,7 @@ int main(void)
       cmocka_unit_test(test_value_range),
       cmocka_unit_test(test_last_error_sticky),
       cmocka_unit_test(test_config_errors),
+      cmocka_unit_test(test_storage_choice),
       cmocka_unit_test(test_new_update_errors),
       cmocka_unit_test(test_new_query_errors),
       cmocka_unit_test(test_init_general_errors),

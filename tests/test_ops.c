@@ -38,12 +38,27 @@
 typedef struct variant {
   const char *name;
   void (*apply)(att_config *cfg); /* called on a configuration before init */
+  att_storage storage;            /* the store att_stat must report */
 } variant;
 
 static void variant_default(att_config *cfg) { (void)cfg; }
 
+static void variant_streamed(att_config *cfg)
+{
+  assert_int_equal(att_config_set_storage(cfg, ATT_STORAGE_STREAMED), ATT_OK);
+}
+
+/* The automatic choice under a budget no dense store fits in. */
+static void variant_auto_streamed(att_config *cfg)
+{
+  assert_int_equal(att_config_set_storage(cfg, ATT_STORAGE_AUTO), ATT_OK);
+  assert_int_equal(att_config_set_memory_budget(cfg, 1), ATT_OK);
+}
+
 static const variant variants[] = {
-    {"dense", variant_default},
+    {"dense", variant_default, ATT_STORAGE_DENSE},
+    {"streamed", variant_streamed, ATT_STORAGE_STREAMED},
+    {"auto-streamed", variant_auto_streamed, ATT_STORAGE_STREAMED},
 };
 
 /* ---- The mirror: row-major copies of the current problem -------------------- */
@@ -393,7 +408,7 @@ static void run(const scenario *sc, const variant *va, att_layout layout, uint64
     assert_int_equal(att_shape(h, &a, &b, &c, &d), ATT_OK);
     assert_true(a == sc->n_q && b == sc->n_kv && c == sc->d_k && d == sc->d_v);
     assert_int_equal(stat_of(h, ATT_STAT_CAUSAL), sc->causal);
-    assert_int_equal(stat_of(h, ATT_STAT_STORAGE), ATT_STORAGE_DENSE);
+    assert_int_equal(stat_of(h, ATT_STAT_STORAGE), va->storage);
     assert_int_equal(stat_of(h, ATT_STAT_STRATEGY), ATT_STRATEGY_LAZY);
     assert_true(stat_of(h, ATT_STAT_BYTES) > 0);
   }

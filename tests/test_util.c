@@ -131,11 +131,26 @@ void tu_mirror_randomize(tu_mirror *m, tu_rng *r, double qk, double vsd)
   tu_fill_normal(r, m->V, m->n * m->d, vsd);
 }
 
+/* DYNATTN_TEST_STORAGE=dense or =streamed in the environment makes tu_config
+ * and tu_init(m, NULL) ask for that store (other values: the default). */
+static int storage_from_env(att_storage *out)
+{
+  const char *s = getenv("DYNATTN_TEST_STORAGE");
+  if (s == NULL) return 0;
+  if (strcmp(s, "dense") == 0) *out = ATT_STORAGE_DENSE;
+  else if (strcmp(s, "streamed") == 0) *out = ATT_STORAGE_STREAMED;
+  else return 0;
+  return 1;
+}
+
 att_config *tu_config(int64_t lazy_limit, double exponent, double scale)
 {
   att_config *cfg = NULL;
+  att_storage storage;
   assert_int_equal(att_config_create(&cfg), ATT_OK);
   assert_non_null(cfg);
+  if (storage_from_env(&storage))
+    assert_int_equal(att_config_set_storage(cfg, storage), ATT_OK);
   if (lazy_limit >= 0)
     assert_int_equal(att_config_set_lazy_limit(cfg, lazy_limit), ATT_OK);
   else if (exponent > 0.0)
@@ -147,7 +162,16 @@ att_config *tu_config(int64_t lazy_limit, double exponent, double scale)
 att_state *tu_init(const tu_mirror *m, const att_config *cfg)
 {
   att_state *h = NULL;
-  att_status st = att_init(&h, m->n, m->d, m->Q, m->K, m->V, cfg);
+  att_config *own = NULL;
+  att_storage storage;
+  att_status st;
+  if (cfg == NULL && storage_from_env(&storage)) {
+    assert_int_equal(att_config_create(&own), ATT_OK);
+    assert_int_equal(att_config_set_storage(own, storage), ATT_OK);
+    cfg = own;
+  }
+  st = att_init(&h, m->n, m->d, m->Q, m->K, m->V, cfg);
+  att_config_free(own);
   if (st != ATT_OK)
     fail_msg("att_init(n=%lld, d=%lld) = %d (%s): %s", (long long)m->n,
              (long long)m->d, (int)st, att_status_string(st), att_last_error());

@@ -1,0 +1,177 @@
+/* dynattn-streamed: measurements of the streamed kernel store.
+ *
+ *   dynattn-streamed init N D
+ *     Streamed-mode att_init at n = N, d = D: wall time, the rate it reaches
+ *     in units of its 4 N^2 D flops (the two products of the logits and of
+ *     A V), the dgemm rate measured in the same run on slices of the same
+ *     shapes, and the process's peak resident set (getrusage).
+ *   dynattn-streamed update N D U
+ *     Amortized att_update_k over U random updates (folds included, the
+ *     default lazy limit) in dense and in streamed mode, at n = N, d = D.
+ *
+ * Inputs are uniform in [-1, 1] with logit scale 1/sqrt(D).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "dynattn.h"
+
+static double now(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static double uniform(void)
+{
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (double)(rng_state >> 11) * 0x1p-52 - 1.0;
+}
+
+static double *random_matrix(int64_t count)
+{
+  double *m = malloc((size_t)count * sizeof *m);
+  int64_t i;
+  if (m == NULL) {
+    fprintf(stderr, "out of memory\n");
+    exit(1);
+  }
+  for (i = 0; i < count; ++i) m[i] = uniform();
+  return m;
+}
+
+static void check(att_status st, const char *what)
+{
+  if (st != ATT_OK) {
+    fprintf(stderr, "%s: %s: %s\n", what, att_status_string(st), att_last_error());
+    exit(1);
+  }
+}
+
+static att_state *init(int64_t n, int64_t d, const double *Q, const double *K, const double *V,
+                       att_storage storage)
+{
+  att_config *cfg = NULL;
+  att_state *h = NULL;
+  check(att_config_create(&cfg), "att_config_create");
+  check(att_config_set_storage(cfg, storage), "att_config_set_storage");
+  check(att_config_set_logit_scale(cfg, 1.0 / sqrt((double)d)), "att_config_set_logit_scale");
+  check(att_init(&h, n, d, Q, K, V, cfg), "att_init");
+  att_config_free(cfg);
+  return h;
+}
+
+/* The rate of the two dgemm shapes a streamed init runs, on slices of
+ * `rows` query rows: (N x rows) = K Q_s^T, k = D, then (rows x D) = S^T V,
+ * k = N. Operands are small: the rate is BLAS's, not the memory's. */
+static double dgemm_rate(int64_t n, int64_t d, int64_t rows, int reps)
+{
+  double *K = random_matrix(n * d), *Q = random_matrix(rows * d), *V = random_matrix(n * d);
+  double *S = malloc((size_t)(n * rows) * sizeof *S), *out = malloc((size_t)(rows * d) * sizeof *out);
+  double t0, t;
+  int r;
+  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)d, 1.0, K, (int)n,
+              Q, (int)rows, 0.0, S, (int)n);
+  t0 = now();
+  for (r = 0; r < reps; ++r) {
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)d, 1.0, K,
+                (int)n, Q, (int)rows, 0.0, S, (int)n);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)rows, (int)d, (int)n, 1.0, S,
+                (int)n, V, (int)n, 0.0, out, (int)rows);
+  }
+  t = now() - t0;
+  free(K);
+  free(Q);
+  free(V);
+  free(S);
+  free(out);
+  return 4.0 * (double)n * (double)rows * (double)d * reps / t;
+}
+
+static void bench_init(int64_t n, int64_t d)
+{
+  double *Q = random_matrix(n * d), *K = random_matrix(n * d), *V = random_matrix(n * d);
+  const int64_t rows = ((int64_t)32 << 20) / (8 * n) > 0 ? ((int64_t)32 << 20) / (8 * n) : 1;
+  const double rate = dgemm_rate(n, d, rows < n ? rows : n, 20);
+  double t0, t, flops;
+  int64_t bytes = 0, kind = -1;
+  struct rusage ru;
+  att_state *h;
+  t0 = now();
+  h = init(n, d, Q, K, V, ATT_STORAGE_STREAMED);
+  t = now() - t0;
+  check(att_stat(h, ATT_STAT_BYTES, &bytes), "att_stat");
+  check(att_stat(h, ATT_STAT_STORAGE, &kind), "att_stat");
+  getrusage(RUSAGE_SELF, &ru);
+  flops = 4.0 * (double)n * (double)n * (double)d;
+  printf("init n=%lld d=%lld storage=%lld: %.2f s, %.1f GFLOP/s of 4n^2d; dgemm on the same "
+         "slices %.1f GFLOP/s; ratio %.1f %%\n",
+         (long long)n, (long long)d, (long long)kind, t, flops / t * 1e-9, rate * 1e-9,
+         100.0 * flops / t / rate);
+  printf("  ATT_STAT_BYTES %.1f MiB, peak RSS %.1f MiB (dense A alone would be %.1f GiB)\n",
+         (double)bytes / 1048576.0, (double)ru.ru_maxrss / 1024.0,
+         8.0 * (double)n * (double)n / 1073741824.0);
+  att_free(h);
+  free(Q);
+  free(K);
+  free(V);
+}
+
+static void bench_update(int64_t n, int64_t d, int64_t updates)
+{
+  double *Q = random_matrix(n * d), *K = random_matrix(n * d), *V = random_matrix(n * d);
+  const att_storage modes[2] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  double per[2];
+  int m;
+  for (m = 0; m < 2; ++m) {
+    att_state *h = init(n, d, Q, K, V, modes[m]);
+    int64_t u, k = 0;
+    double t0, q = 0.0;
+    rng_state = 12345;
+    check(att_stat(h, ATT_STAT_LAZY_LIMIT, &k), "att_stat");
+    t0 = now();
+    for (u = 0; u < updates; ++u) {
+      const int64_t i = (int64_t)((uniform() + 1.0) * 0.5 * (double)n) % n;
+      const int64_t j = (int64_t)((uniform() + 1.0) * 0.5 * (double)d) % d;
+      check(att_update_k(h, i, j, 0.01 * uniform()), "att_update_k");
+    }
+    per[m] = (now() - t0) / (double)updates;
+    check(att_query(h, 0, 0, &q), "att_query");
+    printf("update_k n=%lld d=%lld k=%lld %s: %.1f us per update (amortized over %lld, "
+           "B[0][0]=%.6g)\n",
+           (long long)n, (long long)d, (long long)k, m == 0 ? "dense" : "streamed",
+           per[m] * 1e6, (long long)updates, q);
+    att_free(h);
+  }
+  printf("  streamed / dense = %.2f\n", per[1] / per[0]);
+  free(Q);
+  free(K);
+  free(V);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc == 4 && strcmp(argv[1], "init") == 0) {
+    bench_init(atoll(argv[2]), atoll(argv[3]));
+    return 0;
+  }
+  if (argc == 5 && strcmp(argv[1], "update") == 0) {
+    bench_update(atoll(argv[2]), atoll(argv[3]), atoll(argv[4]));
+    return 0;
+  }
+  fprintf(stderr, "usage: %s init N D | update N D UPDATES\n", argv[0]);
+  return 2;
+}

@@ -1,0 +1,65 @@
+// The streamed kernel store: keeps neither the logits nor A. Entries,
+// columns and row blocks of A are computed from Q K^T when asked for (row
+// blocks with dgemm, in slices of at most kSliceBytes, so no n_q x n_kv
+// temporary ever exists). Memory is O(n_kv * slice rows + n_q) doubles.
+// Every recomputation is a fixed sequence of BLAS and vector-kernel calls on
+// the same inputs, so it is deterministic for a given OpenBLAS build and
+// thread count: a saved state loads back answering bit-identically.
+// Costs are those of the dense store plus a matrix-vector product with Q per
+// key-column change and per value-row fold, and the exponentials of a row
+// block each time its product with V is needed.
+#pragma once
+
+#include "kernel_store.hpp"
+
+namespace att {
+
+class StreamedStore final : public KernelStore {
+ public:
+  // Largest slice of logits computed at once.
+  static constexpr int64_t kSliceBytes = int64_t{32} << 20;
+
+  StreamedStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mask);
+
+  // Bytes StreamedStore(n_q, n_kv, ...) will hold.
+  static int64_t bytes_for(int64_t n_q, int64_t n_kv);
+
+  int64_t compute_rows(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K, double scale,
+                       double *shift, double *row_sum) override;
+  int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
+                                    double scale, double *shift, double *row_sum,
+                                    const double *V, int64_t ldv, int64_t cols, double *out,
+                                    int64_t ldo) override;
+  void commit_query_row(int64_t i, const double *logits, double *shift,
+                        double *row_sum) override;
+  void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const double *V,
+                     int64_t ldv, int64_t cols, double *out, int64_t ldo) override;
+  void propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,
+                          double *out) const override;
+  int64_t commit_key_column(const KernelOperands &ops, int64_t c, const double *k_old,
+                            const double *logits, double *a_new, double *delta_a,
+                            unsigned char *exceeded) override;
+  double entry(const KernelOperands &ops, int64_t i, int64_t c) const override;
+  void copy_column(const KernelOperands &ops, int64_t c, double *out) const override;
+  double recompute_error_factor() const override { return static_cast<double>(d_k_ + 2); }
+  int64_t bytes() const override { return bytes_for(n_q_, n_kv_); }
+  att_storage kind() const override { return ATT_STORAGE_STREAMED; }
+  std::unique_ptr<KernelStore> clone() const override;
+  void save(ser::Writer &out) const override;
+  void load(ser::Reader &in) override;
+
+ private:
+  // Logits (then kernel) of the rows [i, i + rows) into slice_, transposed
+  // (key-major, each row's entries contiguous); returns the number of key
+  // rows the slice covers. Entries a row does not see are 0.
+  int64_t slice_logits(const Matrix &Q, const Matrix &K, double scale, int64_t i, int64_t rows);
+
+  int64_t n_q_, n_kv_, d_k_;
+  KeyMask mask_;
+  int64_t slice_rows_;
+  Matrix slice_;                // n_kv x slice_rows_
+  Array<double> row_scratch_;   // n_kv: commit_query_row's kernel row
+  Array<double> old_logits_;    // n_q: commit_key_column's old column
+};
+
+}  // namespace att

@@ -129,9 +129,11 @@ typedef enum att_storage {
                                  blocks of A are recomputed from Q K^T when
                                  needed (blocked, never an n_q x n_kv
                                  temporary), in O((n_q + n_kv) (d + k))
-                                 memory. A key update costs an extra
-                                 O(n_q d_k) matrix-vector product, a folded
-                                 value row another, and a query
+                                 memory plus a 32 MiB slice of logits.
+                                 Init and row recomputations exponentiate
+                                 each row block once; a key update costs an
+                                 extra O(n_q d_k) matrix-vector product, a
+                                 folded value row another, and a query
                                  O(k d_k) more. @since 0.2.0 */
   ATT_STORAGE_AUTO = 2      /**< Configuration only: dense unless the dense
                                  store would exceed the memory budget

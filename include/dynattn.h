@@ -97,7 +97,7 @@ typedef enum att_status {
 } att_status;
 
 /**
- * Memory layout of a caller's matrix, in the CBLAS style. Row-major: element
+ * Memory layout of a matrix of the caller, in the CBLAS style. Row-major: element
  * [i][j] at i * ld + j, ld >= columns. Column-major (Fortran, Julia): element
  * [i][j] at i + j * ld, ld >= rows. A leading dimension larger than the
  * minimum describes a sub-matrix view of a larger array.
@@ -186,7 +186,7 @@ typedef struct att_config att_config;
  *  @{ */
 
 /**
- * The library's version as MAJOR * 10000 + MINOR * 100 + PATCH.
+ * The version of the library as MAJOR * 10000 + MINOR * 100 + PATCH.
  * @return the version number of the loaded library.
  * Thread-safe; O(1).
  * @since 0.1.0
@@ -194,7 +194,7 @@ typedef struct att_config att_config;
 ATT_API int64_t att_version_number(void);
 
 /**
- * The library's version as a static string "MAJOR.MINOR.PATCH".
+ * The version of the library as a static string "MAJOR.MINOR.PATCH".
  * @return a pointer to static storage; never NULL; do not free.
  * Thread-safe; O(1).
  * @since 0.1.0
@@ -217,11 +217,11 @@ ATT_API const char *att_status_string(att_status status);
  * The message is kept per thread, not per handle, for two reasons: a failed
  * att_init() has no handle to hold it, and concurrent const queries on one
  * handle must not write to shared state. Callers from runtimes that migrate
- * work between OS threads (Go's goroutines) must read it on the thread that
+ * work between OS threads (goroutines in Go) must read it on the thread that
  * made the failing call, e.g. inside runtime.LockOSThread(); when only the
  * kind of failure matters, att_status_string() needs no such care.
  *
- * @return a pointer to thread-local storage, valid until the thread's next
+ * @return a pointer to thread-local storage, valid until the next
  *         call into the library; "" if no call on this thread has failed.
  *         Never NULL; do not free.
  * Thread-safe; O(1).
@@ -268,7 +268,7 @@ ATT_API void att_config_free(att_config *cfg);
 ATT_API att_status att_config_set_lazy_limit(att_config *cfg, int64_t k);
 
 /**
- * Set the lazy limit through the paper's exponent a (Theorem 4.1):
+ * Set the lazy limit through the exponent a of the paper (Theorem 4.1):
  * k = ceil(n^a), capped at 2^20. Replaces any limit set with
  * att_config_set_lazy_limit().
  * @param[in,out] cfg the configuration.
@@ -323,7 +323,7 @@ ATT_API att_status att_config_set_causal(att_config *cfg, int64_t causal);
 ATT_API att_status att_config_set_storage(att_config *cfg, att_storage storage);
 
 /**
- * Set the memory budget that ATT_STORAGE_AUTO compares the dense store's
+ * Set the memory budget that ATT_STORAGE_AUTO compares the size of the dense store
  * size against. Only the kernel store counts; Q, K, V and the O(n d)
  * buffers every mode needs are not included.
  * @param[in,out] cfg the configuration.
@@ -356,7 +356,7 @@ ATT_API att_status att_config_set_memory_budget(att_config *cfg, int64_t bytes);
  *         ATT_E_NOMEM.
  * Ownership: free the handle with att_free().
  * Memory: about 2 n^2 + 2 n min(k, n) + 5 n d doubles (the logits and A are
- *         kept, as in the paper's Algorithm 1).
+ *         kept, as in Algorithm 1 of the paper).
  * Complexity: O(n^2 d) at matrix-multiply speed (paper Lemma 4.3).
  * Thread-safe (touches no shared state).
  * @since 0.1.0
@@ -523,7 +523,7 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
                                  double value);
 
 /**
- * Replace a whole row: a token's query, key or value vector changes.
+ * Replace a whole row: the query, key or value vector of a token changes.
  * Q: row i of A is recomputed, as for att_update_q(). K: column i of the
  * logits is recomputed as s Q k_new (one matrix-vector product), and one
  * pending key term records it, the cost of one att_update_k(). V: one pending
@@ -534,7 +534,7 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  * @param[in] row the new row: d_k (Q, K) or d_v (V) finite values at
  *            row[0], row[inc], row[2 inc], ...; a column-major caller passes
  *            inc = its leading dimension.
- * @param[in] inc the stride between the row's elements, >= 1.
+ * @param[in] inc the stride between the elements of the row, >= 1.
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_SIZE (inc < 1),
  *         ATT_E_NONFINITE, ATT_E_RANGE.
  * Complexity: Q: O(n_kv (d_k + d_v)); K: O(n_q d_k) plus n_q exponentials;
@@ -601,7 +601,7 @@ ATT_API att_status att_fold(att_state *s);
 /* ------------------------------------------------------------------------ */
 /** @name More queries
  *  All take a const handle: they may run concurrently with each other and
- *  with att_query() on the same handle, and they write only to the caller's
+ *  with att_query() on the same handle, and they write only to the buffer of the caller
  *  buffer (no allocation, no shared scratch).
  *  @{ */
 
@@ -646,8 +646,8 @@ ATT_API att_status att_output(const att_state *s, att_layout layout, double *out
 /**
  * Log-sum-exp of the logits of query rows i0 .. i0 + count - 1:
  * out[r] = log(sum_c exp(s <Q[i0+r,:], K[c,:]>)) over the keys row i0 + r
- * sees (all keys, or the causally visible ones), the log of D's entry with
- * the row's shift restored.
+ * sees (all keys, or the causally visible ones), the log of the entry of D with
+ * the shift of the row restored.
  *
  * Split-K merge: if handles h1 and h2 hold the same queries and disjoint key
  * sets, with outputs B1, B2 and log-sum-exps l1, l2 for a row, then the
@@ -679,7 +679,7 @@ ATT_API att_status att_stat(const att_state *s, att_stat_kind which, int64_t *ou
 
 /* ------------------------------------------------------------------------ */
 /** @name Copies and persistence
- *  A saved state is the handle's complete state, pending terms included, in
+ *  A saved state is the complete state of the handle, pending terms included, in
  *  the versioned binary format of docs/FORMAT.md, protected by an XXH3-64
  *  checksum. A handle loaded from it answers every query bit-identically to
  *  the handle that was saved, and evolves identically under the same updates.
@@ -706,7 +706,7 @@ ATT_API att_status att_clone(const att_state *s, att_state **out);
 ATT_API att_status att_save_size(const att_state *s, int64_t *bytes);
 
 /**
- * Save the handle's state into a caller buffer.
+ * Save the state of the handle into a caller buffer.
  * @param[in] s the handle.
  * @param[out] buf the destination; capacity its size in bytes.
  * @param[out] written receives the number of bytes written (may be NULL).
@@ -719,14 +719,14 @@ ATT_API att_status att_save_buffer(const att_state *s, void *buf, int64_t capaci
                                    int64_t *written);
 
 /**
- * Save the handle's state to a file, atomically: the data goes to a new
+ * Save the state of the handle to a file, atomically: the data goes to a new
  * temporary file in the same directory, which is flushed to stable storage
  * (fsync) and then renamed over path. A failure or crash at any point leaves
  * either the old file or the complete new one at path, never a partial one;
  * on failure the temporary file is removed.
  * @param[in] s the handle.
  * @param[in] path the file name (the directory must exist and be writable).
- * @return ATT_OK, ATT_E_NULL, ATT_E_IO (with the system's reason in
+ * @return ATT_OK, ATT_E_NULL, ATT_E_IO (with the reason given by the system in
  *         att_last_error()) or ATT_E_NOMEM.
  * Thread-safety: const on s. Complexity: O(bytes); allocates a buffer of
  * att_save_size() bytes.
@@ -736,7 +736,7 @@ ATT_API att_status att_save_file(const att_state *s, const char *path);
 
 /**
  * Create a handle from a state saved by att_save_buffer() or att_save_file().
- * Every size in the data is checked against the data's length before
+ * Every size in the data is checked against the length of the data before
  * anything is allocated, so corrupted or hostile data cannot cause large
  * allocations or out-of-bounds reads.
  * @param[out] out receives the handle; set to NULL on failure.
@@ -775,7 +775,7 @@ ATT_API att_status att_load_file(att_state **out, const char *path);
  *  included. Inputs are only read; outputs are written only on success (the
  *  rows of the output beyond the result, and the padding between its leading
  *  dimension and its width, are never touched). Dimensions and leading
- *  dimensions must not exceed INT32_MAX (the BLAS interface's integer).
+ *  dimensions must not exceed INT32_MAX (the integer of the BLAS interface).
  *  @{ */
 
 /* Layouts are att_layout values (ATT_ROW_MAJOR, ATT_COL_MAJOR). */
@@ -793,8 +793,8 @@ typedef enum att_mask {
  * with masked pairs left out of both sums.
  *
  * Computed in tiles of at most 512 queries x 1024 keys with an online
- * (running-maximum) softmax: each tile's logits come from one dgemm, are
- * shifted by the row's running maximum before exponentiation, and the
+ * (running-maximum) softmax: the logits of each tile come from one dgemm, are
+ * shifted by the running maximum before exponentiation, and the
  * partial sums are rescaled when the maximum grows, so no exponential
  * overflows and the n_q x n_kv matrix is never formed.
  *
@@ -802,7 +802,7 @@ typedef enum att_mask {
  *                n_kv x d_v, out is n_q x d_v; all >= 1.
  * @param[in] Q, K, V  input matrices with leading dimensions ldq, ldk, ldv.
  * @param[in] scale the logit scale s: finite and > 0 (1/d_k reproduces the
- *                paper's exp(Q K^T / d), 1/sqrt(d_k) transformer attention).
+ *                exp(Q K^T / d) of the paper, 1/sqrt(d_k) transformer attention).
  * @param[in] mask  ATT_MASK_NONE or ATT_MASK_CAUSAL.
  * @param[in] layout ATT_ROW_MAJOR or ATT_COL_MAJOR, for all five matrices.
  * @param[out] out n_q x d_v result, leading dimension ldo; may not overlap
@@ -833,7 +833,7 @@ ATT_API att_status att_attention(int64_t n_q, int64_t n_kv, int64_t d_k,
 /** Polynomials that att_attention_poly() can use in place of exp. */
 typedef enum att_poly_basis {
   /** Interpolation of exp at the g + 1 Chebyshev points of [-R, R] (the
-   *  default: for the same degree its error is smaller than Taylor's, by a
+   *  default: for the same degree its error is smaller than that of Taylor, by a
    *  factor that grows like 2^g; docs/ALGORITHMS.md has the measurements). */
   ATT_POLY_CHEBYSHEV = 0,
   /** The Taylor polynomial sum_{k <= g} x^k / k! of exp at 0. */
@@ -891,7 +891,7 @@ ATT_API att_status att_poly_config_set_degree(att_poly_config *cfg,
 
 /**
  * Limit the rank r = C(d_k + g, g) of the factorization. The automatic
- * limit (0, the default) is the rank at which the method's estimated cost
+ * limit (0, the default) is the rank at which the estimated cost of the method
  * reaches that of att_attention() for the same shapes: beyond it the
  * approximation is slower than the exact answer and is refused.
  * @param[in,out] cfg the options.
@@ -959,7 +959,7 @@ ATT_API att_status att_poly_plan(int64_t n_q, int64_t n_kv, int64_t d_k,
  *                fails with ATT_E_APPROXIMATION (see att_poly_plan()).
  * @param[out] error_bound may be NULL; receives a bound e such that
  *                |out[i][j] - exact[i][j]| <= e max_c |V[c][j]|: the
- *                polynomial's 2 eta / (1 - eta) plus an estimate of the
+ *                polynomial error 2 eta / (1 - eta) plus an estimate of the
  *                rounding error of the factored sums (written on success only).
  * @return ATT_OK; the failures of att_attention(); ATT_E_APPROXIMATION when
  *         the plan is refused (as att_poly_plan()), when a normalizer
@@ -984,7 +984,7 @@ ATT_API att_status att_attention_poly(
 
 /**
  * Default sketch width of att_sparsify_gaussian(): m = ceil(n ln(n / delta))
- * (the paper's m = O(n log(n / delta)) with constant 1), at least 1.
+ * (the m of the paper, m = O(n log(n / delta)) with constant 1), at least 1.
  * @param[in] n number of rows, >= 1.
  * @param[in] delta failure probability in (0, 1).
  * @param[out] m receives the width.
@@ -1008,10 +1008,10 @@ ATT_API att_status att_sketch_width(int64_t n, double delta, int64_t *m);
  *  2. xoshiro256** step: result = rotl(s1 * 5, 7) * 9; t = s1 << 17;
  *     s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 45).
  *     A uniform is u = (result >> 11) * 2^-53.
- *  3. Marsaglia's polar method: a = 2u - 1, b = 2u' - 1 from two successive
- *     uniforms, w = a*a + b*b; draw again while w >= 1 or w == 0; then
+ *  3. Polar method of Marsaglia: a = 2u - 1, b = 2v - 1 from two successive
+ *     uniforms u, v, w = a*a + b*b; draw again while w >= 1 or w == 0; then
  *     f = sqrt(-2 ln(w) / w) gives the normals a*f and then b*f. ln is the
- *     library's own: w = t 2^e with t in [0.5, 1) (frexp), z = (t-1)/(t+1),
+ *     library function: w = t 2^e with t in [0.5, 1) (frexp), z = (t-1)/(t+1),
  *     z2 = z*z, p = 1/41, then p = p*z2 + 1/(2k+1) for k = 19 down to 0,
  *     and ln w = e*ln2 + 2*z*p (left to right), ln2 = 0x1.62e42fefa39efp-1.
  *  4. S is filled row by row: S[t][k] for t = 0..d-1, k = 0..m-1.
@@ -1022,7 +1022,7 @@ ATT_API att_status att_sketch_width(int64_t n, double delta, int64_t *m);
  * @param[in] X, ldx  the input, with leading dimension ldx.
  * @param[in] layout ATT_ROW_MAJOR or ATT_COL_MAJOR, for X and Y.
  * @param[in] m sketch width, 1 <= m <= d (a wider sketch cannot reduce the
- *                dimension); att_sketch_width() gives the paper's default.
+ *                dimension); att_sketch_width() gives the default of the paper.
  * @param[in] seed any value.
  * @param[out] Y n x m result with leading dimension ldy.
  * @return ATT_OK; ATT_E_NULL; ATT_E_SIZE (a dimension < 1 or > INT32_MAX,
@@ -1045,7 +1045,7 @@ ATT_API att_status att_sparsify_gaussian(int64_t n, int64_t d, const double *X,
  * (LAPACK dgelqf, Q~ with orthonormal rows) gives Y = L, an n x min(n, d)
  * lower-trapezoidal matrix with Y Y^T = X X^T up to rounding, so that
  * D(Y)^-1 exp(Y Y^T) equals D(X)^-1 exp(X X^T) up to rounding (where
- * arXiv 2304.04397's deterministic algorithm guarantees O(r) for
+ * the deterministic algorithm of arXiv 2304.04397 guarantees O(r) for
  * |X X^T|_inf < r, with m = O(n)).
  * @param[in] n, d  X is n x d; n >= 1, d >= 1.
  * @param[in] X, ldx the input, with leading dimension ldx.
@@ -1056,7 +1056,7 @@ ATT_API att_status att_sparsify_gaussian(int64_t n, int64_t d, const double *X,
  *         ATT_E_NONFINITE; ATT_E_RANGE (|X| entries above ATT_MAX_VALUE);
  *         ATT_E_NOMEM; ATT_E_INTERNAL (LAPACK reported an error). On failure
  *         Y is untouched.
- * Memory: a copy of X (n d doubles) plus min(n, d) + LAPACK's workspace.
+ * Memory: a copy of X (n d doubles) plus min(n, d) + the LAPACK workspace.
  * Complexity: about 2 n^2 d - 2 n^3 / 3 flops (d >= n), mostly at
  *         matrix-multiply speed.
  * Thread-safe (touches no shared state).

@@ -438,11 +438,15 @@ void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
   key_entry(row, col, k_new, scale_ * delta);
 }
 
-void DynamicAttention::mark_value_row(int64_t row) {
+// Value row `row` has changed (V already holds it): record it as a pending
+// value term, counting towards the lazy limit.
+void DynamicAttention::record_value_change(int64_t row) {
   if (!value_pending_[row]) {
     value_pending_[row] = 1;
     pending_value_[n_value_rows_++] = row;
   }
+  ++n_value_updates_;
+  if (n_value_updates_ >= lazy_limit_) fold();
 }
 
 // Paper Algorithm 3, entry V[row, col] += delta: only recorded.
@@ -459,9 +463,7 @@ void DynamicAttention::update_v(int64_t row, int64_t col, double delta) {
          static_cast<long long>(row), static_cast<long long>(col), std::fabs(v_new));
   V_(row, col) = v_new;
   ++updates_[ATT_MATRIX_V];
-  mark_value_row(row);
-  ++n_value_updates_;
-  if (n_value_updates_ >= lazy_limit_) fold();
+  record_value_change(row);
 }
 
 // Q[row, col] += delta: row `row` of the logits is recomputed from the new
@@ -489,9 +491,7 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
   } else if (which == ATT_MATRIX_V) {
     V_(row, col) = value;
     ++updates_[ATT_MATRIX_V];
-    mark_value_row(row);
-    ++n_value_updates_;
-    if (n_value_updates_ >= lazy_limit_) fold();
+    record_value_change(row);
   } else {
     double *q = vec_.data();
     for (int64_t t = 0; t < shape_.d_k; ++t) q[t] = Q_(row, t);
@@ -529,9 +529,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   } else if (which == ATT_MATRIX_K) {
     apply_key_column(row, logits_.data());
   } else {
-    mark_value_row(row);
-    ++n_value_updates_;
-    if (n_value_updates_ >= lazy_limit_) fold();
+    record_value_change(row);
   }
 }
 
@@ -638,9 +636,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     } else if (which == ATT_MATRIX_K) {
       apply_key_column(row, logits.data() + g * logit_len);
     } else {
-      mark_value_row(row);
-      ++n_value_updates_;
-      if (n_value_updates_ >= lazy_limit_) fold();
+      record_value_change(row);
     }
   }
 }

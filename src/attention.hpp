@@ -124,7 +124,7 @@ class DynamicAttention {
   void apply_query_row(int64_t row, const double *logits);
   // old_key_ holds the key row before the change.
   void apply_key_column(int64_t row, const double *logits);
-  void mark_value_row(int64_t row);
+  void record_value_change(int64_t row);
   void key_entry(int64_t row, int64_t col, double k_new, double scaled_delta);
   const Matrix &input(att_matrix which) const;
   int64_t width(att_matrix which) const;

@@ -22,7 +22,9 @@ const Table &table() {
 
 }  // namespace
 
-void exp_clamped(const double *x, double *y, int64_t n) { table().exp_clamped(x, y, n); }
+void exp_offset(const double *x, double shift, double *a, int64_t n) {
+  table().exp_offset(x, shift, a, n);
+}
 void axpy(const double *m, double s, const double *q, double *out, int64_t n) {
   table().axpy(m, s, q, out, n);
 }
@@ -54,6 +56,5 @@ void replace(const double *a_new, double *a, double *delta, int64_t n) {
   table().replace(a_new, a, delta, n);
 }
 void add(const double *x, double *y, int64_t n) { table().add(x, y, n); }
-const char *isa_name() { return table().name; }
 
 }  // namespace att::kern

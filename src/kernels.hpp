@@ -10,8 +10,9 @@
 
 namespace att::kern {
 
-// y[i] = exp(x[i]) for x[i] >= num::kExpFloor, else 0. x may alias y.
-void exp_clamped(const double *x, double *y, int64_t n);
+// a[i] = exp(x[i] - shift) when that argument is >= num::kExpFloor, else 0,
+// for one shift. x may alias a.
+void exp_offset(const double *x, double shift, double *a, int64_t n);
 
 // out[i] = m[i] + s * q[i] (one rounding each for the product and the sum).
 void axpy(const double *m, double s, const double *q, double *out, int64_t n);
@@ -55,8 +56,5 @@ void replace(const double *a_new, double *a, double *delta, int64_t n);
 
 // y[i] += x[i].
 void add(const double *x, double *y, int64_t n);
-
-// The instruction set in use: "avx512f", "avx2" or "generic".
-const char *isa_name();
 
 }  // namespace att::kern

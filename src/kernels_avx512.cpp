@@ -25,5 +25,5 @@ void exp_block(const double *x, double *y, int64_t n) {
 #include "kernels_isa.hpp"
 
 namespace att::kern {
-ATT_DEFINE_KERNEL_TABLE(kAvx512Table, "avx512f");
+ATT_DEFINE_KERNEL_TABLE(kAvx512Table);
 }

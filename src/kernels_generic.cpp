@@ -16,5 +16,5 @@ void exp_block(const double *x, double *y, int64_t n) {
 #include "kernels_isa.hpp"
 
 namespace att::kern {
-ATT_DEFINE_KERNEL_TABLE(kGenericTable, "generic");
+ATT_DEFINE_KERNEL_TABLE(kGenericTable);
 }

@@ -20,12 +20,13 @@ constexpr int64_t kBlock = 256;
 
 inline int64_t block_length(int64_t n, int64_t i0) { return n - i0 < kBlock ? n - i0 : kBlock; }
 
-void isa_exp_clamped(const double *x, double *y, int64_t n) {
-  double e[kBlock];
+void isa_exp_offset(const double *x, double shift, double *a, int64_t n) {
+  double t[kBlock], e[kBlock];
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
-    exp_block(x + i0, e, len);
-    for (int64_t i = 0; i < len; ++i) y[i0 + i] = x[i0 + i] < num::kExpFloor ? 0.0 : e[i];
+    for (int64_t i = 0; i < len; ++i) t[i] = x[i0 + i] - shift;
+    exp_block(t, e, len);
+    for (int64_t i = 0; i < len; ++i) a[i0 + i] = t[i] < num::kExpFloor ? 0.0 : e[i];
   }
 }
 
@@ -202,10 +203,9 @@ void isa_add(const double *x, double *y, int64_t n) {
 }  // namespace
 }  // namespace att::kern
 
-// Defines the unit's table; the name is the unit's instruction set.
-#define ATT_DEFINE_KERNEL_TABLE(table, isa)                                                  \
-  const ::att::kern::Table table = {isa,                                                   \
-                                    ::att::kern::isa_exp_clamped,                          \
+// Defines the unit's table.
+#define ATT_DEFINE_KERNEL_TABLE(table)                                                       \
+  const ::att::kern::Table table = {::att::kern::isa_exp_offset,                           \
                                     ::att::kern::isa_axpy,                                 \
                                     ::att::kern::isa_running_max,                          \
                                     ::att::kern::isa_exp_accumulate,                       \

@@ -6,8 +6,7 @@
 namespace att::kern {
 
 struct Table {
-  const char *name;
-  void (*exp_clamped)(const double *, double *, int64_t);
+  void (*exp_offset)(const double *, double, double *, int64_t);
   void (*axpy)(const double *, double, const double *, double *, int64_t);
   bool (*running_max)(const double *, double *, double, int64_t);
   void (*exp_accumulate)(const double *, const double *, double *, double *, double *, int64_t);

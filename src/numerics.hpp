@@ -39,11 +39,4 @@ constexpr double kUpdateCharge = 4.0;
 //    on the gathered value-update columns.
 constexpr double kFoldCharge = 2.0;
 
-// Error-free transformation: a + b = sum + err exactly (Knuth's TwoSum).
-inline void two_sum(double a, double b, double &sum, double &err) {
-  sum = a + b;
-  const double bb = sum - a;
-  err = (a - (sum - bb)) + (b - bb);
-}
-
 }  // namespace att::num

@@ -27,7 +27,7 @@ const double *row_pointer(const ConstView &view, int64_t first) {
 }  // namespace
 
 void exp_shifted(const double *x, double shift, double *out, int64_t count) {
-  kern::exp_sum(x, shift, out, count);  // the vector kernel; its sum is not needed
+  kern::exp_offset(x, shift, out, count);
 }
 
 double check_attention_arguments(const ConstView &Q, const ConstView &K, const ConstView &V,

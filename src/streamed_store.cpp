@@ -102,7 +102,7 @@ void StreamedStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t
     for (int64_t r = 0; r < rows; ++r) {
       double *x = slice_.col(r);
       const int64_t end = mask_.key_end(i0 + r0 + r, n_kv_);
-      kern::exp_sum(x, ops.shift[i0 + r0 + r], x, end);
+      kern::exp_offset(x, ops.shift[i0 + r0 + r], x, end);
     }
     blas::gemm(blas::Op::T, blas::Op::N, rows, cols, keys, 1.0, slice_.data(), slice_.ld(), V,
                ldv, 0.0, out + r0, ldo);

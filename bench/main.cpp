@@ -46,8 +46,13 @@ struct LibraryConfig {
 const LibraryConfig kLibraryConfigs[] = {
     {"default", false, "att_config_create() defaults (automatic lazy limit)",
      [](att_config *, int64_t) { return ATT_OK; }},
-    {"lazy", true, "fixed lazy limit k = --k (att_config_set_lazy_limit)",
-     [](att_config *cfg, int64_t k) { return att_config_set_lazy_limit(cfg, k); }},
+    {"lazy", true, "lazy strategy, fold every k = --k changes (att_config_set_strategy)",
+     [](att_config *cfg, int64_t k) {
+       const att_status st = att_config_set_lazy_limit(cfg, k);
+       return st != ATT_OK ? st : att_config_set_strategy(cfg, ATT_STRATEGY_LAZY);
+     }},
+    {"lib-eager", false, "eager strategy, fold after every change (att_config_set_strategy)",
+     [](att_config *cfg, int64_t) { return att_config_set_strategy(cfg, ATT_STRATEGY_EAGER); }},
     {"streamed", false, "streamed kernel store, A never stored (att_config_set_storage)",
      [](att_config *cfg, int64_t) { return att_config_set_storage(cfg, ATT_STORAGE_STREAMED); }},
 };

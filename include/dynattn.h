@@ -56,7 +56,7 @@ extern "C" {
  *  header an application was compiled against.
  *  @{ */
 #define ATT_VERSION_MAJOR 0
-#define ATT_VERSION_MINOR 2
+#define ATT_VERSION_MINOR 3
 #define ATT_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define ATT_VERSION_NUMBER \
@@ -132,9 +132,11 @@ typedef enum att_storage {
                                  memory plus a 32 MiB slice of logits.
                                  Init and row recomputations exponentiate
                                  each row block once; a key update costs an
-                                 extra O(n_q d_k) matrix-vector product, a
-                                 folded value row another, and a query
-                                 O(k d_k) more. @since 0.2.0 */
+                                 extra O(n_q d_k) matrix-vector product, and
+                                 so does a value row that becomes pending
+                                 (its column of A is computed once and kept
+                                 until the fold). Queries cost the same as
+                                 with dense storage. @since 0.2.0 */
   ATT_STORAGE_AUTO = 2      /**< Configuration only: dense unless the dense
                                  store would exceed the memory budget
                                  (att_config_set_memory_budget()), else
@@ -142,12 +144,42 @@ typedef enum att_storage {
 } att_storage;
 
 /**
- * How pending updates are folded (reported with ATT_STAT_STRATEGY).
- * Values are never renumbered; later releases may add strategies.
+ * When pending updates are folded into the maintained product: chosen with
+ * att_config_set_strategy(), reported with ATT_STAT_STRATEGY. Every strategy
+ * gives the same results up to rounding (within the documented error
+ * bounds); they differ in where the time goes. A query costs O(p) for p
+ * pending terms, a fold O(n_q d_v) plus O(n_q d_v) per folded term at
+ * matrix-product speed. Values are never renumbered; later releases may add
+ * strategies.
  * @since 0.2.0
  */
 typedef enum att_strategy {
-  ATT_STRATEGY_LAZY = 0 /**< Fold once k updates are pending (paper Theorem 4.1). */
+  ATT_STRATEGY_LAZY = 0,     /**< Fold once k key or k value changes are
+                                  pending (paper Theorem 4.1): the cheapest
+                                  updates, queries O(k). The fold schedule
+                                  depends on the updates alone. */
+  ATT_STRATEGY_ADAPTIVE = 1, /**< The default. Fold as the lazy strategy
+                                  does, and also as soon as the queries since
+                                  the last fold have read pending terms about
+                                  as often as a fold costs (the count is
+                                  ATT_STAT_QUERY_WORK, the price
+                                  ATT_STAT_FOLD_THRESHOLD): update-heavy
+                                  workloads fold every k changes, query-heavy
+                                  ones fold sooner, so queries stay cheap.
+                                  Queries then record their work in the
+                                  handle: single-threaded use stays fully
+                                  deterministic, while queries from several
+                                  threads at once can lose counts, which may
+                                  move a later fold and so change results in
+                                  the last bits (never beyond the error
+                                  bounds). Choose ATT_STRATEGY_LAZY for
+                                  bit-reproducible schedules under concurrent
+                                  queries. @since 0.3.0 */
+  ATT_STRATEGY_EAGER = 2     /**< Fold after every change of K or V: no
+                                  pending terms between calls, so a query is
+                                  one division; each update pays a whole fold
+                                  (O(n_q d_v) plus its share of the
+                                  background recomputation). @since 0.3.0 */
 } att_strategy;
 
 /**
@@ -172,7 +204,15 @@ typedef enum att_stat_kind {
   ATT_STAT_BYTES = 11,              /**< Bytes of memory held by the handle. */
   ATT_STAT_STORAGE = 12,            /**< An att_storage value. */
   ATT_STAT_STRATEGY = 13,           /**< An att_strategy value. */
-  ATT_STAT_CAUSAL = 14              /**< 1 if the handle is causally masked, else 0. */
+  ATT_STAT_CAUSAL = 14,             /**< 1 if the handle is causally masked, else 0. */
+  ATT_STAT_QUERY_WORK = 15,         /**< Pending-term reads of the queries since the
+                                         last fold, as the adaptive strategy counts
+                                         them (a single entry: one per term; a row:
+                                         1 + d_v / 16 per term); 0 for the other
+                                         strategies. @since 0.3.0 */
+  ATT_STAT_FOLD_THRESHOLD = 16      /**< The query work at which the adaptive
+                                         strategy folds (a fixed function of the
+                                         shape). @since 0.3.0 */
 } att_stat_kind;
 
 /** Opaque handle holding one maintained attention problem. */
@@ -255,7 +295,8 @@ ATT_API void att_config_free(att_config *cfg);
 
 /**
  * Set the lazy limit k: pending updates are folded into the maintained
- * product once k key updates or k value updates are pending. A query costs
+ * product once k key updates or k value updates are pending (the adaptive
+ * and eager strategies may fold sooner; see att_strategy). A query costs
  * O(k); an update costs O(n) plus, amortized, O(n d / k) at matrix-multiply
  * speed. 0 restores the automatic choice (currently min(64, max(n, 1))).
  * Replaces any exponent set with att_config_set_lazy_exponent().
@@ -335,6 +376,24 @@ ATT_API att_status att_config_set_storage(att_config *cfg, att_storage storage);
  */
 ATT_API att_status att_config_set_memory_budget(att_config *cfg, int64_t bytes);
 
+/**
+ * Choose when pending updates are folded (see att_strategy). The default,
+ * ATT_STRATEGY_ADAPTIVE, follows the mix of queries and updates it sees; a
+ * caller who knows its workload can fix the strategy instead: ATT_STRATEGY_LAZY
+ * for update-heavy streams, ATT_STRATEGY_EAGER when query latency matters
+ * more than update cost. The lazy limit k (att_config_set_lazy_limit())
+ * bounds the pending changes under every strategy. A saved state records the
+ * strategy and loads back with it.
+ * @param[in,out] cfg the configuration.
+ * @param[in] strategy ATT_STRATEGY_LAZY, ATT_STRATEGY_ADAPTIVE or
+ *            ATT_STRATEGY_EAGER.
+ * @return ATT_OK, ATT_E_NULL or ATT_E_ENUM (strategy is none of those; cfg
+ *         unchanged).
+ * Needs exclusive access to cfg; O(1).
+ * @since 0.3.0
+ */
+ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strategy);
+
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -381,9 +440,10 @@ ATT_API void att_free(att_state *s);
  * @return ATT_OK; ATT_E_NULL; ATT_E_INDEX; ATT_E_NONFINITE (delta, or the new
  *         K[i][j] or a logit it produces, is not finite); ATT_E_RANGE (a logit
  *         would exceed ATT_MAX_LOGIT). On failure nothing changes.
- * Complexity: O(n) exponentials, plus O(n d) at matrix-multiply speed every
- * k updates (a fold), plus O(n d) for each row whose accumulated rounding
- * error or shift calls for recomputing it (rare; see docs/NUMERICS.md).
+ * Complexity: O(n) exponentials, plus O(n d) at matrix-multiply speed when
+ * the strategy folds (every k updates at most), plus O(n d) for each row
+ * whose accumulated rounding error or shift calls for recomputing it (rare;
+ * see docs/NUMERICS.md).
  * Needs exclusive access to s. Never allocates.
  * @since 0.1.0
  */
@@ -397,7 +457,9 @@ ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j,
  * @param[in] delta a finite change.
  * @return ATT_OK; ATT_E_NULL; ATT_E_INDEX; ATT_E_NONFINITE; ATT_E_RANGE (the
  *         new V[i][j] would exceed ATT_MAX_VALUE). On failure nothing changes.
- * Complexity: O(1), plus a fold every k updates (see att_update_k()).
+ * Complexity: O(1) when row i already has pending changes, else O(n) to
+ * keep its column of A with the pending term (O(n d) with streamed storage);
+ * plus a fold when the strategy calls for one (see att_update_k()).
  * Needs exclusive access to s. Never allocates.
  * @since 0.1.0
  */
@@ -413,8 +475,10 @@ ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j,
  * @return ATT_OK, ATT_E_NULL or ATT_E_INDEX.
  * Accuracy: |B[i][j] - exact| <= about 1e-12 max_c |V[c][j]| plus the effect
  * of rounding the logits themselves (see docs/NUMERICS.md).
- * Complexity: O(k) worst case. Never allocates.
- * Thread-safety: const; may run concurrently with other const calls.
+ * Complexity: O(p) for p pending terms, at most 2k. Never allocates.
+ * Thread-safety: const; may run concurrently with other const calls. Under
+ * ATT_STRATEGY_ADAPTIVE a query adds its p to a counter in the handle
+ * (ATT_STAT_QUERY_WORK) with relaxed atomic operations; see att_strategy.
  * @since 0.1.0
  */
 ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j,
@@ -538,8 +602,9 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_SIZE (inc < 1),
  *         ATT_E_NONFINITE, ATT_E_RANGE.
  * Complexity: Q: O(n_kv (d_k + d_v)); K: O(n_q d_k) plus n_q exponentials;
- * V: O(d_v); plus a fold every k pending updates. Needs exclusive access to
- * s. Never allocates.
+ * V: O(d_v), and O(n_q) more if the row had no pending change; plus a fold
+ * when the strategy calls for one. Needs exclusive access to s. Never
+ * allocates.
  * @since 0.2.0
  */
 ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const double *row,
@@ -585,7 +650,7 @@ ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count,
 
 /**
  * Fold every pending term into the maintained product now (paper Algorithm
- * 5), as happens automatically once k updates are pending. Queries cost O(1)
+ * 5), as happens automatically when the strategy calls for it. Queries cost O(1)
  * per entry afterwards. Results do not change beyond rounding.
  * @param[in,out] s the handle.
  * @return ATT_OK or ATT_E_NULL.
@@ -601,8 +666,9 @@ ATT_API att_status att_fold(att_state *s);
 /* ------------------------------------------------------------------------ */
 /** @name More queries
  *  All take a const handle: they may run concurrently with each other and
- *  with att_query() on the same handle, and they write only to the buffer of the caller
- *  buffer (no allocation, no shared scratch).
+ *  with att_query() on the same handle, and they write only to the buffer
+ *  of the caller (no allocation, no shared scratch), apart from the query
+ *  work counter of the adaptive strategy (see att_query()).
  *  @{ */
 
 /**
@@ -610,8 +676,8 @@ ATT_API att_status att_fold(att_state *s);
  * @param[in] s the handle; i the query row in [0, n_q).
  * @param[out] out receives d_v values; untouched on failure.
  * @return ATT_OK, ATT_E_NULL or ATT_E_INDEX.
- * Complexity: O(d_v (1 + p_k) + p_v d_v) for p_k pending key rows and p_v
- * pending value rows, against O(d_v (p_k + p_v)) for d_v single queries.
+ * Complexity: O(d_v (1 + p)) for p pending terms, the same as d_v single
+ * queries but with the row of pending weights read once.
  * Never allocates.
  * @since 0.2.0
  */

@@ -127,17 +127,41 @@ void check_logit_values(const double *logits, int64_t lo, int64_t hi, const char
     fail(ATT_E_RANGE, "%s makes a logit of magnitude %g exceed ATT_MAX_LOGIT", what, worst);
 }
 
+// The adaptive strategy's cost model. A pending term costs every query that
+// reads it, and folding it costs a fixed price whatever the number of terms
+// folded at once; the strategy folds when the reads since the last fold have
+// cost as much as a fold (the rent-or-buy rule: at a steady mix of q queries
+// per update this folds every sqrt(2 F / q) updates, where the sum of both
+// costs per update is smallest, and it never pays more than twice the best
+// schedule on any sequence). Unit: one pending term read by a single-entry
+// query, about 4 ns on the development machine; F in that unit:
+//   - the pass over C0 that every dgemm makes, n_q d_v entries read and
+//     written (about 0.2 ns each);
+//   - the background sweep's share, n_q / kSweepFolds rows of 2 n_kv
+//     (d_k + d_v) flops (about 0.022 ns each at dgemm speed);
+//   - a few O(n_q) passes (error bounds, flags): about 2 ns per row.
+// The figures are fixed, not timed at run time, so the fold schedule is a
+// function of the sequence of calls alone.
+int64_t adaptive_fold_threshold(const Shape &sh) {
+  const double n_q = static_cast<double>(sh.n_q);
+  const double c0_pass = 0.2 * n_q * static_cast<double>(sh.d_v);
+  const double sweep = 0.022 * (n_q / num::kSweepFolds) * 2.0 * static_cast<double>(sh.n_kv) *
+                       static_cast<double>(sh.d_k + sh.d_v);
+  const double passes = 2.0 * n_q;
+  const double units = (c0_pass + sweep + passes) / 4.0;
+  return static_cast<int64_t>(std::min(units, 0x1p62)) + 1;
+}
+
 }  // namespace
 
 DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask,
-                                   att_storage storage)
-    : shape_(shape), scale_(scale), lazy_limit_(lazy_limit), mask_(mask) {
+                                   att_storage storage, att_strategy strategy)
+    : shape_(shape), scale_(scale), lazy_limit_(lazy_limit), mask_(mask), strategy_(strategy) {
   check_shape(shape_, lazy_limit_, mask_.causal);
   const int64_t n_q = shape_.n_q, n_kv = shape_.n_kv, d_k = shape_.d_k, d_v = shape_.d_v;
   // At most min(k, n_kv) distinct key rows and as many value rows can be
-  // pending; the fold stacks both.
-  const int64_t distinct = std::min(lazy_limit_, n_kv);
-  const int64_t rhs_rows = 2 * distinct;
+  // pending.
+  slots_ = std::min(lazy_limit_, n_kv);
   Q_ = Matrix(n_q, d_k);
   K_ = Matrix(n_kv, d_k);
   V_ = Matrix(n_kv, d_v);
@@ -154,17 +178,17 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   d_lo_ = Array<double>(n_q);
   err_ = Array<double>(n_q);
   query_norm_ = Array<double>(n_q);
-  pending_a_ = Matrix(n_q, rhs_rows);
-  pending_key_ = Array<int64_t>(distinct);
+  pending_a_ = Matrix(n_q, 2 * slots_);
+  pending_r_ = Matrix(2 * slots_, d_v);
+  pending_key_ = Array<int64_t>(slots_);
   key_slot_ = Array<int64_t>(n_kv);
   key_slot_.fill(-1);
-  pending_value_ = Array<int64_t>(distinct);
-  value_pending_ = Array<unsigned char>(n_kv);
-  value_pending_.fill(0);
+  pending_value_ = Array<int64_t>(slots_);
+  value_slot_ = Array<int64_t>(n_kv);
+  value_slot_.fill(-1);
   value_scale_ = Array<double>(d_v);
   column_touched_ = Array<unsigned char>(d_v);
   column_touched_.fill(0);
-  fold_rhs_ = Matrix(rhs_rows, d_v);
   logits_ = Array<double>(n_q);
   a_new_ = Array<double>(n_q);
   delta_a_ = Array<double>(n_q);
@@ -173,9 +197,7 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   old_key_ = Array<double>(d_k);
   flagged_ = Array<unsigned char>(n_q);
   flagged_.fill(0);
-  // Recompute a few rows per fold so rounding stays bounded over unbounded
-  // streams; sized so the sweep costs about 1/8 of the fold's dgemm.
-  sweep_rows_ = std::clamp<int64_t>(lazy_limit_ * d_v / (8 * (d_k + d_v)), 1, n_q);
+  fold_threshold_ = adaptive_fold_threshold(shape_);
 }
 
 // Everything about the caller's arguments that can be checked without
@@ -218,7 +240,7 @@ DynamicAttention::DynamicAttention(Shape shape, MatrixView Q, MatrixView K, Matr
     : DynamicAttention(checked_shape(shape, Q, K, V, config), config.logit_scale,
                        config.resolve_lazy_limit(std::max(shape.n_q, shape.n_kv)),
                        KeyMask{config.causal, shape.n_kv - shape.n_q},
-                       resolve_storage(shape, config)) {
+                       resolve_storage(shape, config), static_cast<att_strategy>(config.strategy)) {
   const double huge = HUGE_VAL;
   copy_input("Q", Q, Q_, huge);
   copy_input("K", K, K_, huge);
@@ -242,6 +264,7 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       scale_(o.scale_),
       lazy_limit_(o.lazy_limit_),
       mask_(o.mask_),
+      strategy_(o.strategy_),
       store_(o.store_->clone()),
       Q_(o.Q_.copy()),
       K_(o.K_.copy()),
@@ -253,18 +276,21 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       d_lo_(o.d_lo_.copy()),
       err_(o.err_.copy()),
       query_norm_(o.query_norm_.copy()),
+      slots_(o.slots_),
       pending_a_(o.pending_a_.copy()),
+      pending_r_(o.pending_r_.copy()),
       pending_key_(o.pending_key_.copy()),
       key_slot_(o.key_slot_.copy()),
       n_key_cols_(o.n_key_cols_),
       n_key_updates_(o.n_key_updates_),
       pending_value_(o.pending_value_.copy()),
-      value_pending_(o.value_pending_.copy()),
+      value_slot_(o.value_slot_.copy()),
       n_value_rows_(o.n_value_rows_),
       n_value_updates_(o.n_value_updates_),
+      query_work_(o.query_work_.load(std::memory_order_relaxed)),
+      fold_threshold_(o.fold_threshold_),
       value_scale_(o.value_scale_.copy()),
       column_touched_(o.column_touched_.copy()),
-      fold_rhs_(o.fold_rhs_.rows(), o.fold_rhs_.cols()),
       logits_(o.logits_.size()),
       a_new_(o.a_new_.size()),
       delta_a_(o.delta_a_.size()),
@@ -272,7 +298,7 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       vec_(o.vec_.size()),
       old_key_(o.old_key_.size()),
       flagged_(o.flagged_.copy()),
-      sweep_rows_(o.sweep_rows_),
+      sweep_credit_(o.sweep_credit_),
       sweep_next_(o.sweep_next_),
       folds_(o.folds_),
       rows_recomputed_(o.rows_recomputed_),
@@ -294,14 +320,19 @@ int64_t DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
 }
 
 // Rows whose A, D (in d_hi) and C0 = A V0 were just recomputed: restore (I1)
-// for them.
+// and (I3) for them.
 void DynamicAttention::reset_rows(int64_t i0, int64_t count) {
   for (int64_t i = i0; i < i0 + count; ++i) {
     d_lo_[i] = 0.0;
     err_[i] = num::kFreshCharge * kU * d_hi_[i];
   }
-  for (int64_t t = 0; t < n_key_cols_; ++t)
-    std::fill(pending_a_.col(t) + i0, pending_a_.col(t) + i0 + count, 0.0);
+  for (int64_t x = pending_begin(); x < slots_; ++x)
+    std::fill(pending_a_.col(x) + i0, pending_a_.col(x) + i0 + count, 0.0);
+  const KernelOperands ops = operands();
+  for (int64_t s = 0; s < n_value_rows_; ++s) {
+    double *column = pending_a_.col(value_column(s));
+    for (int64_t i = i0; i < i0 + count; ++i) column[i] = store_->entry(ops, i, pending_value_[s]);
+  }
 }
 
 // Recompute every flagged row, in runs of consecutive rows so that each run
@@ -321,19 +352,32 @@ void DynamicAttention::refresh_flagged() {
   }
 }
 
-// Runs after every fold, but recomputes rows only every few folds, at least
-// kMinSweepRows at a time: a row block's matrix products read all of K and
-// V0 whatever the block's height, so a handful of rows per fold would cost
-// as much as many. The fold counter decides, so clones and loaded states
-// sweep exactly as the original would.
-void DynamicAttention::sweep() {
+// Runs after every fold that had terms, `width` of them by dgemm. Each earns
+// the sweep credit for the larger of
+//  - n_q / kSweepFolds rows, so that every row is recomputed before the
+//    charges of the folds since its last recomputation reach the row
+//    tolerance (folds round C0, whatever their width), and
+//  - width d_v / (8 (d_k + d_v)) rows, so that on wide folds rounding stays
+//    bounded at about 1/8 of the fold's own dgemm cost;
+// rows are recomputed once the credit reaches kMinSweepRows, since a row
+// block's matrix products read all of K and V0 whatever the block's height.
+// The credit is part of the state, so clones and loaded states sweep exactly
+// as the original would.
+void DynamicAttention::sweep(int64_t width) {
   constexpr int64_t kMinSweepRows = 64;
-  const int64_t period = (kMinSweepRows + sweep_rows_ - 1) / sweep_rows_;
-  if (folds_ % period != 0) return;
-  const int64_t count = std::min(sweep_rows_ * period, shape_.n_q - sweep_next_);
+  const Shape &sh = shape_;
+  const double earned = std::max(static_cast<double>(sh.n_q) / num::kSweepFolds,
+                                static_cast<double>(width) * static_cast<double>(sh.d_v) /
+                                    (8.0 * static_cast<double>(sh.d_k + sh.d_v)));
+  // Never more than one pass over the rows is owed.
+  sweep_credit_ = std::min(sweep_credit_ + earned, static_cast<double>(sh.n_q));
+  if (sweep_credit_ < static_cast<double>(std::min(kMinSweepRows, sh.n_q))) return;
+  const int64_t count =
+      std::min(static_cast<int64_t>(sweep_credit_), sh.n_q - sweep_next_);
   refresh_rows(sweep_next_, count);
+  sweep_credit_ -= static_cast<double>(count);
   rows_recomputed_ += count;
-  sweep_next_ = (sweep_next_ + count) % shape_.n_q;
+  sweep_next_ = (sweep_next_ + count) % sh.n_q;
 }
 
 void DynamicAttention::check_key_logits(int64_t row, const double *logits,
@@ -393,20 +437,24 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
                                    err_.data() + lo, flagged + lo, num::kUpdateCharge * kU,
                                    num::kRowTolerance, n_q - lo);
   int64_t slot = key_slot_[row];
-  double *pending;
   if (slot < 0) {
     slot = key_slot_[row] = n_key_cols_++;
     pending_key_[slot] = row;
-    pending = pending_a_.col(slot);
+    const int64_t x = key_column(slot);
+    double *pending = pending_a_.col(x);
     std::fill(pending, pending + lo, 0.0);
     std::memcpy(pending + lo, delta_a + lo, sizeof(double) * static_cast<size_t>(n_q - lo));
+    for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(x, j) = V0_(row, j);
   } else {
-    pending = pending_a_.col(slot);
-    kern::add(delta_a + lo, pending + lo, n_q - lo);
+    kern::add(delta_a + lo, pending_a_.col(key_column(slot)) + lo, n_q - lo);
   }
+  // (I3): a pending value row whose kernel column this was.
+  if (value_slot_[row] >= 0)
+    std::memcpy(pending_a_.col(value_column(value_slot_[row])) + lo, a_new + lo,
+                sizeof(double) * static_cast<size_t>(n_q - lo));
   ++n_key_updates_;
   if (n_flagged > 0) refresh_flagged();
-  if (n_key_updates_ >= lazy_limit_) fold();
+  fold_if_due();
 }
 
 // K[row, col] becomes k_new (finite); scaled_delta = scale * (its change).
@@ -439,14 +487,48 @@ void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
 }
 
 // Value row `row` has changed (V already holds it): record it as a pending
-// value term, counting towards the lazy limit.
-void DynamicAttention::record_value_change(int64_t row) {
-  if (!value_pending_[row]) {
-    value_pending_[row] = 1;
-    pending_value_[n_value_rows_++] = row;
+// value term, counting towards the lazy limit. A row that becomes pending
+// gets its kernel column (I3) and its whole row of V - V0; a pending row only
+// the changed entry.
+void DynamicAttention::record_value_change(int64_t row, int64_t col) {
+  int64_t slot = value_slot_[row];
+  if (slot < 0) {
+    slot = value_slot_[row] = n_value_rows_++;
+    pending_value_[slot] = row;
+    store_->copy_column(operands(), row, pending_a_.col(value_column(slot)));
+    col = -1;
+  }
+  const int64_t x = value_column(slot);
+  if (col >= 0) {
+    pending_r_(x, col) = V_(row, col) - V0_(row, col);
+  } else {
+    for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(x, j) = V_(row, j) - V0_(row, j);
   }
   ++n_value_updates_;
-  if (n_value_updates_ >= lazy_limit_) fold();
+  fold_if_due();
+}
+
+bool DynamicAttention::fold_due() const {
+  if (n_key_updates_ >= lazy_limit_ || n_value_updates_ >= lazy_limit_) return true;
+  switch (strategy_) {
+    case ATT_STRATEGY_EAGER: return n_key_updates_ + n_value_updates_ > 0;
+    case ATT_STRATEGY_ADAPTIVE:
+      return query_work_.load(std::memory_order_relaxed) >= fold_threshold_;
+    case ATT_STRATEGY_LAZY: break;
+  }
+  return false;
+}
+
+void DynamicAttention::fold_if_due() {
+  if (fold_due()) fold();
+}
+
+void DynamicAttention::charge_queries(int64_t units) const {
+  if (strategy_ != ATT_STRATEGY_ADAPTIVE || units == 0) return;
+  // A plain load and store rather than a read-modify-write: cheaper, and a
+  // count lost to a concurrent query only postpones a fold.
+  const int64_t work = query_work_.load(std::memory_order_relaxed);
+  if (work < fold_threshold_) query_work_.store(work + units, std::memory_order_relaxed);
 }
 
 // Paper Algorithm 3, entry V[row, col] += delta: only recorded.
@@ -463,7 +545,7 @@ void DynamicAttention::update_v(int64_t row, int64_t col, double delta) {
          static_cast<long long>(row), static_cast<long long>(col), std::fabs(v_new));
   V_(row, col) = v_new;
   ++updates_[ATT_MATRIX_V];
-  record_value_change(row);
+  record_value_change(row, col);
 }
 
 // Q[row, col] += delta: row `row` of the logits is recomputed from the new
@@ -491,7 +573,7 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
   } else if (which == ATT_MATRIX_V) {
     V_(row, col) = value;
     ++updates_[ATT_MATRIX_V];
-    record_value_change(row);
+    record_value_change(row, col);
   } else {
     double *q = vec_.data();
     for (int64_t t = 0; t < shape_.d_k; ++t) q[t] = Q_(row, t);
@@ -529,7 +611,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   } else if (which == ATT_MATRIX_K) {
     apply_key_column(row, logits_.data());
   } else {
-    record_value_change(row);
+    record_value_change(row, -1);
   }
 }
 
@@ -636,7 +718,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     } else if (which == ATT_MATRIX_K) {
       apply_key_column(row, logits.data() + g * logit_len);
     } else {
-      record_value_change(row);
+      record_value_change(row, -1);
     }
   }
 }
@@ -645,33 +727,37 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
 double DynamicAttention::query(int64_t row, int64_t col) const {
   check_index("i", row, shape_.n_q);
   check_index("j", col, shape_.d_v);
+  const int64_t x0 = pending_begin(), x1 = pending_end();
+  const double *r = pending_r_.col(col);
   double numerator = C0_(row, col);
-  for (int64_t t = 0; t < n_key_cols_; ++t)
-    numerator += pending_a_(row, t) * V0_(pending_key_[t], col);
-  for (int64_t s = 0; s < n_value_rows_; ++s) {
-    const int64_t r = pending_value_[s];
-    numerator += store_->entry(operands(), row, r) * (V_(r, col) - V0_(r, col));
-  }
+  for (int64_t x = x0; x < x1; ++x) numerator += pending_a_(row, x) * r[x];
+  charge_queries(x1 - x0);
   return numerator / (d_hi_[row] + d_lo_[row]);
 }
 
-// The same sums as query(), in the same order, for a whole row: the pending
-// weights dA_t[row] and A[row, r_s] are read once instead of d_v times, so
-// every entry is bit-identical to query().
+// The same sums as query(), in the same order, for a whole row: the row's
+// pending weights P[row, x] are gathered once (in chunks, on the stack, since
+// queries run concurrently) instead of d_v times, so every entry is
+// bit-identical to query().
 void DynamicAttention::query_row(int64_t row, double *out, int64_t stride) const {
   check_index("i", row, shape_.n_q);
+  constexpr int64_t kChunk = 128;
   const int64_t d_v = shape_.d_v;
+  const int64_t x0 = pending_begin(), x1 = pending_end();
   for (int64_t j = 0; j < d_v; ++j) out[j * stride] = C0_(row, j);
-  for (int64_t t = 0; t < n_key_cols_; ++t) {
-    const double w = pending_a_(row, t);
-    const int64_t c = pending_key_[t];
-    for (int64_t j = 0; j < d_v; ++j) out[j * stride] += w * V0_(c, j);
+  double w[kChunk];
+  for (int64_t c0 = x0; c0 < x1; c0 += kChunk) {
+    const int64_t len = std::min(kChunk, x1 - c0);
+    for (int64_t x = 0; x < len; ++x) w[x] = pending_a_(row, c0 + x);
+    for (int64_t j = 0; j < d_v; ++j) {
+      const double *r = pending_r_.col(j) + c0;
+      double sum = out[j * stride];
+      for (int64_t x = 0; x < len; ++x) sum += w[x] * r[x];
+      out[j * stride] = sum;
+    }
   }
-  for (int64_t s = 0; s < n_value_rows_; ++s) {
-    const int64_t r = pending_value_[s];
-    const double a = store_->entry(operands(), row, r);
-    for (int64_t j = 0; j < d_v; ++j) out[j * stride] += a * (V_(r, j) - V0_(r, j));
-  }
+  // A row costs about as much per pending term as d_v / 16 single entries.
+  charge_queries((x1 - x0) * (1 + d_v / 16));
   const double d = d_hi_[row] + d_lo_[row];
   for (int64_t j = 0; j < d_v; ++j) out[j * stride] /= d;
 }
@@ -733,96 +819,83 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
     case ATT_STAT_BYTES: {
       const int64_t doubles = Q_.size() + K_.size() + V_.size() + V0_.size() + C0_.size() +
                               5 * shape_.n_q + pending_a_.size() + value_scale_.size() +
-                              fold_rhs_.size() + logits_.size() + a_new_.size() +
+                              pending_r_.size() + logits_.size() + a_new_.size() +
                               delta_a_.size() + row_logits_.size() + vec_.size() +
                               old_key_.size();
-      const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size();
-      const int64_t bytes_ = value_pending_.size() + column_touched_.size() + flagged_.size();
+      const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size() +
+                            value_slot_.size();
+      const int64_t bytes_ = column_touched_.size() + flagged_.size();
       return 8 * doubles + 8 * words + bytes_ + store_->bytes() +
              static_cast<int64_t>(sizeof(DynamicAttention));
     }
     case ATT_STAT_STORAGE: return store_->kind();
-    case ATT_STAT_STRATEGY: return ATT_STRATEGY_LAZY;
+    case ATT_STAT_STRATEGY: return strategy_;
     case ATT_STAT_CAUSAL: return mask_.causal ? 1 : 0;
+    case ATT_STAT_QUERY_WORK: return query_work_.load(std::memory_order_relaxed);
+    case ATT_STAT_FOLD_THRESHOLD: return fold_threshold_;
   }
   fail(ATT_E_ENUM, "statistic %d is not an att_stat_kind", static_cast<int>(which));
 }
 
-// Paper Algorithm 5. Both kinds of pending terms go into one product:
-//   C0 += [dA_1 .. dA_t | A[:, r_1] .. A[:, r_R]] * [V0[c_1, :]; ..; V0[c_t, :];
-//                                                     dV[r_1, :]; ..; dV[r_R, :]]
-// with dV = V - V0 on the R pending value rows. Key terms multiply V0 and
-// value terms use the current A, so the order DESIGN.md §2 requires holds
-// inside one dgemm; V0 catches up afterwards.
+// Paper Algorithm 5: C0 += P R over the pending range in one dgemm. Key
+// terms multiply V0 and value terms use the current A, so the order DESIGN.md
+// §2 requires holds inside one product; V0 catches up afterwards. A value
+// row with at most d_v / kSparseValueRow changed entries is applied entry by
+// entry instead, an axpy of its kernel column into C0[:, j] each (2 n_q flops
+// per entry rather than 2 n_q d_v for the row): such rows are first swapped
+// to the end of the range, out of the dgemm.
 void DynamicAttention::fold() {
   const int64_t n_q = shape_.n_q, d_v = shape_.d_v;
   const int64_t n_rows = n_value_rows_;
+  int64_t n_dense = 0;
   for (int64_t s = 0; s < n_rows; ++s) {
     const int64_t r = pending_value_[s];
-    value_pending_[r] = 0;
+    int64_t changed = 0;
     for (int64_t j = 0; j < d_v; ++j) {
       if (V_(r, j) == V0_(r, j)) continue;
+      ++changed;
       column_touched_[j] = 1;
       value_scale_[j] =
           std::fmax(value_scale_[j], std::fmax(std::fabs(V_(r, j)), std::fabs(V0_(r, j))));
     }
+    if (changed * kSparseValueRow > d_v) swap_value_slots(s, n_dense++);
   }
-  // Value rows with few changed entries are applied entry by entry, an axpy
-  // of A[:, r] into C0[:, j] each (2 n_q flops per entry); the others join
-  // the key terms' dgemm as whole rows (2 n_q d_v flops per row). Both use
-  // the current A and V - V0, after the key terms have used V0.
-  const int64_t n_keys = n_key_cols_;
-  int64_t width = n_keys;
+  const int64_t x0 = pending_begin();
+  const int64_t width = n_key_cols_ + n_dense;
+  for (int64_t s = 0; s < n_rows; ++s) {
+    const double *column = pending_a_.col(value_column(s));
+    for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * column[i];
+  }
+  // Every fold with terms rounds entries of every row of C0 once.
+  const bool rounds = n_key_cols_ + n_rows > 0;
+  if (rounds)
+    for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * d_hi_[i];
+  if (width > 0) {
+    blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.col(x0),
+               pending_a_.ld(), pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(),
+               C0_.ld());
+  }
+  for (int64_t s = n_dense; s < n_rows; ++s) {
+    const int64_t x = value_column(s);
+    for (int64_t j = 0; j < d_v; ++j)
+      if (pending_r_(x, j) != 0.0)
+        blas::axpy(n_q, pending_r_(x, j), pending_a_.col(x), C0_.col(j));
+  }
   for (int64_t s = 0; s < n_rows; ++s) {
     const int64_t r = pending_value_[s];
-    int64_t changed = 0;
-    for (int64_t j = 0; j < d_v; ++j) changed += V_(r, j) != V0_(r, j);
-    if (changed * kSparseValueRow <= d_v) continue;
-    pending_value_[s] = pending_value_[width - n_keys];
-    pending_value_[width - n_keys] = r;
-    ++width;
-  }
-  const int64_t n_dense = width - n_keys;
-  if (width > 0) {
-    const int64_t ldr = fold_rhs_.ld();
-    for (int64_t j = 0; j < d_v; ++j) {
-      double *rhs = fold_rhs_.col(j);
-      for (int64_t t = 0; t < n_keys; ++t) rhs[t] = V0_(pending_key_[t], j);
-      for (int64_t q = 0; q < n_dense; ++q)
-        rhs[n_keys + q] = V_(pending_value_[q], j) - V0_(pending_value_[q], j);
-    }
-    for (int64_t q = 0; q < n_dense; ++q) {
-      double *column = pending_a_.col(n_keys + q);
-      store_->copy_column(operands(), pending_value_[q], column);
-      for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * column[i];
-    }
-    for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * d_hi_[i];
-    blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.data(),
-               pending_a_.ld(), fold_rhs_.data(), ldr, 1.0, C0_.data(), C0_.ld());
-  }
-  // Scratch for the sparse rows' columns; when there are any, width <
-  // n_keys + n_rows <= 2 min(k, n_kv), the number of columns.
-  double *column = pending_a_.col(width);
-  for (int64_t q = n_dense; q < n_rows; ++q) {
-    const int64_t r = pending_value_[q];
-    store_->copy_column(operands(), r, column);
-    for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * column[i];
-    for (int64_t j = 0; j < d_v; ++j)
-      if (V_(r, j) != V0_(r, j)) blas::axpy(n_q, V_(r, j) - V0_(r, j), column, C0_.col(j));
-  }
-  for (int64_t q = 0; q < n_rows; ++q) {
-    const int64_t r = pending_value_[q];
     for (int64_t j = 0; j < d_v; ++j) V0_(r, j) = V_(r, j);
+    value_slot_[r] = -1;
   }
-  for (int64_t t = 0; t < n_keys; ++t) key_slot_[pending_key_[t]] = -1;
+  for (int64_t t = 0; t < n_key_cols_; ++t) key_slot_[pending_key_[t]] = -1;
   n_key_cols_ = 0;
   n_key_updates_ = 0;
   n_value_rows_ = 0;
   n_value_updates_ = 0;
+  query_work_.store(0, std::memory_order_relaxed);
   ++folds_;
 
   rescale_value_columns();
-  sweep();
+  if (rounds) sweep(width);
   int64_t n_flagged = 0;
   for (int64_t i = 0; i < n_q; ++i) {
     const bool drifted = !(err_[i] <= num::kRowTolerance * (d_hi_[i] + d_lo_[i]));
@@ -830,6 +903,17 @@ void DynamicAttention::fold() {
     n_flagged += drifted;
   }
   if (n_flagged > 0) refresh_flagged();
+}
+
+// Exchange value slots a and b: their columns of P, rows of R and rows.
+void DynamicAttention::swap_value_slots(int64_t a, int64_t b) {
+  if (a == b) return;
+  const int64_t xa = value_column(a), xb = value_column(b);
+  std::swap_ranges(pending_a_.col(xa), pending_a_.col(xa) + shape_.n_q, pending_a_.col(xb));
+  for (int64_t j = 0; j < shape_.d_v; ++j) std::swap(pending_r_(xa, j), pending_r_(xb, j));
+  std::swap(pending_value_[a], pending_value_[b]);
+  value_slot_[pending_value_[a]] = a;
+  value_slot_[pending_value_[b]] = b;
 }
 
 // Cancellation inside V: after V[r, j] rises to a peak and falls back, C0's

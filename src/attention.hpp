@@ -7,29 +7,46 @@
 //   C0          A V0 up to the pending key terms (C0 = A0 V0 after a fold)
 //   A, M        kept eagerly current in the kernel store
 //   D           row sums of A, kept eagerly current (compensated)
-//   pending K   columns dA_t with key rows c_t: C += dA_t V0[c_t, :]
-//   pending V   distinct rows r_s with V != V0 somewhere in the row:
-//               C += A[:, r_s] (V - V0)[r_s, :] with the current A
-// so that  B[i, j] = (C0[i, j] + sum_t dA_t[i] V0[c_t, j]
-//                     + sum_s A[i, r_s] (V - V0)[r_s, j]) / D[i].
+//   pending     p terms, column x of P (n_q) times row x of R (d_v):
+//     key row c_t:   P[:, x] = dA_t, the summed change of A[:, c_t] since
+//                    the fold, and R[x, :] = V0[c_t, :]
+//     value row r_s: P[:, x] = A[:, r_s], the current kernel column, and
+//                    R[x, :] = (V - V0)[r_s, :]
+// so that  B[i, j] = (C0[i, j] + sum_x P[i, x] R[x, j]) / D[i].
 // Using V - V0 rather than the individual deltas means a value that rises
 // and falls back between folds cancels exactly instead of leaving the
 // rounding error of its peak; entries of a pending row that did not change
-// contribute exactly 0.
+// contribute exactly 0. A query is one dot product over the pending range,
+// whatever the kind of its terms.
+//
+// Layout of P and R: with S = min(k, n_kv) slots per kind, key slot t sits at
+// x = S - 1 - t and value slot s at x = S + s, so the pending terms always
+// occupy the one contiguous range [S - #keys, S + #values) that a query sums
+// and a fold hands to dgemm.
 //
 // The invariant every operation keeps, row by row: for each query row i,
 //   (I1) C0[i, :] + sum_t dA_t[i] V0[c_t, :] = A[i, :] V0   (up to rounding)
 //   (I2) D[i] = sum_c A[i, c],  A[i, c] = exp(M[i, c] - shift[i])
+//   (I3) P[i, x] = A[i, r_s] for every pending value row r_s at x
 // A change of Q[i, :] (update_q, set_row of Q) recomputes row i of M, A and D
 // from scratch and sets C0[i, :] = A[i, :] V0 and dA_t[i] = 0 for every t,
-// which restores (I1) and (I2) for row i without touching any other row.
-// The value terms need no adjustment: they use the current A.
+// which restores (I1) and (I2) for row i without touching any other row;
+// every recomputation of rows re-reads their entries of the value columns
+// (I3), and a key update copies its new kernel column into the value column
+// of the same row when that row is pending.
 //
 // Causal masking (KeyMask): A[i, c] = 0 exactly for keys row i does not see;
 // a key update to row c touches only the rows [mask.first_row(c), n_q), and
 // the pending column dA_t is 0 above that range.
+//
+// When to fold is the strategy's decision (fold_due()): the lazy strategy
+// folds when k key or k value changes are pending, the eager one after every
+// change, and the adaptive one also when the pending terms have cost the
+// queries since the last fold as much as a fold would (see
+// adaptive_fold_threshold() in attention.cpp and docs/PERFORMANCE.md).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -90,6 +107,7 @@ class DynamicAttention {
 
   const Shape &shape() const { return shape_; }
   int64_t lazy_limit() const { return lazy_limit_; }
+  att_strategy strategy() const { return strategy_; }
 
  private:
   friend struct ser::StateCodec;
@@ -98,7 +116,7 @@ class DynamicAttention {
   // first step of both constructors and of loading a saved state).
   // storage is ATT_STORAGE_DENSE or ATT_STORAGE_STREAMED.
   DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask,
-                   att_storage storage);
+                   att_storage storage, att_strategy strategy);
   static Shape checked_shape(Shape shape, const MatrixView &Q, const MatrixView &K,
                              const MatrixView &V, const Config &config);
   // The store a configuration asks for, ATT_STORAGE_AUTO resolved.
@@ -111,8 +129,20 @@ class DynamicAttention {
   int64_t refresh_rows(int64_t i0, int64_t count);
   void reset_rows(int64_t i0, int64_t count);
   void refresh_flagged();
-  void sweep();
+  void sweep(int64_t width);
   void rescale_value_columns();
+
+  // Columns (of P) and rows (of R) of pending slots, and the pending range.
+  int64_t key_column(int64_t t) const { return slots_ - 1 - t; }
+  int64_t value_column(int64_t s) const { return slots_ + s; }
+  int64_t pending_begin() const { return slots_ - n_key_cols_; }
+  int64_t pending_end() const { return slots_ + n_value_rows_; }
+  // Fold when the strategy says so; called after every K or V change.
+  bool fold_due() const;
+  void fold_if_due();
+  // Record work a query did on `units` pending-term reads (adaptive only).
+  void charge_queries(int64_t units) const;
+  void swap_value_slots(int64_t a, int64_t b);
 
   // The logits of query row `row` for the query vector q (d_k contiguous
   // values) into out[0 : mask.key_end(row)), validated.
@@ -124,7 +154,8 @@ class DynamicAttention {
   void apply_query_row(int64_t row, const double *logits);
   // old_key_ holds the key row before the change.
   void apply_key_column(int64_t row, const double *logits);
-  void record_value_change(int64_t row);
+  // V[row, col] changed (col = -1: possibly every entry of the row).
+  void record_value_change(int64_t row, int64_t col);
   void key_entry(int64_t row, int64_t col, double k_new, double scaled_delta);
   const Matrix &input(att_matrix which) const;
   int64_t width(att_matrix which) const;
@@ -133,6 +164,7 @@ class DynamicAttention {
   double scale_;
   int64_t lazy_limit_;
   KeyMask mask_;
+  att_strategy strategy_;
   std::unique_ptr<KernelStore> store_;
 
   Matrix Q_, K_, V_, V0_, C0_;
@@ -141,22 +173,27 @@ class DynamicAttention {
   // Per query row: |Q[i, :]|_2, for the streamed store's recomputation charge.
   Array<double> query_norm_;
 
-  // Pending key terms: columns 0..n_key_cols_-1 of pending_a_ hold the summed
-  // dA of all pending updates to key row pending_key_[t] (key_slot_ maps a
-  // key row to its column, -1 when none), so there are at most n_kv of them.
-  // Columns from n_key_cols_ on are scratch for the fold. n_key_updates_
-  // counts changes towards the lazy limit (an entry or a whole row: 1).
-  Matrix pending_a_;
+  // Pending terms (see the top of this file): P = pending_a_ (n_q x 2S),
+  // R = pending_r_ (2S x d_v). Key slot t holds the key row pending_key_[t]
+  // (key_slot_ maps a key row to its slot, -1 when none); n_key_updates_
+  // counts key changes towards the lazy limit (an entry or a whole row: 1).
+  // Value slot s holds the value row pending_value_[s] (value_slot_ the
+  // inverse map); n_value_updates_ counts value changes.
+  int64_t slots_ = 0;
+  Matrix pending_a_, pending_r_;
   Array<int64_t> pending_key_, key_slot_;
   int64_t n_key_cols_ = 0;
   int64_t n_key_updates_ = 0;
-
-  // Pending value terms: distinct value rows, marked in value_pending_ (n_kv).
-  // n_value_updates_ counts changes towards the limit.
-  Array<int64_t> pending_value_;
-  Array<unsigned char> value_pending_;
+  Array<int64_t> pending_value_, value_slot_;
   int64_t n_value_rows_ = 0;
   int64_t n_value_updates_ = 0;
+
+  // The adaptive strategy: pending-term reads by queries since the last fold
+  // (queries are const and may run concurrently, hence relaxed atomic
+  // loads and stores; a lost increment only delays a fold), and the count at
+  // which a fold pays for itself.
+  mutable std::atomic<int64_t> query_work_{0};
+  int64_t fold_threshold_ = 0;
 
   // Per value column: the largest |V| that has entered C0's column since it
   // was last computed from scratch. C0's rounding error scales with it, so a
@@ -164,15 +201,12 @@ class DynamicAttention {
   Array<double> value_scale_;
   Array<unsigned char> column_touched_;
 
-  // Fold scratch: the stacked right-hand side.
-  Matrix fold_rhs_;
-
   // Update scratch.
   Array<double> logits_, a_new_, delta_a_, row_logits_, vec_, old_key_;
   Array<unsigned char> flagged_;
 
-  int64_t sweep_rows_ = 1;  // rows recomputed per fold
-  int64_t sweep_next_ = 0;  // next row of the round-robin sweep
+  double sweep_credit_ = 0.0;  // rows the background sweep owes
+  int64_t sweep_next_ = 0;     // next row of the round-robin sweep
 
   // Statistics (att_stat): applied changes of Q, K, V; folds; rows and value
   // columns recomputed by the numerics.

@@ -52,7 +52,7 @@ att_layout layout_arg(const att_layout &layout) {
 
 att_stat_kind stat_arg(const att_stat_kind &which) {
   const long long v = att::raw_enum_value(which);
-  if (v < ATT_STAT_UPDATES_Q || v > ATT_STAT_CAUSAL)
+  if (v < ATT_STAT_UPDATES_Q || v > ATT_STAT_FOLD_THRESHOLD)
     att::fail(ATT_E_ENUM, "statistic %lld is not an att_stat_kind", v);
   return static_cast<att_stat_kind>(v);
 }
@@ -245,6 +245,16 @@ ATT_API att_status att_config_set_memory_budget(att_config *cfg, int64_t bytes) 
     if (bytes < 0)
       att::fail(ATT_E_CONFIG, "memory budget %lld is negative", static_cast<long long>(bytes));
     cfg->options.memory_budget = bytes;
+  });
+}
+
+ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strategy) {
+  return guarded([&] {
+    require(cfg, "cfg");
+    const long long v = att::raw_enum_value(strategy);
+    if (v != ATT_STRATEGY_LAZY && v != ATT_STRATEGY_ADAPTIVE && v != ATT_STRATEGY_EAGER)
+      att::fail(ATT_E_ENUM, "strategy=%lld is not ATT_STRATEGY_LAZY, _ADAPTIVE or _EAGER", v);
+    cfg->options.strategy = static_cast<int>(v);
   });
 }
 

@@ -16,6 +16,7 @@ struct Config {
   bool causal = false;        // causal mask (KeyMask in kernel_store.hpp)
   int storage = 2;            // an att_storage value; 2 = ATT_STORAGE_AUTO
   int64_t memory_budget = 0;  // bytes for ATT_STORAGE_AUTO; 0: automatic
+  int strategy = 1;           // an att_strategy value; 1 = ATT_STRATEGY_ADAPTIVE
 
   // The lazy limit k for a problem with n rows. The automatic choice is the
   // smallest k at which a fold's dgemm runs near full speed (DESIGN.md §4),

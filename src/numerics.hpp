@@ -39,4 +39,9 @@ constexpr double kUpdateCharge = 4.0;
 //    on the gathered value-update columns.
 constexpr double kFoldCharge = 2.0;
 
+// The background sweep recomputes every row at least once per this many
+// folds: half the number of fold charges a fresh row can take before it
+// reaches kRowTolerance, so rows are rarely recomputed because of the bound.
+constexpr double kSweepFolds = kRowTolerance / (kFoldCharge * kUnitRoundoff) / 2;
+
 }  // namespace att::num

@@ -1,10 +1,10 @@
-// The saved-state format, version 1. docs/FORMAT.md is the prose version of
+// The saved-state format, version 2 (version 1 is still read). docs/FORMAT.md is the prose version of
 // this file; the two must agree.
 //
 //   offset  size  field
 //   0       8     magic 89 44 59 4E 41 54 54 0A ("\x89DYNATT\n")
 //   8       4     byte-order marker 0x0A0B0C0D as a native uint32
-//   12      4     format version (1)
+//   12      4     format version (2)
 //   16      8     payload length P in bytes (uint64)
 //   24      8     XXH3-64 (seed 0) of the payload (uint64)
 //   32      P     payload: the sections written by StateCodec::write
@@ -21,6 +21,7 @@
 
 #include "attention.hpp"
 #include "dense_store.hpp"
+#include "numerics.hpp"
 
 namespace att {
 namespace ser {
@@ -29,7 +30,9 @@ namespace {
 constexpr unsigned char kMagic[8] = {0x89, 'D', 'Y', 'N', 'A', 'T', 'T', '\n'};
 constexpr uint32_t kByteOrder = 0x0A0B0C0Du;
 constexpr uint32_t kSwappedByteOrder = 0x0D0C0B0Au;
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
+// The oldest version this library reads (written by dynattn 0.2).
+constexpr uint32_t kOldestVersion = 1;
 constexpr size_t kHeaderSize = 32;
 
 [[noreturn]] void corrupt(const char *what) {
@@ -69,13 +72,15 @@ struct StateCodec {
     out.i64(s.lazy_limit_);
     out.i64(s.mask_.causal ? 1 : 0);
     out.u32(static_cast<uint32_t>(s.store_->kind()));
-    out.u32(static_cast<uint32_t>(ATT_STRATEGY_LAZY));
+    out.u32(static_cast<uint32_t>(s.strategy_));
     // 2. Counters and the sweep position.
     for (int64_t w = 0; w < 3; ++w) out.i64(s.updates_[w]);
     out.i64(s.folds_);
     out.i64(s.rows_recomputed_);
     out.i64(s.columns_recomputed_);
     out.i64(s.sweep_next_);
+    out.f64(s.sweep_credit_);
+    out.i64(s.query_work_.load(std::memory_order_relaxed));
     // 3. Matrices, column-major.
     out.doubles(s.Q_.data(), s.Q_.size());
     out.doubles(s.K_.data(), s.K_.size());
@@ -94,11 +99,14 @@ struct StateCodec {
     out.i64(s.n_key_cols_);
     out.i64(s.n_key_updates_);
     for (int64_t t = 0; t < s.n_key_cols_; ++t) out.i64(s.pending_key_[t]);
-    out.doubles(s.pending_a_.data(), s.n_key_cols_ * sh.n_q);
-    // 7. Pending value rows.
+    for (int64_t t = 0; t < s.n_key_cols_; ++t)
+      out.doubles(s.pending_a_.col(s.key_column(t)), sh.n_q);
+    // 7. Pending value rows and their kernel columns.
     out.i64(s.n_value_rows_);
     out.i64(s.n_value_updates_);
     for (int64_t t = 0; t < s.n_value_rows_; ++t) out.i64(s.pending_value_[t]);
+    for (int64_t t = 0; t < s.n_value_rows_; ++t)
+      out.doubles(s.pending_a_.col(s.value_column(t)), sh.n_q);
     // 8. The kernel store's own section, prefixed by its length.
     Writer counter;
     s.store_->save(counter);
@@ -106,7 +114,7 @@ struct StateCodec {
     s.store_->save(out);
   }
 
-  static std::unique_ptr<DynamicAttention> read(Reader &in) {
+  static std::unique_ptr<DynamicAttention> read(Reader &in, uint32_t version) {
     Shape sh;
     sh.n_q = in.i64("n_q");
     sh.n_kv = in.i64("n_kv");
@@ -125,7 +133,9 @@ struct StateCodec {
     expect(causal == 0 || sh.n_q <= sh.n_kv, "causal masking with n_q > n_kv");
     expect(storage == ATT_STORAGE_DENSE || storage == ATT_STORAGE_STREAMED,
            "unknown storage kind");
-    expect(strategy == ATT_STRATEGY_LAZY, "unknown strategy");
+    expect(strategy == ATT_STRATEGY_LAZY ||
+               (version >= 2 && (strategy == ATT_STRATEGY_ADAPTIVE || strategy == ATT_STRATEGY_EAGER)),
+           "unknown strategy");
 
     // Before allocating anything: the payload must hold every array the
     // shape implies (the dense store's two n_q x n_kv matrices included; the
@@ -142,7 +152,8 @@ struct StateCodec {
     std::unique_ptr<DynamicAttention> s;
     try {
       s.reset(new DynamicAttention(sh, scale, k, KeyMask{causal == 1, sh.n_kv - sh.n_q},
-                                   static_cast<att_storage>(storage)));
+                                   static_cast<att_storage>(storage),
+                                   static_cast<att_strategy>(strategy)));
     } catch (const Error &e) {
       if (e.status == ATT_E_SIZE) corrupt("the shape's storage overflows");
       throw;
@@ -157,6 +168,14 @@ struct StateCodec {
                s->rows_recomputed_ >= 0 && s->columns_recomputed_ >= 0,
            "a counter is negative");
     expect(s->sweep_next_ >= 0 && s->sweep_next_ < sh.n_q, "the sweep position is out of range");
+    if (version >= 2) {
+      s->sweep_credit_ = in.f64("sweep credit");
+      const int64_t work = in.i64("query work");
+      expect(s->sweep_credit_ >= 0.0 && s->sweep_credit_ <= static_cast<double>(sh.n_q),
+             "the sweep credit is out of range");
+      expect(work >= 0, "the query work is negative");
+      s->query_work_.store(work, std::memory_order_relaxed);
+    }
 
     const double inf = std::numeric_limits<double>::max();
     read_finite(in, s->Q_.data(), s->Q_.size(), inf, "Q");
@@ -174,7 +193,7 @@ struct StateCodec {
     read_finite(in, s->value_scale_.data(), sh.d_v, inf, "value scale");
     read_flags(in, s->column_touched_.data(), sh.d_v, "column flags");
 
-    const int64_t distinct = std::min(k, sh.n_kv);
+    const int64_t distinct = s->slots_;
     s->n_key_cols_ = in.i64("pending key count");
     s->n_key_updates_ = in.i64("pending key updates");
     expect(s->n_key_cols_ >= 0 && s->n_key_cols_ <= distinct &&
@@ -187,7 +206,12 @@ struct StateCodec {
       s->pending_key_[t] = row;
       s->key_slot_[row] = t;
     }
-    read_finite(in, s->pending_a_.data(), s->n_key_cols_ * sh.n_q, inf, "pending key terms");
+    in.need(s->n_key_cols_ * sh.n_q, sizeof(double), "pending key terms");
+    for (int64_t t = 0; t < s->n_key_cols_; ++t) {
+      const int64_t x = s->key_column(t);
+      read_finite(in, s->pending_a_.col(x), sh.n_q, inf, "pending key terms");
+      for (int64_t j = 0; j < sh.d_v; ++j) s->pending_r_(x, j) = s->V0_(s->pending_key_[t], j);
+    }
 
     s->n_value_rows_ = in.i64("pending value count");
     s->n_value_updates_ = in.i64("pending value updates");
@@ -197,10 +221,23 @@ struct StateCodec {
     in.need(s->n_value_rows_, sizeof(int64_t), "pending value rows");
     for (int64_t t = 0; t < s->n_value_rows_; ++t) {
       const int64_t row = in.i64("pending value row");
-      expect(row >= 0 && row < sh.n_kv && !s->value_pending_[row],
+      expect(row >= 0 && row < sh.n_kv && s->value_slot_[row] < 0,
              "a pending value row is invalid");
       s->pending_value_[t] = row;
-      s->value_pending_[row] = 1;
+      s->value_slot_[row] = t;
+      const int64_t x = s->value_column(t);
+      for (int64_t j = 0; j < sh.d_v; ++j) s->pending_r_(x, j) = s->V_(row, j) - s->V0_(row, j);
+    }
+    // Version 1 did not save the value rows' kernel columns: they are
+    // recomputed once the store is loaded.
+    if (version >= 2) {
+      in.need(s->n_value_rows_ * sh.n_q, sizeof(double), "pending value columns");
+      const double top = std::exp(num::kShiftHeadroom);
+      for (int64_t t = 0; t < s->n_value_rows_; ++t) {
+        double *column = s->pending_a_.col(s->value_column(t));
+        read_finite(in, column, sh.n_q, top, "pending value columns");
+        for (int64_t i = 0; i < sh.n_q; ++i) expect(column[i] >= 0.0, "a kernel entry is negative");
+      }
     }
 
     const int64_t store_bytes = in.i64("store section length");
@@ -208,6 +245,10 @@ struct StateCodec {
            "the store section's length disagrees with the data");
     s->store_->load(in);
     expect(in.remaining() == 0, "the store section has trailing bytes");
+    if (version < 2)
+      for (int64_t t = 0; t < s->n_value_rows_; ++t)
+        s->store_->copy_column(s->operands(), s->pending_value_[t],
+                               s->pending_a_.col(s->value_column(t)));
     return s;
   }
 };
@@ -247,9 +288,9 @@ std::unique_ptr<DynamicAttention> load(const unsigned char *src, size_t size) {
   if (order == kSwappedByteOrder)
     fail(ATT_E_ENDIAN, "saved state: written on a machine with the other byte order");
   if (order != kByteOrder) corrupt("the byte-order marker is damaged");
-  if (version != kFormatVersion)
-    fail(ATT_E_VERSION, "saved state: format version %u; this library reads version %u",
-         version, kFormatVersion);
+  if (version < kOldestVersion || version > kFormatVersion)
+    fail(ATT_E_VERSION, "saved state: format version %u; this library reads versions %u to %u",
+         version, kOldestVersion, kFormatVersion);
   const uint64_t available = size - kHeaderSize;
   if (length > available)
     fail(ATT_E_TRUNCATED, "saved state: the payload has %llu of its %llu bytes",
@@ -258,7 +299,7 @@ std::unique_ptr<DynamicAttention> load(const unsigned char *src, size_t size) {
   if (XXH3_64bits(src + kHeaderSize, static_cast<size_t>(length)) != checksum)
     corrupt("checksum mismatch");
   Reader in(src + kHeaderSize, static_cast<size_t>(length));
-  return StateCodec::read(in);
+  return StateCodec::read(in, version);
 }
 
 }  // namespace ser

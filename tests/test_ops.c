@@ -39,6 +39,7 @@ typedef struct variant {
   const char *name;
   void (*apply)(att_config *cfg); /* called on a configuration before init */
   att_storage storage;            /* the store att_stat must report */
+  att_strategy strategy;          /* the strategy att_stat must report */
 } variant;
 
 static void variant_default(att_config *cfg) { (void)cfg; }
@@ -46,6 +47,22 @@ static void variant_default(att_config *cfg) { (void)cfg; }
 static void variant_streamed(att_config *cfg)
 {
   assert_int_equal(att_config_set_storage(cfg, ATT_STORAGE_STREAMED), ATT_OK);
+}
+
+static void variant_lazy(att_config *cfg)
+{
+  assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
+}
+
+static void variant_eager(att_config *cfg)
+{
+  assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_EAGER), ATT_OK);
+}
+
+static void variant_streamed_lazy(att_config *cfg)
+{
+  variant_streamed(cfg);
+  variant_lazy(cfg);
 }
 
 /* The automatic choice under a budget no dense store fits in. */
@@ -56,9 +73,12 @@ static void variant_auto_streamed(att_config *cfg)
 }
 
 static const variant variants[] = {
-    {"dense", variant_default, ATT_STORAGE_DENSE},
-    {"streamed", variant_streamed, ATT_STORAGE_STREAMED},
-    {"auto-streamed", variant_auto_streamed, ATT_STORAGE_STREAMED},
+    {"dense", variant_default, ATT_STORAGE_DENSE, ATT_STRATEGY_ADAPTIVE},
+    {"dense lazy", variant_lazy, ATT_STORAGE_DENSE, ATT_STRATEGY_LAZY},
+    {"dense eager", variant_eager, ATT_STORAGE_DENSE, ATT_STRATEGY_EAGER},
+    {"streamed", variant_streamed, ATT_STORAGE_STREAMED, ATT_STRATEGY_ADAPTIVE},
+    {"streamed lazy", variant_streamed_lazy, ATT_STORAGE_STREAMED, ATT_STRATEGY_LAZY},
+    {"auto-streamed", variant_auto_streamed, ATT_STORAGE_STREAMED, ATT_STRATEGY_ADAPTIVE},
 };
 
 /* ---- The mirror: row-major copies of the current problem -------------------- */
@@ -259,7 +279,7 @@ static void assert_same_results(const att_state *a, const att_state *b, int64_t 
   assert_int_equal(att_query_lse(b, 0, n_q, y), ATT_OK);
   if (memcmp(x, y, (size_t)n_q * sizeof *x) != 0)
     fail_msg("%s: the log-sum-exps differ", label);
-  for (kind = ATT_STAT_UPDATES_Q; kind <= ATT_STAT_CAUSAL; ++kind) {
+  for (kind = ATT_STAT_UPDATES_Q; kind <= ATT_STAT_FOLD_THRESHOLD; ++kind) {
     int64_t u = -1, v = -2;
     assert_int_equal(att_stat(a, (att_stat_kind)kind, &u), ATT_OK);
     assert_int_equal(att_stat(b, (att_stat_kind)kind, &v), ATT_OK);
@@ -409,7 +429,7 @@ static void run(const scenario *sc, const variant *va, att_layout layout, uint64
     assert_true(a == sc->n_q && b == sc->n_kv && c == sc->d_k && d == sc->d_v);
     assert_int_equal(stat_of(h, ATT_STAT_CAUSAL), sc->causal);
     assert_int_equal(stat_of(h, ATT_STAT_STORAGE), va->storage);
-    assert_int_equal(stat_of(h, ATT_STAT_STRATEGY), ATT_STRATEGY_LAZY);
+    assert_int_equal(stat_of(h, ATT_STAT_STRATEGY), va->strategy);
     assert_true(stat_of(h, ATT_STAT_BYTES) > 0);
   }
   snprintf(label, sizeof label, "%s [%s, %s] seed=%llu init", sc->name, va->name,
@@ -510,6 +530,14 @@ static void run(const scenario *sc, const variant *va, att_layout layout, uint64
       assert_true(stat_of(h, ATT_STAT_PENDING_KEY_UPDATES) < k);
       assert_true(stat_of(h, ATT_STAT_PENDING_VALUE_UPDATES) < k);
       assert_true(stat_of(h, ATT_STAT_PENDING_KEY_ROWS) <= stat_of(h, ATT_STAT_PENDING_KEY_UPDATES));
+      /* The eager strategy leaves nothing pending between calls; the
+       * adaptive one folds once the queries have done a fold's worth. */
+      if (va->strategy == ATT_STRATEGY_EAGER)
+        assert_int_equal(stat_of(h, ATT_STAT_PENDING_KEY_UPDATES) +
+                             stat_of(h, ATT_STAT_PENDING_VALUE_UPDATES),
+                         0);
+      if (va->strategy != ATT_STRATEGY_ADAPTIVE)
+        assert_int_equal(stat_of(h, ATT_STAT_QUERY_WORK), 0);
     }
     if (op % 150 == 0)
       check_all(&m, h, &r, label);
@@ -577,6 +605,104 @@ static void test_never_folds(void **state)
   run_all(&b, 2);
 }
 
+/* ---- Strategies ----------------------------------------------------------------- */
+
+static att_state *strategy_state(att_strategy strategy, const double *Q, const double *K,
+                                 const double *V, int64_t n, int64_t d)
+{
+  att_config *cfg = NULL;
+  att_state *h = NULL;
+  assert_int_equal(att_config_create(&cfg), ATT_OK);
+  assert_int_equal(att_config_set_lazy_limit(cfg, 16), ATT_OK);
+  assert_int_equal(att_config_set_strategy(cfg, strategy), ATT_OK);
+  assert_int_equal(att_init(&h, n, d, Q, K, V, cfg), ATT_OK);
+  att_config_free(cfg);
+  return h;
+}
+
+/* The adaptive strategy folds exactly when the queries since the last fold
+ * have read ATT_STAT_FOLD_THRESHOLD pending terms, at the next update; the
+ * lazy one ignores queries; the eager one never leaves anything pending; and
+ * all three answer every query alike, within the bound of the reference. */
+static void test_strategies(void **state)
+{
+  enum { n = 40, d = 6 };
+  const att_strategy kinds[3] = {ATT_STRATEGY_LAZY, ATT_STRATEGY_ADAPTIVE, ATT_STRATEGY_EAGER};
+  double Q[n * d], K[n * d], V[n * d];
+  gmirror m;
+  att_state *h[3];
+  tu_rng r;
+  int64_t threshold, pending, queries = 0, work = 0, t;
+  int w;
+  (void)state;
+  tu_rng_seed(&r, 4242);
+  tu_fill_uniform(&r, Q, n * d, -1, 1);
+  tu_fill_uniform(&r, K, n * d, -1, 1);
+  tu_fill_normal(&r, V, n * d, 1);
+  gm_alloc(&m, n, n, d, d, 1.0, 0);
+  memcpy(m.Q, Q, sizeof Q);
+  memcpy(m.K, K, sizeof K);
+  memcpy(m.V, V, sizeof V);
+  for (w = 0; w < 3; ++w) {
+    h[w] = strategy_state(kinds[w], Q, K, V, n, d);
+    assert_int_equal(stat_of(h[w], ATT_STAT_STRATEGY), kinds[w]);
+  }
+  threshold = stat_of(h[1], ATT_STAT_FOLD_THRESHOLD);
+  assert_true(threshold > 0);
+
+  /* Five updates leave five pending terms with the lazy and adaptive
+   * strategies (distinct rows; k = 16), none with the eager one. */
+  for (t = 0; t < 5; ++t) {
+    const int64_t row = 3 * t + 1, col = t % d;
+    for (w = 0; w < 3; ++w) {
+      assert_int_equal(t % 2 ? att_update_v(h[w], row, col, 0.5) : att_update_k(h[w], row, col, 0.25),
+                       ATT_OK);
+    }
+    (t % 2 ? m.V : m.K)[row * d + col] += t % 2 ? 0.5 : 0.25;
+  }
+  pending = stat_of(h[1], ATT_STAT_PENDING_KEY_ROWS) + stat_of(h[1], ATT_STAT_PENDING_VALUE_ROWS);
+  assert_int_equal(pending, 5);
+  assert_int_equal(stat_of(h[2], ATT_STAT_PENDING_KEY_UPDATES) +
+                       stat_of(h[2], ATT_STAT_PENDING_VALUE_UPDATES),
+                   0);
+  assert_int_equal(stat_of(h[1], ATT_STAT_QUERY_WORK), 0);
+
+  /* Queries: each reads the five pending terms. */
+  while (work < threshold) {
+    const int64_t i = queries % n, j = queries % d;
+    double b[3], want[d];
+    ref_general_row(&m.p, i, want);
+    for (w = 0; w < 3; ++w) {
+      assert_int_equal(att_query(h[w], i, j, &b[w]), ATT_OK);
+      if (!(fabs(b[w] - want[j]) <= entry_bound(&m, i, j)))
+        fail_msg("strategy %d: B[%lld][%lld] = %.17g, reference %.17g", (int)kinds[w],
+                 (long long)i, (long long)j, b[w], want[j]);
+    }
+    ++queries;
+    work += pending;
+    assert_int_equal(stat_of(h[1], ATT_STAT_QUERY_WORK), work);
+    assert_int_equal(stat_of(h[0], ATT_STAT_QUERY_WORK), 0);
+  }
+  assert_int_equal(stat_of(h[1], ATT_STAT_FOLDS), 0);
+
+  /* The next update folds under the adaptive strategy only. */
+  for (w = 0; w < 3; ++w)
+    assert_int_equal(att_update_v(h[w], 0, 0, 0.125), ATT_OK);
+  m.V[0] += 0.125;
+  assert_int_equal(stat_of(h[1], ATT_STAT_FOLDS), 1);
+  assert_int_equal(stat_of(h[1], ATT_STAT_PENDING_VALUE_ROWS), 0);
+  assert_int_equal(stat_of(h[1], ATT_STAT_QUERY_WORK), 0);
+  assert_int_equal(stat_of(h[0], ATT_STAT_FOLDS), 0);
+  assert_int_equal(stat_of(h[0], ATT_STAT_PENDING_VALUE_ROWS), 3);
+  assert_int_equal(stat_of(h[2], ATT_STAT_FOLDS), 6);
+
+  for (w = 0; w < 3; ++w) {
+    check_all(&m, h[w], &r, "strategies");
+    att_free(h[w]);
+  }
+  gm_free(&m);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -584,6 +710,7 @@ int main(void)
       cmocka_unit_test(test_cross),
       cmocka_unit_test(test_causal_suffix),
       cmocka_unit_test(test_never_folds),
+      cmocka_unit_test(test_strategies),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

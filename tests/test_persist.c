@@ -27,6 +27,7 @@
 
 #include "dynattn.h"
 #include "reference.h"
+#include "states_v1.h"
 #include "test_util.h"
 
 #define HEADER 32
@@ -94,7 +95,7 @@ static void assert_identical(const att_state *a, const att_state *b)
   assert_int_equal(att_get_matrix(a, ATT_MATRIX_K, ATT_ROW_MAJOR, x, d_k), ATT_OK);
   assert_int_equal(att_get_matrix(b, ATT_MATRIX_K, ATT_ROW_MAJOR, y, d_k), ATT_OK);
   assert_memory_equal(x, y, (size_t)(n_kv * d_k) * sizeof *x);
-  for (kind = ATT_STAT_UPDATES_Q; kind <= ATT_STAT_CAUSAL; ++kind) {
+  for (kind = ATT_STAT_UPDATES_Q; kind <= ATT_STAT_FOLD_THRESHOLD; ++kind) {
     int64_t u = -1, v = -2;
     assert_int_equal(att_stat(a, (att_stat_kind)kind, &u), ATT_OK);
     assert_int_equal(att_stat(b, (att_stat_kind)kind, &v), ATT_OK);
@@ -138,7 +139,10 @@ static void test_round_trips(void **state)
     assert_int_equal(att_clone(h, &clone), ATT_OK);
     assert_identical(h, loaded);
     assert_identical(h, clone);
-    /* Saving the loaded state gives the same bytes. */
+    /* Saving the loaded state gives the bytes of the original, saved after
+     * the same queries (queries count towards the adaptive strategy). */
+    free(buf);
+    buf = save(h, &size);
     buf2 = save(loaded, &size2);
     assert_int_equal(size, size2);
     assert_memory_equal(buf, buf2, (size_t)size);
@@ -250,10 +254,12 @@ static void test_foreign(void **state)
   memcpy(copy, buf, (size_t)size);
   put_u32(copy + 8, 0x0D0C0B0Au);
   expect_load_failure(copy, size, ATT_E_ENDIAN, "byte order", 8);
-  /* A newer format version. */
+  /* A newer format version, and version 0, which never existed. */
   memcpy(copy, buf, (size_t)size);
-  put_u32(copy + 12, 2);
+  put_u32(copy + 12, 3);
   expect_load_failure(copy, size, ATT_E_VERSION, "version", 12);
+  put_u32(copy + 12, 0);
+  expect_load_failure(copy, size, ATT_E_VERSION, "version 0", 12);
   /* A declared length longer than the data. */
   memcpy(copy, buf, (size_t)size);
   put_u64(copy + 16, UINT64_C(1) << 62);
@@ -370,6 +376,111 @@ static void test_files(void **state)
 }
 
 /* Argument errors of the persistence functions. */
+/* ---- Format version 1 ---------------------------------------------------------------- */
+
+/* The problem states_v1.h describes, rebuilt here from its description. */
+static double lcg_uniform(uint64_t *s)
+{
+  *s = *s * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+  return (double)(*s >> 11) * 0x1p-53 * 2.0 - 1.0;
+}
+
+static void v1_problem(double *Q, double *K, double *V)
+{
+  static const double row5[4] = {0.5, -0.25, 1.5, 2};
+  uint64_t s = 42;
+  int t;
+  for (t = 0; t < 15; ++t)
+    Q[t] = lcg_uniform(&s);
+  for (t = 0; t < 21; ++t)
+    K[t] = lcg_uniform(&s);
+  for (t = 0; t < 28; ++t)
+    V[t] = lcg_uniform(&s);
+  K[6 * 3 + 0] += 0.25;
+  V[0 * 4 + 3] += -0.5;
+  V[2 * 4 + 1] += 0.75;
+  Q[4 * 3 + 2] += 0.125;
+  K[0 * 3 + 2] += -0.375;
+  memcpy(V + 5 * 4, row5, sizeof row5);
+  K[3 * 3 + 1] += 0.5;
+}
+
+/* Every entry of h against the reference of (Q, K, V), causal, scale 1. */
+static void check_against_reference(const att_state *h, const double *Q, const double *K,
+                                    const double *V, const char *what)
+{
+  const ref_problem p = {5, 7, 3, 4, 1.0, 1, Q, K, V};
+  int64_t i, j;
+  for (i = 0; i < 5; ++i) {
+    double want[4];
+    ref_general_row(&p, i, want);
+    for (j = 0; j < 4; ++j) {
+      const double bound = ref_tolerance(1e-12, 3, ref_general_logit_abs_sum(&p, i),
+                                         ref_col_abs_max(7, 4, V, j));
+      double got = NAN;
+      assert_int_equal(att_query(h, i, j, &got), ATT_OK);
+      if (!(fabs(got - want[j]) <= bound))
+        fail_msg("%s: B[%lld][%lld] = %.17g, reference %.17g", what, (long long)i, (long long)j,
+                 got, want[j]);
+    }
+  }
+}
+
+/* States saved by 0.2.0 load, answer correctly, keep their strategy and
+ * pending work, go on evolving, and save again in the current version. */
+static void test_version_1(void **state)
+{
+  const struct {
+    const unsigned char *data;
+    int64_t size;
+    att_storage storage;
+  } states[] = {{kStateV1Dense, (int64_t)sizeof kStateV1Dense, ATT_STORAGE_DENSE},
+                {kStateV1Streamed, (int64_t)sizeof kStateV1Streamed, ATT_STORAGE_STREAMED}};
+  const uint32_t little = 1;
+  size_t a;
+  (void)state;
+  if (*(const unsigned char *)&little != 1)
+    skip(); /* the fixtures are little-endian */
+  for (a = 0; a < sizeof states / sizeof states[0]; ++a) {
+    double Q[15], K[21], V[28], got[28];
+    att_state *h = NULL, *again = NULL;
+    unsigned char *buf;
+    uint32_t version;
+    int64_t size, stat;
+    int t;
+    v1_problem(Q, K, V);
+    assert_int_equal(att_load_buffer(&h, states[a].data, states[a].size), ATT_OK);
+    assert_int_equal(att_stat(h, ATT_STAT_STORAGE, &stat), ATT_OK);
+    assert_int_equal(stat, states[a].storage);
+    assert_int_equal(att_stat(h, ATT_STAT_STRATEGY, &stat), ATT_OK);
+    assert_int_equal(stat, ATT_STRATEGY_LAZY);
+    assert_int_equal(att_stat(h, ATT_STAT_PENDING_KEY_ROWS, &stat), ATT_OK);
+    assert_int_equal(stat, 3);
+    assert_int_equal(att_stat(h, ATT_STAT_PENDING_VALUE_ROWS, &stat), ATT_OK);
+    assert_int_equal(stat, 3);
+    assert_int_equal(att_get_matrix(h, ATT_MATRIX_V, ATT_ROW_MAJOR, got, 4), ATT_OK);
+    assert_memory_equal(got, V, sizeof V);
+    assert_int_equal(att_get_matrix(h, ATT_MATRIX_K, ATT_ROW_MAJOR, got, 3), ATT_OK);
+    assert_memory_equal(got, K, sizeof K);
+    check_against_reference(h, Q, K, V, "loaded");
+    for (t = 0; t < 20; ++t) {
+      assert_int_equal(att_update_v(h, t % 7, t % 4, 0.125 * (t % 3 - 1)), ATT_OK);
+      V[(t % 7) * 4 + t % 4] += 0.125 * (t % 3 - 1);
+      assert_int_equal(att_update_k(h, (3 * t) % 7, t % 3, 0.0625), ATT_OK);
+      K[((3 * t) % 7) * 3 + t % 3] += 0.0625;
+    }
+    check_against_reference(h, Q, K, V, "evolved");
+    buf = save(h, &size);
+    memcpy(&version, buf + 12, sizeof version);
+    assert_int_equal(version, 2);
+    assert_int_equal(att_load_buffer(&again, buf, size), ATT_OK);
+    assert_identical(h, again);
+    att_free(again);
+    att_free(h);
+    free(buf);
+  }
+}
+
 static void test_persist_errors(void **state)
 {
   att_state *h = small_state(3, 3, 2, 2, 0, 31), *out;
@@ -415,6 +526,7 @@ int main(void)
       cmocka_unit_test(test_foreign),
       cmocka_unit_test(test_files),
       cmocka_unit_test(test_persist_errors),
+      cmocka_unit_test(test_version_1),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

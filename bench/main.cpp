@@ -114,7 +114,8 @@ void usage(FILE *out) {
                "  --ops N            operations per timed update stream; rounded up to a\n"
                "                     multiple of k and to at least 4k (default 2048)\n"
                "  --queries N        queries in the timed query stream (default 20000)\n"
-               "  --mix-ops N        operations per mixed workload (default 4000)\n"
+               "  --mix-ops N        operations per mixed workload, and at least 8k\n"
+               "                     updates (default 4000)\n"
                "  --mixes LIST       updates:queries ratios, e.g. 100:1,1:1,1:100, or none\n"
                "                     (default 100:1,10:1,1:1,1:10,1:100)\n"
                "  --recompute-limit R  full recomputations the recompute baseline may run\n"
@@ -358,9 +359,13 @@ OpList stream(Rng &rng, OpKind kind, int64_t count, int64_t n, int64_t d) {
 }
 
 // Whole blocks of `updates` updates (key or value at random) then `queries`
-// queries, at least `total` operations.
-OpList mixed(Rng &rng, const Mix &mix, int64_t total, int64_t n, int64_t d) {
+// queries: at least `total` operations and at least 8k updates, so that
+// every contender folds several times inside the mix and pending work
+// carried in from the previous mix weighs little.
+OpList mixed(Rng &rng, const Mix &mix, int64_t total, int64_t k, int64_t n, int64_t d) {
   OpList ops;
+  const int64_t blocks = (8 * k + mix.updates - 1) / mix.updates;
+  total = std::max(total, blocks * (mix.updates + mix.queries));
   while (static_cast<int64_t>(ops.size()) < total) {
     for (int64_t u = 0; u < mix.updates; ++u)
       ops.push_back(random_op(rng, random_update(rng), n, d));
@@ -397,7 +402,7 @@ Session make_session(const Options &o, Rng &rng) {
     s.prep.push_back(random_op(rng, OpKind::update_v, n, d));
   }
   s.queries = stream(rng, OpKind::query, o.queries, n, d);
-  for (const Mix &m : o.mixes) s.mixes.push_back(mixed(rng, m, o.mix_ops, n, d));
+  for (const Mix &m : o.mixes) s.mixes.push_back(mixed(rng, m, o.mix_ops, o.k, n, d));
   s.check = stream(rng, OpKind::query, o.samples, n, d);
   return s;
 }

@@ -130,10 +130,11 @@ void check_logit_values(const double *logits, int64_t lo, int64_t hi, const char
 // The adaptive strategy's cost model. A pending term costs every query that
 // reads it, and folding it costs a fixed price whatever the number of terms
 // folded at once; the strategy folds when the reads since the last fold have
-// cost as much as a fold (the rent-or-buy rule: at a steady mix of q queries
-// per update this folds every sqrt(2 F / q) updates, where the sum of both
-// costs per update is smallest, and it never pays more than twice the best
-// schedule on any sequence). Unit: one pending term read by a single-entry
+// cost as much as a fold (the balance rule of the TCP acknowledgement
+// problem, which in that model never pays more than twice the best offline
+// schedule; at a steady mix of q queries per update it folds every
+// sqrt(2 F / q) updates, where the sum of both costs per update is
+// smallest). Unit: one pending term read by a single-entry
 // query, about 4 ns on the development machine; F in that unit:
 //   - the pass over C0 that every dgemm makes, n_q d_v entries read and
 //     written (about 0.2 ns each);

@@ -405,8 +405,10 @@ ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strateg
  * @param[out] out receives the handle; set to NULL on failure.
  * @param[in] n number of rows of Q, K and V; n >= 1.
  * @param[in] d number of columns of Q, K and V; d >= 1.
- * @param[in] Q, K, V row-major n x d arrays (element [i][j] at i*d + j);
- *                copied, the caller keeps ownership.
+ * @param[in] Q row-major n x d array (element [i][j] at i*d + j); copied,
+ *                the caller keeps ownership.
+ * @param[in] K row-major n x d array, as Q.
+ * @param[in] V row-major n x d array, as Q.
  * @param[in] cfg options, or NULL for the defaults; not retained.
  * @return ATT_OK; ATT_E_NULL (out, Q, K or V is NULL); ATT_E_SIZE (n < 1,
  *         d < 1, a dimension above INT32_MAX, or storage that overflows);
@@ -435,7 +437,8 @@ ATT_API void att_free(att_state *s);
  * K[i][j] += delta (paper Algorithm 2, with the pending key terms that its
  * Algorithm 4 omits kept for queries).
  * @param[in,out] s the handle.
- * @param[in] i key row in [0, n); j column in [0, d).
+ * @param[in] i key row in [0, n).
+ * @param[in] j column in [0, d).
  * @param[in] delta a finite change.
  * @return ATT_OK; ATT_E_NULL; ATT_E_INDEX; ATT_E_NONFINITE (delta, or the new
  *         K[i][j] or a logit it produces, is not finite); ATT_E_RANGE (a logit
@@ -453,7 +456,8 @@ ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j,
 /**
  * V[i][j] += delta (paper Algorithm 3).
  * @param[in,out] s the handle.
- * @param[in] i value row in [0, n); j column in [0, d).
+ * @param[in] i value row in [0, n).
+ * @param[in] j column in [0, d).
  * @param[in] delta a finite change.
  * @return ATT_OK; ATT_E_NULL; ATT_E_INDEX; ATT_E_NONFINITE; ATT_E_RANGE (the
  *         new V[i][j] would exceed ATT_MAX_VALUE). On failure nothing changes.
@@ -470,7 +474,8 @@ ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j,
  * *out = B[i][j] = (D^-1 exp(s Q K^T) V)[i][j] for the current Q, K, V
  * (paper Algorithm 4, including the pending key terms it omits).
  * @param[in] s the handle.
- * @param[in] i row in [0, n); j column in [0, d).
+ * @param[in] i row in [0, n).
+ * @param[in] j column in [0, d).
  * @param[out] out receives the value; untouched on failure.
  * @return ATT_OK, ATT_E_NULL or ATT_E_INDEX.
  * Accuracy: |B[i][j] - exact| <= about 1e-12 max_c |V[c][j]| plus the effect
@@ -497,11 +502,19 @@ ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j,
  * att_init(out, n, d, Q, K, V, cfg) is att_init_general(out, n, n, d, d,
  * ATT_ROW_MAJOR, Q, d, K, d, V, d, cfg).
  * @param[out] out receives the handle; set to NULL on failure.
- * @param[in] n_q, n_kv, d_k, d_v the shape; each >= 1 and <= INT32_MAX.
+ * @param[in] n_q rows of Q (and of B); >= 1 and <= INT32_MAX, as are
+ *                the other three dimensions.
+ * @param[in] n_kv rows of K and V.
+ * @param[in] d_k columns of Q and K.
+ * @param[in] d_v columns of V (and of B).
  * @param[in] layout ATT_ROW_MAJOR or ATT_COL_MAJOR, for all three inputs.
- * @param[in] Q, K, V the inputs; copied, the caller keeps ownership.
- * @param[in] ldq, ldk, ldv leading dimensions (see att_layout): at least the
+ * @param[in] Q the n_q x d_k queries; copied, the caller keeps ownership.
+ * @param[in] ldq leading dimension of Q (see att_layout): at least its
  *                number of columns (row-major) or rows (column-major).
+ * @param[in] K the n_kv x d_k keys; copied.
+ * @param[in] ldk leading dimension of K, as ldq.
+ * @param[in] V the n_kv x d_v values; copied.
+ * @param[in] ldv leading dimension of V, as ldq.
  * @param[in] cfg options, or NULL for the defaults; not retained.
  * @return ATT_OK; ATT_E_NULL; ATT_E_ENUM (layout); ATT_E_SIZE (a dimension
  *         out of range, a leading dimension too small, causal masking with
@@ -593,8 +606,8 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  * pending key term records it, the cost of one att_update_k(). V: one pending
  * value term, the cost of one att_update_v(). Never d separate updates.
  * @param[in,out] s the handle.
- * @param[in] which the matrix; i the row (query row for Q, key/value row for
- *            K and V).
+ * @param[in] which the matrix.
+ * @param[in] i the row (query row for Q, key/value row for K and V).
  * @param[in] row the new row: d_k (Q, K) or d_v (V) finite values at
  *            row[0], row[inc], row[2 inc], ...; a column-major caller passes
  *            inc = its leading dimension.

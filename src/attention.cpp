@@ -441,11 +441,10 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
   if (slot < 0) {
     slot = key_slot_[row] = n_key_cols_++;
     pending_key_[slot] = row;
-    const int64_t x = key_column(slot);
-    double *pending = pending_a_.col(x);
+    double *pending = pending_a_.col(key_column(slot));
     std::fill(pending, pending + lo, 0.0);
     std::memcpy(pending + lo, delta_a + lo, sizeof(double) * static_cast<size_t>(n_q - lo));
-    for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(x, j) = V0_(row, j);
+    fill_key_rhs(slot);
   } else {
     kern::add(delta_a + lo, pending_a_.col(key_column(slot)) + lo, n_q - lo);
   }
@@ -499,14 +498,23 @@ void DynamicAttention::record_value_change(int64_t row, int64_t col) {
     store_->copy_column(operands(), row, pending_a_.col(value_column(slot)));
     col = -1;
   }
-  const int64_t x = value_column(slot);
   if (col >= 0) {
-    pending_r_(x, col) = V_(row, col) - V0_(row, col);
+    pending_r_(value_column(slot), col) = V_(row, col) - V0_(row, col);
   } else {
-    for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(x, j) = V_(row, j) - V0_(row, j);
+    fill_value_rhs(slot);
   }
   ++n_value_updates_;
   fold_if_due();
+}
+
+void DynamicAttention::fill_key_rhs(int64_t t) {
+  const int64_t x = key_column(t), row = pending_key_[t];
+  for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(x, j) = V0_(row, j);
+}
+
+void DynamicAttention::fill_value_rhs(int64_t s) {
+  const int64_t x = value_column(s), row = pending_value_[s];
+  for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(x, j) = V_(row, j) - V0_(row, j);
 }
 
 bool DynamicAttention::fold_due() const {

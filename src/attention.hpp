@@ -143,6 +143,10 @@ class DynamicAttention {
   // Record work a query did on `units` pending-term reads (adaptive only).
   void charge_queries(int64_t units) const;
   void swap_value_slots(int64_t a, int64_t b);
+  // Row x of R for key slot t (V0 of its key row) and for value slot s
+  // (V - V0 of its value row).
+  void fill_key_rhs(int64_t t);
+  void fill_value_rhs(int64_t s);
 
   // The logits of query row `row` for the query vector q (d_k contiguous
   // values) into out[0 : mask.key_end(row)), validated.

@@ -208,9 +208,8 @@ struct StateCodec {
     }
     in.need(s->n_key_cols_ * sh.n_q, sizeof(double), "pending key terms");
     for (int64_t t = 0; t < s->n_key_cols_; ++t) {
-      const int64_t x = s->key_column(t);
-      read_finite(in, s->pending_a_.col(x), sh.n_q, inf, "pending key terms");
-      for (int64_t j = 0; j < sh.d_v; ++j) s->pending_r_(x, j) = s->V0_(s->pending_key_[t], j);
+      read_finite(in, s->pending_a_.col(s->key_column(t)), sh.n_q, inf, "pending key terms");
+      s->fill_key_rhs(t);
     }
 
     s->n_value_rows_ = in.i64("pending value count");
@@ -225,8 +224,7 @@ struct StateCodec {
              "a pending value row is invalid");
       s->pending_value_[t] = row;
       s->value_slot_[row] = t;
-      const int64_t x = s->value_column(t);
-      for (int64_t j = 0; j < sh.d_v; ++j) s->pending_r_(x, j) = s->V_(row, j) - s->V0_(row, j);
+      s->fill_value_rhs(t);
     }
     // Version 1 did not save the value rows' kernel columns: they are
     // recomputed once the store is loaded.

@@ -7,10 +7,44 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <string>
 #include <vector>
 
+#include <sys/mman.h>
+
 namespace bench {
+
+// The allocator of every large buffer in the benchmark (the n x n matrices of
+// the baselines and the static recomputation): buffers of 4 MiB or more are
+// 2 MiB aligned and advised for transparent huge pages, as the library does
+// with its own, so that no contender's first touch of its memory costs more
+// page faults than another's.
+template <class T>
+struct HugeAllocator {
+  using value_type = T;
+  HugeAllocator() = default;
+  template <class U>
+  HugeAllocator(const HugeAllocator<U> &) {}
+  T *allocate(size_t count) {
+    const size_t bytes = count * sizeof(T);
+    const bool huge = bytes >= (size_t{4} << 20);
+    void *p = nullptr;
+    if (posix_memalign(&p, huge ? (size_t{2} << 20) : 64, bytes) != 0) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    if (huge) (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return static_cast<T *>(p);
+  }
+  void deallocate(T *p, size_t) { std::free(p); }
+  template <class U>
+  bool operator==(const HugeAllocator<U> &) const { return true; }
+  template <class U>
+  bool operator!=(const HugeAllocator<U> &) const { return false; }
+};
+
+using Doubles = std::vector<double, HugeAllocator<double>>;
 
 // splitmix64: small, fast and good enough for indices and test data. Every
 // random number a timed loop needs is drawn before the loop starts.

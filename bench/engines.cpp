@@ -211,7 +211,9 @@ class EagerEngine final : public Engine {
 
   int64_t n_, d_;
   double scale_;
-  std::vector<double> V_, Qc_, M_, A_, C_, D_, shift_, x_, a_new_, delta_, row_, row_out_;
+  std::vector<double> V_, Qc_;
+  Doubles M_, A_;
+  std::vector<double> C_, D_, shift_, x_, a_new_, delta_, row_, row_out_;
 };
 
 // ---- direct: A and D only ----------------------------------------------------------
@@ -292,7 +294,9 @@ class DirectEngine final : public Engine {
 
   int64_t n_, d_;
   double scale_;
-  std::vector<double> Q_, Vc_, M_, A_, D_, shift_, x_, a_new_;
+  std::vector<double> Q_, Vc_;
+  Doubles M_, A_;
+  std::vector<double> D_, shift_, x_, a_new_;
 };
 
 }  // namespace

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "common.hpp"
+
 namespace bench {
 
 // Q, K, V: row-major n x d. scale: the logit scale s of A = exp(s Q K^T).
@@ -49,7 +51,8 @@ class StaticAttention {
 
  private:
   int64_t n_, d_;
-  std::vector<double> A_, row_sum_;
+  Doubles A_;
+  std::vector<double> row_sum_;
 };
 
 // Row i of B recomputed from scratch with O(n) memory: the logits s K Q[i,:]

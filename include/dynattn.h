@@ -123,8 +123,11 @@ typedef enum att_matrix {
  * @since 0.2.0
  */
 typedef enum att_storage {
-  ATT_STORAGE_DENSE = 0,    /**< A and the logits as n_q x n_kv matrices:
-                                 2 n_q n_kv doubles. */
+  ATT_STORAGE_DENSE = 0,    /**< The logits as an n_q x n_kv matrix, n_q
+                                 n_kv doubles (2 n_q n_kv before 0.3.0,
+                                 when A was kept too); entries, columns
+                                 and row blocks of A are exponentiated
+                                 from them when needed. */
   ATT_STORAGE_STREAMED = 1, /**< Neither is stored: entries, columns and row
                                  blocks of A are recomputed from Q K^T when
                                  needed (blocked, never an n_q x n_kv
@@ -349,7 +352,7 @@ ATT_API att_status att_config_set_causal(att_config *cfg, int64_t causal);
 
 /**
  * Choose how the kernel A is stored (see att_storage). ATT_STORAGE_AUTO, the
- * default, picks ATT_STORAGE_DENSE unless its 2 n_q n_kv doubles (plus O(n)
+ * default, picks ATT_STORAGE_DENSE unless its n_q n_kv doubles (plus O(n)
  * scratch) exceed the memory budget, and ATT_STORAGE_STREAMED otherwise.
  * att_stat() with ATT_STAT_STORAGE reports the store in use; a saved state
  * records it and loads back in the same mode.
@@ -416,8 +419,9 @@ ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strateg
  *         entry of V or a logit exceeds ATT_MAX_VALUE / ATT_MAX_LOGIT);
  *         ATT_E_NOMEM.
  * Ownership: free the handle with att_free().
- * Memory: about 2 n^2 + 2 n min(k, n) + 5 n d doubles (the logits and A are
- *         kept, as in Algorithm 1 of the paper).
+ * Memory: about n^2 + 2 n min(k, n) + 5 n d doubles and an 8 MiB block
+ *         (the logits are kept, as in Algorithm 1 of the paper; A is
+ *         exponentiated from them when needed).
  * Complexity: O(n^2 d) at matrix-multiply speed (paper Lemma 4.3).
  * Thread-safe (touches no shared state).
  * @since 0.1.0

@@ -170,7 +170,6 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   if (storage == ATT_STORAGE_STREAMED) {
     store_ = std::make_unique<StreamedStore>(n_q, n_kv, d_k, mask_);
   } else {
-    checked_mul(checked_mul(n_q, n_kv), 2);
     store_ = std::make_unique<DenseStore>(n_q, n_kv, mask_);
   }
   C0_ = Matrix(n_q, d_v);
@@ -196,6 +195,8 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   row_logits_ = Array<double>(n_kv);
   vec_ = Array<double>(std::max(d_k, d_v));
   old_key_ = Array<double>(d_k);
+  ones_ = Array<double>(slots_);
+  ones_.fill(1.0);
   flagged_ = Array<unsigned char>(n_q);
   flagged_.fill(0);
   fold_threshold_ = adaptive_fold_threshold(shape_);
@@ -224,7 +225,8 @@ att_storage DynamicAttention::resolve_storage(const Shape &shape, const Config &
   }
   // The dense store's size, in long double so that it cannot overflow.
   const long double entries = static_cast<long double>(shape.n_q) * shape.n_kv;
-  const long double dense = 8.0L * (2 * entries + std::max(shape.n_q, shape.n_kv) + shape.n_q);
+  const long double dense =
+      8.0L * (entries + std::max(shape.n_q, shape.n_kv) + shape.n_q) + DenseStore::kBlockBytes;
   return dense > static_cast<long double>(budget) ? ATT_STORAGE_STREAMED : ATT_STORAGE_DENSE;
 }
 
@@ -298,6 +300,7 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       row_logits_(o.row_logits_.size()),
       vec_(o.vec_.size()),
       old_key_(o.old_key_.size()),
+      ones_(o.ones_.copy()),
       flagged_(o.flagged_.copy()),
       sweep_credit_(o.sweep_credit_),
       sweep_next_(o.sweep_next_),
@@ -422,21 +425,19 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
   const int64_t lo = mask_.first_row(row);
   double *delta_a = delta_a_.data();
   double *a_new = a_new_.data();
-  unsigned char *flagged = flagged_.data();
-  int64_t n_flagged = store_->commit_key_column(operands(), row, old_key_.data(), logits, a_new,
-                                                delta_a, flagged);
-  // A store that recomputed the old column: its a_old may differ from the
+  // A store that recomputes the old column: its a_old may differ from the
   // one D and C0 hold by the rounding of the logits' dot product.
+  double recompute = 0.0;
   if (store_->recompute_error_factor() > 0.0) {
     double sum = 0.0;
     for (int64_t t = 0; t < shape_.d_k; ++t) sum += old_key_[t] * old_key_[t];
-    const double recompute =
-        store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
-    for (int64_t i = lo; i < n_q; ++i) err_[i] += recompute * query_norm_[i] * (a_new[i] - delta_a[i]);
+    recompute = store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
   }
-  n_flagged += kern::absorb_column(a_new + lo, delta_a + lo, d_hi_.data() + lo, d_lo_.data() + lo,
-                                   err_.data() + lo, flagged + lo, num::kUpdateCharge * kU,
-                                   num::kRowTolerance, n_q - lo);
+  double *old_logits = store_->key_logits(operands(), row, old_key_.data());
+  const int64_t n_flagged = kern::key_column(
+      old_logits + lo, logits + lo, shift_.data() + lo, query_norm_.data() + lo, recompute,
+      a_new + lo, delta_a + lo, d_hi_.data() + lo, d_lo_.data() + lo, err_.data() + lo,
+      flagged_.data() + lo, num::kUpdateCharge * kU, num::kRowTolerance, n_q - lo);
   int64_t slot = key_slot_[row];
   if (slot < 0) {
     slot = key_slot_[row] = n_key_cols_++;
@@ -457,19 +458,29 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
   fold_if_due();
 }
 
+// old_key_ = K[row, :] before a change, for a store that recomputes the old
+// kernel column from it (the dense store reads its logits instead, and a
+// strided walk along a key row is not free).
+void DynamicAttention::remember_old_key(int64_t row) {
+  if (store_->recompute_error_factor() == 0.0) return;
+  for (int64_t t = 0; t < shape_.d_k; ++t) old_key_[t] = K_(row, t);
+}
+
 // K[row, col] becomes k_new (finite); scaled_delta = scale * (its change).
 void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double scaled_delta) {
   if (!std::isfinite(scaled_delta))
     fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
          static_cast<long long>(row), static_cast<long long>(col));
   double *logits = logits_.data();
-  store_->propose_key_column(operands(), row, col, scaled_delta, logits);
-  char what[64];
-  std::snprintf(what, sizeof what, "changing K[%lld][%lld]", static_cast<long long>(row),
-                static_cast<long long>(col));
-  check_key_logits(row, logits, what);
+  if (!store_->propose_key_column(operands(), row, col, scaled_delta, logits)) {
+    // Fails, with the details.
+    char what[64];
+    std::snprintf(what, sizeof what, "changing K[%lld][%lld]", static_cast<long long>(row),
+                  static_cast<long long>(col));
+    check_key_logits(row, logits, what);
+  }
   // Validated: from here on nothing can fail (all buffers exist).
-  for (int64_t t = 0; t < shape_.d_k; ++t) old_key_[t] = K_(row, t);
+  remember_old_key(row);
   K_(row, col) = k_new;
   ++updates_[ATT_MATRIX_K];
   apply_key_column(row, logits);
@@ -496,7 +507,9 @@ void DynamicAttention::record_value_change(int64_t row, int64_t col) {
     slot = value_slot_[row] = n_value_rows_++;
     pending_value_[slot] = row;
     store_->copy_column(operands(), row, pending_a_.col(value_column(slot)));
-    col = -1;
+    // Until now the row equalled its V0: only the changed entry differs.
+    if (col >= 0)
+      for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(value_column(slot), j) = 0.0;
   }
   if (col >= 0) {
     pending_r_(value_column(slot), col) = V_(row, col) - V0_(row, col);
@@ -611,8 +624,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
     propose_key_row(row, v, logits_.data());
   }
   // Validated.
-  if (which == ATT_MATRIX_K)
-    for (int64_t t = 0; t < w; ++t) old_key_[t] = m(row, t);
+  if (which == ATT_MATRIX_K) remember_old_key(row);
   for (int64_t t = 0; t < w; ++t) m(row, t) = v[t];
   ++updates_[which];
   if (which == ATT_MATRIX_Q) {
@@ -719,8 +731,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     if (!changed[static_cast<size_t>(g)]) continue;
     const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
     const double *v = new_rows.data() + g * w;
-    if (which == ATT_MATRIX_K)
-      for (int64_t c = 0; c < w; ++c) old_key_[c] = m(row, c);
+    if (which == ATT_MATRIX_K) remember_old_key(row);
     for (int64_t c = 0; c < w; ++c) m(row, c) = v[c];
     if (which == ATT_MATRIX_Q) {
       apply_query_row(row, logits.data() + g * logit_len);
@@ -856,12 +867,14 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
 void DynamicAttention::fold() {
   const int64_t n_q = shape_.n_q, d_v = shape_.d_v;
   const int64_t n_rows = n_value_rows_;
+  // A pending value row's changed entries are the non-zeros of its row of R
+  // (V - V0 is 0 exactly where V = V0), which R holds in cache.
   int64_t n_dense = 0;
   for (int64_t s = 0; s < n_rows; ++s) {
-    const int64_t r = pending_value_[s];
+    const int64_t r = pending_value_[s], x = value_column(s);
     int64_t changed = 0;
     for (int64_t j = 0; j < d_v; ++j) {
-      if (V_(r, j) == V0_(r, j)) continue;
+      if (pending_r_(x, j) == 0.0) continue;
       ++changed;
       column_touched_[j] = 1;
       value_scale_[j] =
@@ -871,10 +884,10 @@ void DynamicAttention::fold() {
   }
   const int64_t x0 = pending_begin();
   const int64_t width = n_key_cols_ + n_dense;
-  for (int64_t s = 0; s < n_rows; ++s) {
-    const double *column = pending_a_.col(value_column(s));
-    for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * column[i];
-  }
+  // Each value term's entry A[i, r_s] is charged once to row i.
+  if (n_rows > 0)
+    blas::gemv(blas::Op::N, n_q, n_rows, num::kFoldCharge * kU, pending_a_.col(value_column(0)),
+               pending_a_.ld(), ones_.data(), 1, 1.0, err_.data(), 1);
   // Every fold with terms rounds entries of every row of C0 once.
   const bool rounds = n_key_cols_ + n_rows > 0;
   if (rounds)
@@ -891,8 +904,9 @@ void DynamicAttention::fold() {
         blas::axpy(n_q, pending_r_(x, j), pending_a_.col(x), C0_.col(j));
   }
   for (int64_t s = 0; s < n_rows; ++s) {
-    const int64_t r = pending_value_[s];
-    for (int64_t j = 0; j < d_v; ++j) V0_(r, j) = V_(r, j);
+    const int64_t r = pending_value_[s], x = value_column(s);
+    for (int64_t j = 0; j < d_v; ++j)
+      if (pending_r_(x, j) != 0.0) V0_(r, j) = V_(r, j);
     value_slot_[r] = -1;
   }
   for (int64_t t = 0; t < n_key_cols_; ++t) key_slot_[pending_key_[t]] = -1;

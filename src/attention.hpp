@@ -156,8 +156,9 @@ class DynamicAttention {
   void check_key_logits(int64_t row, const double *logits, const char *what) const;
   // Apply validated logits: row of Q / column of K changed (never fails).
   void apply_query_row(int64_t row, const double *logits);
-  // old_key_ holds the key row before the change.
+  // old_key_ holds the key row before the change (remember_old_key).
   void apply_key_column(int64_t row, const double *logits);
+  void remember_old_key(int64_t row);
   // V[row, col] changed (col = -1: possibly every entry of the row).
   void record_value_change(int64_t row, int64_t col);
   void key_entry(int64_t row, int64_t col, double k_new, double scaled_delta);
@@ -207,6 +208,7 @@ class DynamicAttention {
 
   // Update scratch.
   Array<double> logits_, a_new_, delta_a_, row_logits_, vec_, old_key_;
+  Array<double> ones_;  // slots_ ones: the fold sums value columns with dgemv
   Array<unsigned char> flagged_;
 
   double sweep_credit_ = 0.0;  // rows the background sweep owes

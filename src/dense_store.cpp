@@ -7,152 +7,199 @@
 
 #include "blas.hpp"
 #include "dynattn.h"
+#include "error.hpp"
 #include "kernels.hpp"
 #include "numerics.hpp"
 
 namespace att {
+namespace {
+
+// Below this many rows, multiply_rows works row by row (a gathered row of
+// M, its exponentials, one dgemv) rather than through a column-major block.
+constexpr int64_t kRowWiseRows = 8;
+
+}  // namespace
+
+int64_t DenseStore::rows_per_block(int64_t n_q, int64_t n_kv) {
+  const int64_t rows = kBlockBytes / (static_cast<int64_t>(sizeof(double)) * n_kv);
+  return std::clamp<int64_t>(rows, 1, n_q);
+}
 
 DenseStore::DenseStore(int64_t n_q, int64_t n_kv, KeyMask mask)
     : mask_(mask),
       M_(n_q, n_kv),
-      A_(n_q, n_kv),
-      row_scratch_(std::max(n_q, n_kv)),
-      row_scratch2_(n_q) {}
+      block_(rows_per_block(n_q, n_kv), n_kv),
+      sum_hi_(block_.rows()),
+      sum_lo_(block_.rows()),
+      row_scratch_(n_kv) {}
 
 DenseStore::DenseStore(const DenseStore &other)
     : KernelStore(),
       mask_(other.mask_),
       M_(other.M_.copy()),
-      A_(other.A_.copy()),
-      row_scratch_(other.row_scratch_.size()),
-      row_scratch2_(other.row_scratch2_.size()) {}
+      block_(other.block_.rows(), other.block_.cols()),
+      sum_hi_(other.sum_hi_.size()),
+      sum_lo_(other.sum_lo_.size()),
+      row_scratch_(other.row_scratch_.size()) {}
 
 std::unique_ptr<KernelStore> DenseStore::clone() const {
   return std::unique_ptr<KernelStore>(new DenseStore(*this));
 }
 
 int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv) {
-  return static_cast<int64_t>(sizeof(double)) * (2 * n_q * n_kv + std::max(n_q, n_kv) + n_q);
+  const int64_t h = rows_per_block(n_q, n_kv);
+  return static_cast<int64_t>(sizeof(double)) * (n_q * n_kv + h * n_kv + 2 * h + n_kv);
 }
 
 int64_t DenseStore::compute_rows(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
                                  double scale, double *shift, double *row_sum) {
-  const int64_t n_kv = A_.cols();
-  const int64_t ld = A_.ld();
-  blas::gemm(blas::Op::N, blas::Op::T, count, n_kv, Q.cols(), scale, Q.data() + i0, Q.ld(),
-             K.data(), K.ld(), 0.0, M_.data() + i0, ld);
+  return compute_rows_and_multiply(i0, count, Q, K, scale, shift, row_sum, nullptr, 0, 0,
+                                   nullptr, 0);
+}
 
-  // Validate and find each row's shift, walking columns so the inner loop is
-  // over contiguous rows of the block. Rows of the block before `lo` do not
-  // see key c: their entries are masked, set to 0 and never looked at.
-  std::fill(shift, shift + count, -std::numeric_limits<double>::infinity());
-  bool bad = false;
-  for (int64_t c = 0; c < n_kv; ++c) {
-    double *m = M_.col(c) + i0;
-    const int64_t lo = std::min(count, std::max<int64_t>(0, mask_.first_row(c) - i0));
-    std::fill(m, m + lo, 0.0);
-    bad |= kern::running_max(m + lo, shift + lo, ATT_MAX_LOGIT, count - lo);
+// Block by block of rows: the block's logits by dgemm, validated and
+// shifted by their maxima, exponentiated into block_ with compensated row
+// sums, and multiplied by V, so the logits are read back while they are
+// still in cache. A block of the rows' causal mask stops at the last key its
+// last row sees.
+int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
+                                              const Matrix &K, double scale, double *shift,
+                                              double *row_sum, const double *V, int64_t ldv,
+                                              int64_t cols, double *out, int64_t ldo) {
+  const int64_t n_kv = M_.cols();
+  const int64_t h = block_.rows();
+  for (int64_t r0 = 0; r0 < count; r0 += h) {
+    const int64_t rows = std::min(h, count - r0);
+    const int64_t i = i0 + r0;
+    const int64_t keys = mask_.key_end(i + rows - 1, n_kv);
+    blas::gemm(blas::Op::N, blas::Op::T, rows, n_kv, Q.cols(), scale, Q.data() + i, Q.ld(),
+               K.data(), K.ld(), 0.0, M_.data() + i, M_.ld());
+    double *top = shift + r0;
+    std::fill(top, top + rows, -std::numeric_limits<double>::infinity());
+    bool bad = false;
+    for (int64_t c = 0; c < n_kv; ++c) {
+      double *m = M_.col(c) + i;
+      const int64_t hidden = hidden_rows(c, i, rows);
+      std::fill(m, m + hidden, 0.0);
+      bad |= kern::running_max(m + hidden, top + hidden, ATT_MAX_LOGIT, rows - hidden);
+    }
+    if (bad) {
+      // Rare: the first offending row (masked entries were zeroed).
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < n_kv; ++c)
+          if (!(std::fabs(M_(i + r, c)) <= ATT_MAX_LOGIT)) return i + r;
+    }
+    // A = exp(M - shift), summed with TwoSum so that a row sum carries no
+    // accumulated rounding (its error is one rounding of the result).
+    double *hi = sum_hi_.data();
+    double *lo = sum_lo_.data();
+    std::fill(hi, hi + rows, 0.0);
+    std::fill(lo, lo + rows, 0.0);
+    for (int64_t c = 0; c < keys; ++c) {
+      double *a = block_.col(c);
+      const int64_t hidden = hidden_rows(c, i, rows);
+      std::fill(a, a + hidden, 0.0);
+      kern::exp_accumulate(M_.col(c) + i + hidden, top + hidden, a + hidden, hi + hidden,
+                           lo + hidden, rows - hidden);
+    }
+    for (int64_t r = 0; r < rows; ++r) row_sum[r0 + r] = hi[r] + lo[r];
+    if (V != nullptr)
+      blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V,
+                 ldv, 0.0, out + r0, ldo);
   }
-  if (bad) {
-    // Rare: find the first offending row (masked entries were zeroed).
-    for (int64_t r = 0; r < count; ++r)
-      for (int64_t c = 0; c < n_kv; ++c)
-        if (!(std::fabs(M_(i0 + r, c)) <= ATT_MAX_LOGIT)) return i0 + r;
-  }
-
-  // A = exp(M - shift), summed with TwoSum so the row sum carries no
-  // accumulated rounding (its error is one rounding of the result).
-  double *hi = row_scratch_.data();
-  double *lo_sum = row_scratch2_.data();
-  std::fill(hi, hi + count, 0.0);
-  std::fill(lo_sum, lo_sum + count, 0.0);
-  for (int64_t c = 0; c < n_kv; ++c) {
-    const double *m = M_.col(c) + i0;
-    double *a = A_.col(c) + i0;
-    const int64_t lo = std::min(count, std::max<int64_t>(0, mask_.first_row(c) - i0));
-    std::fill(a, a + lo, 0.0);
-    kern::exp_accumulate(m + lo, shift + lo, a + lo, hi + lo, lo_sum + lo, count - lo);
-  }
-  for (int64_t r = 0; r < count; ++r) row_sum[r] = hi[r] + lo_sum[r];
   return -1;
 }
 
 void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift,
                                   double *row_sum) {
-  const int64_t n_kv = A_.cols();
+  const int64_t n_kv = M_.cols();
   const int64_t end = mask_.key_end(i, n_kv);
   bool unused = false;
   const double top = end > 0 ? kern::max_of(logits, HUGE_VAL, &unused, end)
                              : -std::numeric_limits<double>::infinity();
-  double *a = row_scratch_.data();
-  const double sum = kern::exp_sum(logits, top, a, end);
-  for (int64_t c = 0; c < end; ++c) {
-    M_(i, c) = logits[c];
-    A_(i, c) = a[c];
-  }
-  for (int64_t c = end; c < n_kv; ++c) {
-    M_(i, c) = 0.0;
-    A_(i, c) = 0.0;
-  }
+  const double sum = kern::exp_sum(logits, top, row_scratch_.data(), end);
+  for (int64_t c = 0; c < end; ++c) M_(i, c) = logits[c];
+  for (int64_t c = end; c < n_kv; ++c) M_(i, c) = 0.0;
   *shift = top;
   *row_sum = sum;
 }
 
-void DenseStore::multiply_rows(const KernelOperands &, int64_t i0, int64_t count,
+void DenseStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
                                const double *V, int64_t ldv, int64_t cols, double *out,
                                int64_t ldo) {
-  blas::gemm(blas::Op::N, blas::Op::N, count, cols, A_.cols(), 1.0, A_.data() + i0, A_.ld(), V,
-             ldv, 0.0, out, ldo);
+  const int64_t n_kv = M_.cols();
+  if (count < kRowWiseRows) {
+    double *a = row_scratch_.data();
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t i = i0 + r;
+      const int64_t end = mask_.key_end(i, n_kv);
+      for (int64_t c = 0; c < end; ++c) a[c] = M_(i, c);
+      kern::exp_offset(a, ops.shift[i], a, end);
+      blas::gemv(blas::Op::T, end, cols, 1.0, V, ldv, a, 1, 0.0, out + r, ldo);
+    }
+    return;
+  }
+  const int64_t h = block_.rows();
+  for (int64_t r0 = 0; r0 < count; r0 += h) {
+    const int64_t rows = std::min(h, count - r0);
+    const int64_t i = i0 + r0;
+    const int64_t keys = mask_.key_end(i + rows - 1, n_kv);
+    for (int64_t c = 0; c < keys; ++c) {
+      double *a = block_.col(c);
+      const int64_t hidden = hidden_rows(c, i, rows);
+      std::fill(a, a + hidden, 0.0);
+      kern::exp_shifted(M_.col(c) + i + hidden, ops.shift + i + hidden, a + hidden,
+                        rows - hidden);
+    }
+    blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V,
+               ldv, 0.0, out + r0, ldo);
+  }
 }
 
-void DenseStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
+bool DenseStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
                                     double scaled_delta, double *out) const {
-  const double *m = M_.col(c);
-  const double *q = ops.Q.col(j);
-  const int64_t n = A_.rows();
   const int64_t lo = mask_.first_row(c);
-  kern::axpy(m + lo, scaled_delta, q + lo, out + lo, n - lo);
+  return !kern::axpy(M_.col(c) + lo, scaled_delta, ops.Q.col(j) + lo, out + lo, ATT_MAX_LOGIT,
+                     M_.rows() - lo);
 }
 
-int64_t DenseStore::commit_key_column(const KernelOperands &ops, int64_t c, const double *,
-                                      const double *logits, double *a_new, double *delta_a,
-                                      unsigned char *exceeded) {
-  const double *shift = ops.shift;
-  const int64_t n = A_.rows();
+double *DenseStore::key_logits(const KernelOperands &, int64_t c, const double *) {
+  return M_.col(c);
+}
+
+double DenseStore::entry(const KernelOperands &ops, int64_t i, int64_t c) const {
+  if (c >= mask_.key_end(i, M_.cols())) return 0.0;
+  double a;
+  kern::exp_shifted(M_.col(c) + i, ops.shift + i, &a, 1);
+  return a;
+}
+
+void DenseStore::copy_column(const KernelOperands &ops, int64_t c, double *out) const {
   const int64_t lo = mask_.first_row(c);
-  double *m = M_.col(c);
-  double *a = A_.col(c);
-  const int64_t n_exceeded =
-      kern::exp_column(logits + lo, shift + lo, a_new + lo, exceeded + lo, n - lo);
-  kern::replace(a_new + lo, a + lo, delta_a + lo, n - lo);
-  std::memcpy(m + lo, logits + lo, sizeof(double) * static_cast<size_t>(n - lo));
-  return n_exceeded;
+  std::fill(out, out + lo, 0.0);
+  kern::exp_shifted(M_.col(c) + lo, ops.shift + lo, out + lo, M_.rows() - lo);
 }
 
-void DenseStore::copy_column(const KernelOperands &, int64_t c, double *out) const {
-  std::memcpy(out, A_.col(c), static_cast<size_t>(A_.rows()) * sizeof(double));
-}
+// Section (format version 3): M, n_q x n_kv column-major doubles. Versions 1
+// and 2 followed it with A, which is skipped: it is a function of M and the
+// shifts.
+void DenseStore::save(ser::Writer &out) const { out.doubles(M_.data(), M_.size()); }
 
-// Section: M then A, each n_q x n_kv column-major doubles.
-void DenseStore::save(ser::Writer &out) const {
-  out.doubles(M_.data(), M_.size());
-  out.doubles(A_.data(), A_.size());
-}
-
-void DenseStore::load(ser::Reader &in) {
+void DenseStore::load(ser::Reader &in, uint32_t version, const KernelOperands &ops) {
   in.doubles(M_.data(), M_.size(), "logits M");
-  in.doubles(A_.data(), A_.size(), "kernel A");
-  // A is what queries divide and multiply by: reject entries no update can
-  // produce (negative, non-finite, above the headroom, or non-zero where the
-  // mask hides the key).
-  const double top = std::exp(num::kShiftHeadroom);
-  for (int64_t c = 0; c < A_.cols(); ++c) {
+  if (version < 3) in.skip(M_.size(), sizeof(double), "kernel A");
+  // Reject logits no sequence of updates can leave behind: masked entries
+  // other than 0, and visible ones that are out of range or further above
+  // their row's shift than the headroom allows (A would overflow).
+  for (int64_t c = 0; c < M_.cols(); ++c) {
     const int64_t lo = mask_.first_row(c);
-    for (int64_t i = 0; i < A_.rows(); ++i) {
-      const double a = A_(i, c);
-      const bool ok = i < lo ? a == 0.0 : (a >= 0.0 && a <= top);
-      if (!ok || !std::isfinite(M_(i, c)))
-        fail(ATT_E_CORRUPT, "saved state: kernel entry (%lld, %lld) is impossible",
+    for (int64_t i = 0; i < M_.rows(); ++i) {
+      const double m = M_(i, c);
+      const bool ok = i < lo ? m == 0.0
+                             : std::fabs(m) <= ATT_MAX_LOGIT &&
+                                   m - ops.shift[i] <= num::kShiftHeadroom;
+      if (!ok)
+        fail(ATT_E_CORRUPT, "saved state: logit (%lld, %lld) is impossible",
              static_cast<long long>(i), static_cast<long long>(c));
     }
   }

@@ -51,7 +51,9 @@ class KernelStore {
   // row_sum[i] = sum_c A[i, c] (compensated). shift and row_sum point at the
   // entry of row i0. Returns the first row whose visible logits are not
   // finite or exceed ATT_MAX_LOGIT in magnitude, or -1 when all are
-  // acceptable.
+  // acceptable (rows before it may have been recomputed already: a failure
+  // leaves the rows' state unusable, which only init can meet, since updates
+  // validate their logits first).
   virtual int64_t compute_rows(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
                                double scale, double *shift, double *row_sum) = 0;
 
@@ -85,20 +87,19 @@ class KernelStore {
 
   // The logits of key column c after K[c, j] += delta, without changing
   // anything (ops.K still holds the old key row): out[i] = M[i, c] +
-  // scaled_delta * Q[i, j] for the rows that see key c.
-  virtual void propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
+  // scaled_delta * Q[i, j] for the rows that see key c. Returns true when
+  // all of them are finite and within ATT_MAX_LOGIT in magnitude.
+  virtual bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
                                   double scaled_delta, double *out) const = 0;
 
-  // Make `logits` the logits of key column c, whose key row was k_old (d_k
-  // contiguous values; ops.K already holds the new row). For every row i
-  // that sees key c: the new a = exp(min(logits[i] - ops.shift[i],
-  // headroom)) goes to a_new[i], the change a - a_old to delta_a[i], and
-  // exceeded[i] = 1 when logits[i] - shift[i] exceeds the headroom (the row
-  // must be re-shifted), else 0. Entries of rows that do not see c are not
-  // written. Returns the number of exceeded rows.
-  virtual int64_t commit_key_column(const KernelOperands &ops, int64_t c, const double *k_old,
-                                    const double *logits, double *a_new, double *delta_a,
-                                    unsigned char *exceeded) = 0;
+  // The logits of key column c as the rows' D and C0 saw them, before the
+  // change of its key row from k_old (d_k contiguous values; ops.K already
+  // holds the new row): an n_q array whose entries [first_row(c), n_q) the
+  // caller reads and then overwrites with the column's new logits
+  // (kern::key_column). The dense store hands out its own column, which so
+  // takes the new logits; the streamed store recomputes the old ones into
+  // scratch. Valid until the next call on the store.
+  virtual double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old) = 0;
 
   // A[i, c] (0 when masked). Safe to call concurrently: no scratch, no
   // allocation.
@@ -107,8 +108,8 @@ class KernelStore {
   // out[0 : n_q] = A[:, c] (0 in masked rows).
   virtual void copy_column(const KernelOperands &ops, int64_t c, double *out) const = 0;
 
-  // A store whose commit_key_column recomputes the old logits rather than
-  // reading them returns f > 0: the recomputed a_old of row i may differ
+  // A store whose key_logits recomputes the old logits rather than reading
+  // them returns f > 0: the recomputed a_old of row i may differ
   // from the one the row's D and C0 were built with by at most
   // f * u * |scale| * |q_i|_2 * |k_c|_2 * a_old (relative rounding of a d_k
   // term dot product), which the caller charges to the row's error bound.
@@ -125,11 +126,13 @@ class KernelStore {
 
   // Write the store's section of a saved state (docs/FORMAT.md): whatever it
   // needs so that load() on a store built with the same shape and mask
-  // restores it bit-identically. load() must check every size against
-  // in.remaining() before allocating, and throws Error(ATT_E_CORRUPT) on
-  // data it cannot accept.
+  // restores it bit-identically. load() reads a section written in format
+  // `version`, after everything but the store has been loaded (ops holds the
+  // saved Q, K and shifts); it must check every size against in.remaining()
+  // before allocating, and throws Error(ATT_E_CORRUPT) on data it cannot
+  // accept.
   virtual void save(ser::Writer &out) const = 0;
-  virtual void load(ser::Reader &in) = 0;
+  virtual void load(ser::Reader &in, uint32_t version, const KernelOperands &ops) = 0;
 };
 
 }  // namespace att

@@ -25,8 +25,8 @@ const Table &table() {
 void exp_offset(const double *x, double shift, double *a, int64_t n) {
   table().exp_offset(x, shift, a, n);
 }
-void axpy(const double *m, double s, const double *q, double *out, int64_t n) {
-  table().axpy(m, s, q, out, n);
+bool axpy(const double *m, double s, const double *q, double *out, double limit, int64_t n) {
+  return table().axpy(m, s, q, out, limit, n);
 }
 bool running_max(const double *m, double *shift, double limit, int64_t n) {
   return table().running_max(m, shift, limit, n);
@@ -35,13 +35,11 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
                     int64_t n) {
   table().exp_accumulate(m, shift, a, hi, lo, n);
 }
-int64_t exp_column(const double *logits, const double *shift, double *a,
-                   unsigned char *exceeded, int64_t n) {
-  return table().exp_column(logits, shift, a, exceeded, n);
-}
-int64_t absorb_column(const double *a_new, const double *delta, double *hi, double *lo,
-                      double *err, unsigned char *flagged, double charge, double tol, int64_t n) {
-  return table().absorb_column(a_new, delta, hi, lo, err, flagged, charge, tol, n);
+int64_t key_column(double *m, const double *logits, const double *shift, const double *norm,
+                   double recompute, double *a_new, double *delta, double *hi, double *lo,
+                   double *err, unsigned char *flagged, double charge, double tol, int64_t n) {
+  return table().key_column(m, logits, shift, norm, recompute, a_new, delta, hi, lo, err, flagged,
+                            charge, tol, n);
 }
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n) {
   table().exp_shifted(x, shift, a, n);
@@ -51,9 +49,6 @@ double max_of(const double *x, double limit, bool *bad, int64_t n) {
 }
 double exp_sum(const double *x, double shift, double *a, int64_t n) {
   return table().exp_sum(x, shift, a, n);
-}
-void replace(const double *a_new, double *a, double *delta, int64_t n) {
-  table().replace(a_new, a, delta, n);
 }
 void add(const double *x, double *y, int64_t n) { table().add(x, y, n); }
 

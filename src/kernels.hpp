@@ -14,8 +14,9 @@ namespace att::kern {
 // for one shift. x may alias a.
 void exp_offset(const double *x, double shift, double *a, int64_t n);
 
-// out[i] = m[i] + s * q[i] (one rounding each for the product and the sum).
-void axpy(const double *m, double s, const double *q, double *out, int64_t n);
+// out[i] = m[i] + s * q[i] (one rounding each for the product and the sum);
+// returns true when some out[i] is NaN or exceeds `limit` in magnitude.
+bool axpy(const double *m, double s, const double *q, double *out, double limit, int64_t n);
 
 // shift[i] = max(shift[i], m[i]); returns true when some m[i] is NaN or
 // exceeds `limit` in magnitude.
@@ -26,19 +27,22 @@ bool running_max(const double *m, double *shift, double limit, int64_t n);
 void exp_accumulate(const double *m, const double *shift, double *a, double *hi, double *lo,
                     int64_t n);
 
-// a[i] = exp(min(logits[i] - shift[i], num::kShiftHeadroom)) (clamped below
-// at the exponent floor); exceeded[i] = 1 where the headroom was exceeded.
-// Returns the number of exceeded entries.
-int64_t exp_column(const double *logits, const double *shift, double *a,
-                   unsigned char *exceeded, int64_t n);
-
-// A column of A changed from a_new - delta to a_new. For every row: D = hi +
-// lo absorbs delta exactly (TwoSum), err grows by charge * (2 a_new - delta)
-// (the old and new entries' masses), and flagged[i] is set when err exceeds
-// tol * D (or D is no longer positive). Returns the number of rows flagged
-// by this call.
-int64_t absorb_column(const double *a_new, const double *delta, double *hi, double *lo,
-                      double *err, unsigned char *flagged, double charge, double tol, int64_t n);
+// A key column's logits change from m to `logits` (both relative to the
+// rows' shifts), for rows whose normalizer is D = hi + lo. For every row:
+//   a_new[i] = exp(min(logits[i] - shift[i], num::kShiftHeadroom)) and
+//   delta[i] = a_new[i] - a_old, a_old = exp(m[i] - shift[i]) (each zero
+//   below the exponent floor, and bit for bit what exp_shifted gives for the
+//   same argument), then m[i] = logits[i];
+//   D absorbs delta exactly (TwoSum);
+//   err[i] grows by charge * (a_old + a_new) (the two entries' masses) plus
+//   recompute * norm[i] * a_old (a store's rounding in recomputing m; 0 for
+//   a store that kept it);
+//   flagged[i] is set when the headroom was exceeded (the row must be
+//   re-shifted) or err exceeds tol * D (or D is no longer positive).
+// Returns the number of rows this call flagged that were not flagged before.
+int64_t key_column(double *m, const double *logits, const double *shift, const double *norm,
+                   double recompute, double *a_new, double *delta, double *hi, double *lo,
+                   double *err, unsigned char *flagged, double charge, double tol, int64_t n);
 
 // a[i] = exp_clamped(x[i] - shift[i]).
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n);
@@ -50,9 +54,6 @@ double max_of(const double *x, double limit, bool *bad, int64_t n);
 // a[i] = exp_clamped(x[i] - shift) for one shift, and returns sum_i a[i]
 // with compensated (TwoSum) accumulation. a may alias x.
 double exp_sum(const double *x, double shift, double *a, int64_t n);
-
-// delta[i] = a_new[i] - a[i], then a[i] = a_new[i].
-void replace(const double *a_new, double *a, double *delta, int64_t n);
 
 // y[i] += x[i].
 void add(const double *x, double *y, int64_t n);

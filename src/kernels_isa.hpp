@@ -30,8 +30,14 @@ void isa_exp_offset(const double *x, double shift, double *a, int64_t n) {
   }
 }
 
-void isa_axpy(const double *m, double s, const double *q, double *out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = m[i] + s * q[i];
+bool isa_axpy(const double *m, double s, const double *q, double *out, double limit, int64_t n) {
+  int64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = m[i] + s * q[i];
+    out[i] = v;
+    bad |= __builtin_fabs(v) <= limit ? 0 : 1;
+  }
+  return bad != 0;
 }
 
 bool isa_running_max(const double *m, double *shift, double limit, int64_t n) {
@@ -64,45 +70,52 @@ void isa_exp_accumulate(const double *m, const double *shift, double *a, double 
   }
 }
 
-int64_t isa_exp_column(const double *logits, const double *shift, double *a,
-                       unsigned char *exceeded, int64_t n) {
-  double x[kBlock], e[kBlock];
+// Every array is distinct (restrict), or the loops would not vectorize.
+int64_t isa_key_column(double *__restrict m, const double *__restrict logits,
+                       const double *__restrict shift, const double *__restrict norm,
+                       double recompute, double *__restrict a_new, double *__restrict delta,
+                       double *__restrict hi, double *__restrict lo, double *__restrict err,
+                       unsigned char *__restrict flagged, double charge, double tol, int64_t n) {
+  double x_old[kBlock], x_new[kBlock], e_old[kBlock], e_new[kBlock];
+  int64_t over[kBlock];
   int64_t count = 0;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
     for (int64_t i = 0; i < len; ++i) {
+      x_old[i] = m[i0 + i] - shift[i0 + i];
       const double v = logits[i0 + i] - shift[i0 + i];
-      const bool over = v > num::kShiftHeadroom;
-      exceeded[i0 + i] = over ? 1 : 0;
-      count += over ? 1 : 0;
-      x[i] = over ? num::kShiftHeadroom : v;
+      over[i] = v > num::kShiftHeadroom ? 1 : 0;
+      x_new[i] = v > num::kShiftHeadroom ? num::kShiftHeadroom : v;
     }
-    exp_block(x, e, len);
-    for (int64_t i = 0; i < len; ++i) a[i0 + i] = x[i] < num::kExpFloor ? 0.0 : e[i];
-  }
-  return count;
-}
-
-int64_t isa_absorb_column(const double *a_new, const double *delta, double *hi, double *lo,
-                          double *err, unsigned char *flagged, double charge, double tol,
-                          int64_t n) {
-  // Two passes: the arithmetic (vectorizes on doubles), then the flags.
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = delta[i];
-    const double h = hi[i];
-    const double s = h + d;
-    const double dd = s - h;
-    lo[i] += (h - (s - dd)) + (d - dd);
-    hi[i] = s;
-    err[i] += charge * (2.0 * a_new[i] - d);
-  }
-  int64_t count = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    // Also catches D = 0 (the row's mass fell below the exponent floor).
-    const bool drifted = !(err[i] <= tol * (hi[i] + lo[i]));
-    if (drifted && !flagged[i]) {
-      flagged[i] = 1;
-      ++count;
+    exp_block(x_old, e_old, len);
+    exp_block(x_new, e_new, len);
+    int64_t any = 0;
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t r = i0 + i;
+      const double a_old = x_old[i] < num::kExpFloor ? 0.0 : e_old[i];
+      const double a = x_new[i] < num::kExpFloor ? 0.0 : e_new[i];
+      const double d = a - a_old;
+      a_new[r] = a;
+      delta[r] = d;
+      m[r] = logits[r];
+      // TwoSum(hi, d), written out so it vectorizes.
+      const double h = hi[r];
+      const double s = h + d;
+      const double dd = s - h;
+      const double l = lo[r] + ((h - (s - dd)) + (d - dd));
+      lo[r] = l;
+      hi[r] = s;
+      const double e = err[r] + (charge * (a + a_old) + recompute * norm[r] * a_old);
+      err[r] = e;
+      // Also catches D = 0 (the row's mass fell below the exponent floor).
+      over[i] |= e <= tol * (s + l) ? 0 : 1;
+      any |= over[i];
+    }
+    if (any == 0) continue;  // the usual case: nothing to flag
+    for (int64_t i = 0; i < len; ++i) {
+      const bool flag = over[i] != 0 && flagged[i0 + i] == 0;
+      flagged[i0 + i] = flag ? 1 : flagged[i0 + i];
+      count += flag ? 1 : 0;
     }
   }
   return count;
@@ -189,13 +202,6 @@ double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
   return sum + comp;
 }
 
-void isa_replace(const double *a_new, double *a, double *delta, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    delta[i] = a_new[i] - a[i];
-    a[i] = a_new[i];
-  }
-}
-
 void isa_add(const double *x, double *y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
@@ -209,10 +215,8 @@ void isa_add(const double *x, double *y, int64_t n) {
                                     ::att::kern::isa_axpy,                                 \
                                     ::att::kern::isa_running_max,                          \
                                     ::att::kern::isa_exp_accumulate,                       \
-                                    ::att::kern::isa_exp_column,                           \
-                                    ::att::kern::isa_absorb_column,                        \
+                                    ::att::kern::isa_key_column,                           \
                                     ::att::kern::isa_exp_shifted,                          \
                                     ::att::kern::isa_max_of,                               \
                                     ::att::kern::isa_exp_sum,                              \
-                                    ::att::kern::isa_replace,                              \
                                     ::att::kern::isa_add}

@@ -1,10 +1,10 @@
-// The saved-state format, version 2 (version 1 is still read). docs/FORMAT.md is the prose version of
+// The saved-state format, version 3 (versions 1 and 2 are still read). docs/FORMAT.md is the prose version of
 // this file; the two must agree.
 //
 //   offset  size  field
 //   0       8     magic 89 44 59 4E 41 54 54 0A ("\x89DYNATT\n")
 //   8       4     byte-order marker 0x0A0B0C0D as a native uint32
-//   12      4     format version (2)
+//   12      4     format version (3)
 //   16      8     payload length P in bytes (uint64)
 //   24      8     XXH3-64 (seed 0) of the payload (uint64)
 //   32      P     payload: the sections written by StateCodec::write
@@ -30,7 +30,7 @@ namespace {
 constexpr unsigned char kMagic[8] = {0x89, 'D', 'Y', 'N', 'A', 'T', 'T', '\n'};
 constexpr uint32_t kByteOrder = 0x0A0B0C0Du;
 constexpr uint32_t kSwappedByteOrder = 0x0D0C0B0Au;
-constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kFormatVersion = 3;
 // The oldest version this library reads (written by dynattn 0.2).
 constexpr uint32_t kOldestVersion = 1;
 constexpr size_t kHeaderSize = 32;
@@ -138,12 +138,13 @@ struct StateCodec {
            "unknown strategy");
 
     // Before allocating anything: the payload must hold every array the
-    // shape implies (the dense store's two n_q x n_kv matrices included; the
-    // streamed store saves none), so allocations stay within a small
+    // shape implies (the dense store's n_q x n_kv logits included, and its
+    // kernel matrix before version 3; the streamed store saves none), so allocations stay within a small
     // multiple of the data's own size. Computed in long double, which cannot
     // overflow here.
     const long double nq = sh.n_q, nkv = sh.n_kv, dk = sh.d_k, dv = sh.d_v;
-    const long double store_doubles = storage == ATT_STORAGE_DENSE ? 2 * nq * nkv : 0;
+    const long double store_doubles =
+        storage == ATT_STORAGE_DENSE ? (version < 3 ? 2 : 1) * nq * nkv : 0;
     const long double doubles =
         nq * dk + nkv * dk + 2 * nkv * dv + nq * dv + 4 * nq + dv + store_doubles;
     if (doubles * 8 > static_cast<long double>(in.remaining()))
@@ -241,7 +242,7 @@ struct StateCodec {
     const int64_t store_bytes = in.i64("store section length");
     expect(store_bytes >= 0 && static_cast<uint64_t>(store_bytes) == in.remaining(),
            "the store section's length disagrees with the data");
-    s->store_->load(in);
+    s->store_->load(in, version, s->operands());
     expect(in.remaining() == 0, "the store section has trailing bytes");
     if (version < 2)
       for (int64_t t = 0; t < s->n_value_rows_; ++t)

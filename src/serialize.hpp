@@ -72,6 +72,11 @@ class Reader {
     bytes(&v, sizeof v, what);
     return v;
   }
+  // Passes over count items of `unit` bytes.
+  void skip(int64_t count, size_t unit, const char *what) {
+    need(count, unit, what);
+    pos_ += static_cast<size_t>(count) * unit;
+  }
   void doubles(double *dst, int64_t n, const char *what) {
     need(n, sizeof(double), what);
     bytes(dst, static_cast<size_t>(n) * sizeof(double), what);

@@ -109,33 +109,24 @@ void StreamedStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t
   }
 }
 
-// The column's current logits are recomputed exactly as commit_key_column
+// The column's current logits are recomputed exactly as key_logits
 // recomputes them, so the update starts from the a_old it will subtract.
-void StreamedStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
+bool StreamedStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
                                        double scaled_delta, double *out) const {
   const int64_t lo = mask_.first_row(c);
   const int64_t n = n_q_ - lo;
   blas::gemv(blas::Op::N, n, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), ops.K.data() + c,
              ops.K.ld(), 0.0, out + lo, 1);
-  kern::axpy(out + lo, scaled_delta, ops.Q.col(j) + lo, out + lo, n);
+  return !kern::axpy(out + lo, scaled_delta, ops.Q.col(j) + lo, out + lo, ATT_MAX_LOGIT, n);
 }
 
-int64_t StreamedStore::commit_key_column(const KernelOperands &ops, int64_t c,
-                                         const double *k_old, const double *logits,
-                                         double *a_new, double *delta_a,
-                                         unsigned char *exceeded) {
+// The old column as the rows' D and C0 saw it, up to the rounding of
+// recomputing its logits (charged through recompute_error_factor).
+double *StreamedStore::key_logits(const KernelOperands &ops, int64_t c, const double *k_old) {
   const int64_t lo = mask_.first_row(c);
-  const int64_t n = n_q_ - lo;
-  // The old column as the rows' D and C0 saw it, up to the rounding of
-  // recomputing its logits (charged through recompute_error_factor).
-  double *old = old_logits_.data() + lo;
-  blas::gemv(blas::Op::N, n, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), k_old, 1, 0.0, old,
-             1);
-  kern::exp_shifted(old, ops.shift + lo, old, n);
-  const int64_t n_exceeded =
-      kern::exp_column(logits + lo, ops.shift + lo, a_new + lo, exceeded + lo, n);
-  for (int64_t i = 0; i < n; ++i) delta_a[lo + i] = a_new[lo + i] - old[i];
-  return n_exceeded;
+  blas::gemv(blas::Op::N, n_q_ - lo, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), k_old, 1, 0.0,
+             old_logits_.data() + lo, 1);
+  return old_logits_.data();
 }
 
 double StreamedStore::entry(const KernelOperands &ops, int64_t i, int64_t c) const {
@@ -163,7 +154,7 @@ void StreamedStore::copy_column(const KernelOperands &ops, int64_t c, double *ou
 // Section: one marker word. A is recomputed from the saved Q, K and shifts.
 void StreamedStore::save(ser::Writer &out) const { out.u32(kSectionMarker); }
 
-void StreamedStore::load(ser::Reader &in) {
+void StreamedStore::load(ser::Reader &in, uint32_t, const KernelOperands &) {
   if (in.u32("streamed store marker") != kSectionMarker)
     fail(ATT_E_CORRUPT, "saved state: the streamed store's section is not its marker");
 }

@@ -34,11 +34,9 @@ class StreamedStore final : public KernelStore {
                         double *row_sum) override;
   void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const double *V,
                      int64_t ldv, int64_t cols, double *out, int64_t ldo) override;
-  void propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,
+  bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,
                           double *out) const override;
-  int64_t commit_key_column(const KernelOperands &ops, int64_t c, const double *k_old,
-                            const double *logits, double *a_new, double *delta_a,
-                            unsigned char *exceeded) override;
+  double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old) override;
   double entry(const KernelOperands &ops, int64_t i, int64_t c) const override;
   void copy_column(const KernelOperands &ops, int64_t c, double *out) const override;
   double recompute_error_factor() const override { return static_cast<double>(d_k_ + 2); }
@@ -46,7 +44,7 @@ class StreamedStore final : public KernelStore {
   att_storage kind() const override { return ATT_STORAGE_STREAMED; }
   std::unique_ptr<KernelStore> clone() const override;
   void save(ser::Writer &out) const override;
-  void load(ser::Reader &in) override;
+  void load(ser::Reader &in, uint32_t version, const KernelOperands &ops) override;
 
  private:
   // Logits (then kernel) of the rows [i, i + rows) into slice_, transposed
@@ -59,7 +57,7 @@ class StreamedStore final : public KernelStore {
   int64_t slice_rows_;
   Matrix slice_;                // n_kv x slice_rows_
   Array<double> row_scratch_;   // n_kv: commit_query_row's kernel row
-  Array<double> old_logits_;    // n_q: commit_key_column's old column
+  Array<double> old_logits_;    // n_q: key_logits' old column
 };
 
 }  // namespace att

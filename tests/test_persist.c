@@ -291,6 +291,31 @@ static void test_foreign(void **state)
   put_u32(copy + HEADER + 56, 99); /* storage kind */
   reseal(copy, size);
   expect_load_failure(copy, size, ATT_E_CORRUPT, "storage kind", HEADER + 56);
+  /* The dense store's section, the last 3 x 3 doubles, holds the logits:
+   * one far above its row's shift (A would exceed e^64) or not a number is
+   * refused, and so is a non-zero logit of a key the causal mask hides. */
+  {
+    const double bad_logits[2] = {1e3, NAN};
+    int b;
+    for (b = 0; b < 2; ++b) {
+      memcpy(copy, buf, (size_t)size);
+      memcpy(copy + size - 8, &bad_logits[b], 8);
+      reseal(copy, size);
+      expect_load_failure(copy, size, ATT_E_CORRUPT, "logit", size - 8);
+    }
+  }
+  {
+    att_state *causal = small_state(3, 3, 2, 2, 1, 12);
+    int64_t causal_size;
+    unsigned char *saved = save(causal, &causal_size);
+    const double one = 1.0;
+    /* M[0, 2], hidden from query row 0, at column 2 of the section. */
+    memcpy(saved + causal_size - 9 * 8 + (2 * 3 + 0) * 8, &one, 8);
+    reseal(saved, causal_size);
+    expect_load_failure(saved, causal_size, ATT_E_CORRUPT, "masked logit", 0);
+    free(saved);
+    att_free(causal);
+  }
   /* Every payload byte set to 0xff in turn, resealed: never a crash. */
   for (t = HEADER; t < size; ++t) {
     att_state *out = NULL;

@@ -1,6 +1,6 @@
 /*
  * Saved states of format version 1, written by dynattn 0.2.0, so that every
- * later release is tested on reading them (test_persist.c, test_version_1).
+ * later release is tested on reading them (test_persist.c, test_old_versions).
  *
  * SPDX-License-Identifier: MIT
  *

@@ -28,6 +28,7 @@
 #include "dynattn.h"
 #include "reference.h"
 #include "states_v1.h"
+#include "states_v2.h"
 
 /* The format version this library writes (docs/FORMAT.md). */
 static const uint32_t kFormatVersion = 3;
@@ -404,7 +405,7 @@ static void test_files(void **state)
 }
 
 /* Argument errors of the persistence functions. */
-/* ---- Format version 1 ---------------------------------------------------------------- */
+/* ---- Older format versions ---------------------------------------------------------------- */
 
 /* The problem states_v1.h describes, rebuilt here from its description. */
 static double lcg_uniform(uint64_t *s)
@@ -454,16 +455,24 @@ static void check_against_reference(const att_state *h, const double *Q, const d
   }
 }
 
-/* States saved by 0.2.0 load, answer correctly, keep their strategy and
+/* States saved in older formats (version 1 by 0.2.0, version 2 by a
+ * development build of 0.3.0) load, answer correctly, keep their strategy and
  * pending work, go on evolving, and save again in the current version. */
-static void test_version_1(void **state)
+static void test_old_versions(void **state)
 {
   const struct {
     const unsigned char *data;
     int64_t size;
+    uint32_t version;
     att_storage storage;
-  } states[] = {{kStateV1Dense, (int64_t)sizeof kStateV1Dense, ATT_STORAGE_DENSE},
-                {kStateV1Streamed, (int64_t)sizeof kStateV1Streamed, ATT_STORAGE_STREAMED}};
+    att_strategy strategy;
+  } states[] = {
+      {kStateV1Dense, (int64_t)sizeof kStateV1Dense, 1, ATT_STORAGE_DENSE, ATT_STRATEGY_LAZY},
+      {kStateV1Streamed, (int64_t)sizeof kStateV1Streamed, 1, ATT_STORAGE_STREAMED,
+       ATT_STRATEGY_LAZY},
+      {kStateV2Dense, (int64_t)sizeof kStateV2Dense, 2, ATT_STORAGE_DENSE, ATT_STRATEGY_ADAPTIVE},
+      {kStateV2Streamed, (int64_t)sizeof kStateV2Streamed, 2, ATT_STORAGE_STREAMED,
+       ATT_STRATEGY_ADAPTIVE}};
   const uint32_t little = 1;
   size_t a;
   (void)state;
@@ -477,11 +486,13 @@ static void test_version_1(void **state)
     int64_t size, stat;
     int t;
     v1_problem(Q, K, V);
+    memcpy(&version, states[a].data + 12, sizeof version);
+    assert_int_equal(version, states[a].version);
     assert_int_equal(att_load_buffer(&h, states[a].data, states[a].size), ATT_OK);
     assert_int_equal(att_stat(h, ATT_STAT_STORAGE, &stat), ATT_OK);
     assert_int_equal(stat, states[a].storage);
     assert_int_equal(att_stat(h, ATT_STAT_STRATEGY, &stat), ATT_OK);
-    assert_int_equal(stat, ATT_STRATEGY_LAZY);
+    assert_int_equal(stat, states[a].strategy);
     assert_int_equal(att_stat(h, ATT_STAT_PENDING_KEY_ROWS, &stat), ATT_OK);
     assert_int_equal(stat, 3);
     assert_int_equal(att_stat(h, ATT_STAT_PENDING_VALUE_ROWS, &stat), ATT_OK);
@@ -554,7 +565,7 @@ int main(void)
       cmocka_unit_test(test_foreign),
       cmocka_unit_test(test_files),
       cmocka_unit_test(test_persist_errors),
-      cmocka_unit_test(test_version_1),
+      cmocka_unit_test(test_old_versions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -525,9 +525,10 @@ ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j,
  *         n_q > n_kv, or storage that overflows); ATT_E_NONFINITE; ATT_E_RANGE;
  *         ATT_E_NOMEM.
  * Ownership: free the handle with att_free().
- * Memory: about 2 n_q n_kv + 2 n_q min(k, n_kv) + n_q (d_k + d_v)
- *         + n_kv (d_k + 2 d_v) doubles; att_stat() with ATT_STAT_BYTES
- *         reports the exact figure.
+ * Memory: about n_q n_kv + 2 n_q min(k, n_kv) + n_q (d_k + d_v)
+ *         + n_kv (d_k + 2 d_v) doubles and an 8 MiB block with dense
+ *         storage (see att_storage for streamed); att_stat() with
+ *         ATT_STAT_BYTES reports the exact figure.
  * Complexity: O(n_q n_kv (d_k + d_v)) at matrix-multiply speed.
  * Thread-safe (touches no shared state).
  * @since 0.2.0

@@ -22,7 +22,7 @@ constexpr int64_t kRowWiseRows = 8;
 
 int64_t DenseStore::rows_per_block(int64_t n_q, int64_t n_kv) {
   const int64_t rows = kBlockBytes / (static_cast<int64_t>(sizeof(double)) * n_kv);
-  return std::clamp<int64_t>(rows, 1, n_q);
+  return std::clamp<int64_t>(std::min(rows, kBlockRows), 1, n_q);
 }
 
 DenseStore::DenseStore(int64_t n_q, int64_t n_kv, KeyMask mask)

@@ -14,7 +14,10 @@ namespace att {
 
 class DenseStore final : public KernelStore {
  public:
-  // Largest block of A computed at once for a product with V.
+  // A block of A computed at once for a product with V: at most kBlockRows
+  // rows (enough for dgemm to run at full speed) and kBlockBytes, so that
+  // the block stays a fraction of the logits it is computed from.
+  static constexpr int64_t kBlockRows = 256;
   static constexpr int64_t kBlockBytes = int64_t{8} << 20;
 
   DenseStore(int64_t n_q, int64_t n_kv, KeyMask mask);

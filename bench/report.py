@@ -27,6 +27,7 @@ docs/PERFORMANCE.md (between <!-- BEGIN name --> and <!-- END name -->).
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -87,6 +88,14 @@ class Runner:
 
     def run(self, tag, rep, options):
         path = os.path.join(self.raw, "%s-r%d.json" % (tag, rep))
+        if rep == 0:
+            # Files of further repetitions left by an earlier run with more
+            # of them are not part of this run's figures.
+            stale = re.compile(re.escape(tag) + r"-r(\d+)\.json$")
+            for name in os.listdir(self.raw):
+                found = stale.match(name)
+                if found and int(found.group(1)) >= self.args.repeats:
+                    os.remove(os.path.join(self.raw, name))
         cmd = [self.args.bench, "--seed", str(self.args.seed + rep), "--json", path] + options
         print("  $ " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd),
               file=sys.stderr, flush=True)

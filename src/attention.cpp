@@ -409,10 +409,9 @@ void DynamicAttention::propose_key_row(int64_t row, const double *k, double *out
 // Row `row` of Q has changed and `logits` are its validated logits: restore
 // (I1) and (I2) for that row only.
 void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
-  store_->commit_query_row(row, logits, &shift_[row], &d_hi_[row]);
+  store_->commit_query_row(row, logits, &shift_[row], &d_hi_[row], V0_.data(), V0_.ld(),
+                           shape_.d_v, C0_.data() + row, C0_.ld());
   compute_query_norms(row, 1);
-  store_->multiply_rows(operands(), row, 1, V0_.data(), V0_.ld(), shape_.d_v, C0_.data() + row,
-                        C0_.ld());
   reset_rows(row, 1);
 }
 
@@ -486,15 +485,23 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
   apply_key_column(row, logits);
 }
 
-void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
-  check_index("i", row, shape_.n_kv);
-  check_index("j", col, shape_.d_k);
+// The entry which[row, col] + delta, validated as set_entry validates a new
+// value (indices, delta, and the sum).
+double DynamicAttention::entry_plus(att_matrix which, int64_t row, int64_t col,
+                                    double delta) const {
+  const Matrix &m = input(which);
+  check_index("i", row, m.rows());
+  check_index("j", col, m.cols());
   check_delta(delta);
-  const double k_new = K_(row, col) + delta;
-  if (!std::isfinite(k_new))
-    fail(ATT_E_NONFINITE, "K[%lld][%lld] + delta is not finite", static_cast<long long>(row),
-         static_cast<long long>(col));
-  key_entry(row, col, k_new, scale_ * delta);
+  const double value = m(row, col) + delta;
+  check_value(matrix_name(which), row, col, value);
+  return value;
+}
+
+// The key's logits move by scale * delta * Q[:, col] (not by the rounded
+// difference of the new and old entry).
+void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
+  key_entry(row, col, entry_plus(ATT_MATRIX_K, row, col, delta), scale_ * delta);
 }
 
 // Value row `row` has changed (V already holds it): record it as a pending
@@ -555,33 +562,14 @@ void DynamicAttention::charge_queries(int64_t units) const {
 
 // Paper Algorithm 3, entry V[row, col] += delta: only recorded.
 void DynamicAttention::update_v(int64_t row, int64_t col, double delta) {
-  check_index("i", row, shape_.n_kv);
-  check_index("j", col, shape_.d_v);
-  check_delta(delta);
-  const double v_new = V_(row, col) + delta;
-  if (!std::isfinite(v_new))
-    fail(ATT_E_NONFINITE, "V[%lld][%lld] + delta is not finite", static_cast<long long>(row),
-         static_cast<long long>(col));
-  if (std::fabs(v_new) > ATT_MAX_VALUE)
-    fail(ATT_E_RANGE, "|V[%lld][%lld] + delta| = %g exceeds ATT_MAX_VALUE",
-         static_cast<long long>(row), static_cast<long long>(col), std::fabs(v_new));
-  V_(row, col) = v_new;
-  ++updates_[ATT_MATRIX_V];
-  record_value_change(row, col);
+  set_entry(ATT_MATRIX_V, row, col, entry_plus(ATT_MATRIX_V, row, col, delta));
 }
 
 // Q[row, col] += delta: row `row` of the logits is recomputed from the new
 // query vector (a d_k-wide dot product with every visible key), then A, D and
 // C0 of that row (see the invariant in attention.hpp).
 void DynamicAttention::update_q(int64_t row, int64_t col, double delta) {
-  check_index("i", row, shape_.n_q);
-  check_index("j", col, shape_.d_k);
-  check_delta(delta);
-  const double q_new = Q_(row, col) + delta;
-  if (!std::isfinite(q_new))
-    fail(ATT_E_NONFINITE, "Q[%lld][%lld] + delta is not finite", static_cast<long long>(row),
-         static_cast<long long>(col));
-  set_entry(ATT_MATRIX_Q, row, col, q_new);
+  set_entry(ATT_MATRIX_Q, row, col, entry_plus(ATT_MATRIX_Q, row, col, delta));
 }
 
 void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, double value) {

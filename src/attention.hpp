@@ -163,6 +163,7 @@ class DynamicAttention {
   void record_value_change(int64_t row, int64_t col);
   void key_entry(int64_t row, int64_t col, double k_new, double scaled_delta);
   const Matrix &input(att_matrix which) const;
+  double entry_plus(att_matrix which, int64_t row, int64_t col, double delta) const;
   int64_t width(att_matrix which) const;
 
   Shape shape_;

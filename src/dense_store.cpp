@@ -12,13 +12,6 @@
 #include "numerics.hpp"
 
 namespace att {
-namespace {
-
-// Below this many rows, multiply_rows works row by row (a gathered row of
-// M, its exponentials, one dgemv) rather than through a column-major block.
-constexpr int64_t kRowWiseRows = 8;
-
-}  // namespace
 
 int64_t DenseStore::rows_per_block(int64_t n_q, int64_t n_kv) {
   const int64_t rows = kBlockBytes / (static_cast<int64_t>(sizeof(double)) * n_kv);
@@ -49,12 +42,6 @@ std::unique_ptr<KernelStore> DenseStore::clone() const {
 int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv) {
   const int64_t h = rows_per_block(n_q, n_kv);
   return static_cast<int64_t>(sizeof(double)) * (n_q * n_kv + h * n_kv + 2 * h + n_kv);
-}
-
-int64_t DenseStore::compute_rows(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
-                                 double scale, double *shift, double *row_sum) {
-  return compute_rows_and_multiply(i0, count, Q, K, scale, shift, row_sum, nullptr, 0, 0,
-                                   nullptr, 0);
 }
 
 // Block by block of rows: the block's logits by dgemm, validated and
@@ -103,42 +90,26 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
                            lo + hidden, rows - hidden);
     }
     for (int64_t r = 0; r < rows; ++r) row_sum[r0 + r] = hi[r] + lo[r];
-    if (V != nullptr)
-      blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V,
-                 ldv, 0.0, out + r0, ldo);
+    blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V,
+               ldv, 0.0, out + r0, ldo);
   }
   return -1;
 }
 
 void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift,
-                                  double *row_sum) {
+                                  double *row_sum, const double *V, int64_t ldv, int64_t cols,
+                                  double *out, int64_t ldo) {
   const int64_t n_kv = M_.cols();
   const int64_t end = mask_.key_end(i, n_kv);
-  bool unused = false;
-  const double top = end > 0 ? kern::max_of(logits, HUGE_VAL, &unused, end)
-                             : -std::numeric_limits<double>::infinity();
-  const double sum = kern::exp_sum(logits, top, row_scratch_.data(), end);
+  commit_kernel_row(logits, end, row_scratch_.data(), shift, row_sum, V, ldv, cols, out, ldo);
   for (int64_t c = 0; c < end; ++c) M_(i, c) = logits[c];
   for (int64_t c = end; c < n_kv; ++c) M_(i, c) = 0.0;
-  *shift = top;
-  *row_sum = sum;
 }
 
 void DenseStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
                                const double *V, int64_t ldv, int64_t cols, double *out,
                                int64_t ldo) {
   const int64_t n_kv = M_.cols();
-  if (count < kRowWiseRows) {
-    double *a = row_scratch_.data();
-    for (int64_t r = 0; r < count; ++r) {
-      const int64_t i = i0 + r;
-      const int64_t end = mask_.key_end(i, n_kv);
-      for (int64_t c = 0; c < end; ++c) a[c] = M_(i, c);
-      kern::exp_offset(a, ops.shift[i], a, end);
-      blas::gemv(blas::Op::T, end, cols, 1.0, V, ldv, a, 1, 0.0, out + r, ldo);
-    }
-    return;
-  }
   const int64_t h = block_.rows();
   for (int64_t r0 = 0; r0 < count; r0 += h) {
     const int64_t rows = std::min(h, count - r0);

@@ -1,7 +1,8 @@
 // Storage of the attention kernel A = exp(M - shift) and its logits M,
-// behind the operations the lazy structure needs. The dense store keeps both
-// n_q x n_kv matrices; the streamed store keeps neither and computes what it
-// is asked for from Q K^T (KernelOperands), in O(n (d + slice)) memory.
+// behind the operations the lazy structure needs. The dense store keeps M
+// (n_q x n_kv) and exponentiates what it is asked for; the streamed store
+// keeps neither and computes it from Q K^T (KernelOperands), in
+// O(n (d + slice)) memory.
 //
 // Causal masking: every store is built with a KeyMask and honours it in every
 // method. Masked entries of A are exactly 0, are never exponentiated and
@@ -10,11 +11,14 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 
+#include "blas.hpp"
 #include "buffer.hpp"
 #include "dynattn.h"
+#include "kernels.hpp"
 #include "serialize.hpp"
 
 namespace att {
@@ -42,27 +46,46 @@ struct KernelOperands {
   const double *shift;
 };
 
+// What every store's commit_query_row does with the first `end` (>= 1)
+// logits of a query row: *shift = their largest, a = exp(logits - *shift),
+// *row_sum = sum(a) (compensated), out[j * ldo] = (a V)[j].
+inline void commit_kernel_row(const double *logits, int64_t end, double *a, double *shift,
+                              double *row_sum, const double *V, int64_t ldv, int64_t cols,
+                              double *out, int64_t ldo) {
+  bool unused = false;
+  *shift = kern::max_of(logits, HUGE_VAL, &unused, end);
+  *row_sum = kern::exp_sum(logits, *shift, a, end);
+  blas::gemv(blas::Op::T, end, cols, 1.0, V, ldv, a, 1, 0.0, out, ldo);
+}
+
 class KernelStore {
  public:
   virtual ~KernelStore() = default;
 
   // Recompute rows [i0, i0 + count) from scratch: logits = scale * Q K^T,
-  // shift[i] = the row's largest visible logit, A = exp(logits - shift), and
-  // row_sum[i] = sum_c A[i, c] (compensated). shift and row_sum point at the
-  // entry of row i0. Returns the first row whose visible logits are not
-  // finite or exceed ATT_MAX_LOGIT in magnitude, or -1 when all are
+  // shift[i] = the row's largest visible logit, A = exp(logits - shift),
+  // row_sum[i] = sum_c A[i, c] (compensated), and out = A[i0 : i0 + count, :]
+  // * V for an n_kv x cols column-major V with leading dimension ldv (out is
+  // column-major with leading dimension ldo). shift, row_sum and out point
+  // at the entries of row i0. Returns the first row whose visible logits are
+  // not finite or exceed ATT_MAX_LOGIT in magnitude, or -1 when all are
   // acceptable (rows before it may have been recomputed already: a failure
   // leaves the rows' state unusable, which only init can meet, since updates
   // validate their logits first).
-  virtual int64_t compute_rows(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
-                               double scale, double *shift, double *row_sum) = 0;
+  virtual int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
+                                            const Matrix &K, double scale, double *shift,
+                                            double *row_sum, const double *V, int64_t ldv,
+                                            int64_t cols, double *out, int64_t ldo) = 0;
 
   // Make `logits` (n_kv values, of which the first mask.key_end(i) are read)
   // the logits of query row i, already validated by the caller: *shift = the
   // largest of them, A[i, :] = exp(logits - *shift), *row_sum = sum_c A[i, c]
-  // (compensated). Used when Q[i, :] changes; cannot fail.
-  virtual void commit_query_row(int64_t i, const double *logits, double *shift,
-                                double *row_sum) = 0;
+  // (compensated), and out[j * ldo] = (A[i, :] V)[j] for the n_kv x cols
+  // column-major V (leading dimension ldv), from the same entries of A. Used
+  // when Q[i, :] changes; cannot fail.
+  virtual void commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
+                                const double *V, int64_t ldv, int64_t cols, double *out,
+                                int64_t ldo) = 0;
 
   // out = A[i0 : i0 + count, :] * V for an n_kv x cols column-major V with
   // leading dimension ldv; out is column-major with leading dimension ldo and
@@ -71,19 +94,6 @@ class KernelStore {
   virtual void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
                              const double *V, int64_t ldv, int64_t cols, double *out,
                              int64_t ldo) = 0;
-
-  // compute_rows, then (when it succeeds) multiply_rows with the new shifts.
-  // A store that recomputes A for the product overrides it to do both from
-  // one computation of the logits.
-  virtual int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
-                                            const Matrix &K, double scale, double *shift,
-                                            double *row_sum, const double *V, int64_t ldv,
-                                            int64_t cols, double *out, int64_t ldo) {
-    const int64_t bad = compute_rows(i0, count, Q, K, scale, shift, row_sum);
-    if (bad >= 0) return bad;
-    multiply_rows(KernelOperands{Q, K, scale, shift - i0}, i0, count, V, ldv, cols, out, ldo);
-    return -1;
-  }
 
   // The logits of key column c after K[c, j] += delta, without changing
   // anything (ops.K still holds the old key row): out[i] = M[i, c] +

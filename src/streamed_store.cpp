@@ -54,12 +54,6 @@ int64_t StreamedStore::slice_logits(const Matrix &Q, const Matrix &K, double sca
   return keys;
 }
 
-int64_t StreamedStore::compute_rows(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
-                                    double scale, double *shift, double *row_sum) {
-  return compute_rows_and_multiply(i0, count, Q, K, scale, shift, row_sum, nullptr, 0, 0,
-                                   nullptr, 0);
-}
-
 int64_t StreamedStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                                  const Matrix &K, double scale, double *shift,
                                                  double *row_sum, const double *V, int64_t ldv,
@@ -76,21 +70,17 @@ int64_t StreamedStore::compute_rows_and_multiply(int64_t i0, int64_t count, cons
       shift[r0 + r] = top;
       row_sum[r0 + r] = kern::exp_sum(x, top, x, end);
     }
-    if (V != nullptr)
-      blas::gemm(blas::Op::T, blas::Op::N, rows, cols, keys, 1.0, slice_.data(), slice_.ld(), V,
-                 ldv, 0.0, out + r0, ldo);
+    blas::gemm(blas::Op::T, blas::Op::N, rows, cols, keys, 1.0, slice_.data(), slice_.ld(), V,
+               ldv, 0.0, out + r0, ldo);
   }
   return -1;
 }
 
 void StreamedStore::commit_query_row(int64_t i, const double *logits, double *shift,
-                                     double *row_sum) {
-  const int64_t end = mask_.key_end(i, n_kv_);
-  bool unused = false;
-  const double top = end > 0 ? kern::max_of(logits, HUGE_VAL, &unused, end)
-                             : -std::numeric_limits<double>::infinity();
-  *row_sum = kern::exp_sum(logits, top, row_scratch_.data(), end);
-  *shift = top;
+                                     double *row_sum, const double *V, int64_t ldv,
+                                     int64_t cols, double *out, int64_t ldo) {
+  commit_kernel_row(logits, mask_.key_end(i, n_kv_), row_scratch_.data(), shift, row_sum, V, ldv,
+                    cols, out, ldo);
 }
 
 void StreamedStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,

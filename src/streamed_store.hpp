@@ -24,14 +24,13 @@ class StreamedStore final : public KernelStore {
   // Bytes StreamedStore(n_q, n_kv, ...) will hold.
   static int64_t bytes_for(int64_t n_q, int64_t n_kv);
 
-  int64_t compute_rows(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K, double scale,
-                       double *shift, double *row_sum) override;
   int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
                                     double scale, double *shift, double *row_sum,
                                     const double *V, int64_t ldv, int64_t cols, double *out,
                                     int64_t ldo) override;
-  void commit_query_row(int64_t i, const double *logits, double *shift,
-                        double *row_sum) override;
+  void commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
+                        const double *V, int64_t ldv, int64_t cols, double *out,
+                        int64_t ldo) override;
   void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const double *V,
                      int64_t ldv, int64_t cols, double *out, int64_t ldo) override;
   bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,

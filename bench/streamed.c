@@ -3,7 +3,7 @@
  *   dynattn-streamed init N D
  *     Streamed-mode att_init at n = N, d = D: wall time, the rate it reaches
  *     in units of its 4 N^2 D flops (the two products of the logits and of
- *     A V), the dgemm rate measured in the same run on slices of the same
+ *     A V), the dgemm rate measured in the same run on tiles of the same
  *     shapes, and the process's peak resident set (getrusage).
  *   dynattn-streamed update N D U
  *     Amortized att_update_k over U random updates (folds included, the
@@ -74,38 +74,44 @@ static att_state *init(int64_t n, int64_t d, const double *Q, const double *K, c
   return h;
 }
 
-/* The rate of the two dgemm shapes a streamed init runs, on slices of
- * `rows` query rows: (N x rows) = K Q_s^T, k = D, then (rows x D) = S^T V,
- * k = N. Operands are small: the rate is BLAS's, not the memory's. */
-static double dgemm_rate(int64_t n, int64_t d, int64_t rows, int reps)
+/* The rate of the two dgemm shapes a streamed init runs, on tiles of bq
+ * query rows x bk keys (SoftmaxTiles in src/softmax_tiles.hpp): (bk x bq) =
+ * K_t Q_t^T, k = D, then (bq x D) += T^T V_t, k = bk, over all key tiles of
+ * the N keys, as in the library. Operands as large as the library's: the
+ * rate is what BLAS reaches on these shapes from memory. */
+static double dgemm_rate(int64_t n, int64_t d, int64_t bq, int64_t bk, int reps)
 {
-  double *K = random_matrix(n * d), *Q = random_matrix(rows * d), *V = random_matrix(n * d);
-  double *S = malloc((size_t)(n * rows) * sizeof *S), *out = malloc((size_t)(rows * d) * sizeof *out);
+  double *K = random_matrix(n * d), *Q = random_matrix(bq * d), *V = random_matrix(n * d);
+  double *T = random_matrix(bk * bq), *out = random_matrix(bq * d);
   double t0, t;
   int r;
-  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)d, 1.0, K, (int)n,
-              Q, (int)rows, 0.0, S, (int)n);
+  int64_t c0;
   t0 = now();
   for (r = 0; r < reps; ++r) {
-    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)d, 1.0, K,
-                (int)n, Q, (int)rows, 0.0, S, (int)n);
-    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)rows, (int)d, (int)n, 1.0, S,
-                (int)n, V, (int)n, 0.0, out, (int)rows);
+    for (c0 = 0; c0 < n; c0 += bk) {
+      const int64_t b = n - c0 < bk ? n - c0 : bk;
+      cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)b, (int)bq, (int)d, 1.0, K + c0,
+                  (int)n, Q, (int)bq, 0.0, T, (int)b);
+      cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)bq, (int)d, (int)b, 1.0, T,
+                  (int)b, V + c0, (int)n, c0 == 0 ? 0.0 : 1.0, out, (int)bq);
+    }
   }
   t = now() - t0;
   free(K);
   free(Q);
   free(V);
-  free(S);
+  free(T);
   free(out);
-  return 4.0 * (double)n * (double)rows * (double)d * reps / t;
+  return 4.0 * (double)n * (double)bq * (double)d * reps / t;
 }
 
 static void bench_init(int64_t n, int64_t d)
 {
   double *Q = random_matrix(n * d), *K = random_matrix(n * d), *V = random_matrix(n * d);
-  const int64_t rows = ((int64_t)32 << 20) / (8 * n) > 0 ? ((int64_t)32 << 20) / (8 * n) : 1;
-  const double rate = dgemm_rate(n, d, rows < n ? rows : n, 20);
+  /* The library's tile: 512 queries x 1024 keys (fewer when n is smaller). */
+  const int64_t bq = n < 512 ? n : 512, bk = n < 1024 ? n : 1024;
+  const int reps = (int)(n / bq < 16 ? n / bq : 16);
+  const double rate = dgemm_rate(n, d, bq, bk, reps > 0 ? reps : 1);
   double t0, t, flops;
   int64_t bytes = 0, kind = -1;
   struct rusage ru;
@@ -118,7 +124,7 @@ static void bench_init(int64_t n, int64_t d)
   getrusage(RUSAGE_SELF, &ru);
   flops = 4.0 * (double)n * (double)n * (double)d;
   printf("init n=%lld d=%lld storage=%lld: %.2f s, %.1f GFLOP/s of 4n^2d; dgemm on the same "
-         "slices %.1f GFLOP/s; ratio %.1f %%\n",
+         "tiles %.1f GFLOP/s; ratio %.1f %%\n",
          (long long)n, (long long)d, (long long)kind, t, flops / t * 1e-9, rate * 1e-9,
          100.0 * flops / t / rate);
   printf("  ATT_STAT_BYTES %.1f MiB, peak RSS %.1f MiB (dense A alone would be %.1f GiB)\n",

@@ -22,7 +22,10 @@
  *   - Thread safety: functions taking `const att_state *` may run
  *     concurrently with each other on the same handle; functions taking a
  *     non-const handle need exclusive access to it. Distinct handles are
- *     independent. OpenBLAS runs its own thread pool inside init and rebuilds;
+ *     independent. OpenBLAS runs its own thread pool inside init and rebuilds,
+ *     and a blocked computation large enough to gain from it (a streamed init
+ *     or rebuild, att_attention()) splits its element-wise work among
+ *     helper threads, as many as OpenBLAS uses, for the length of the call;
  *     set OPENBLAS_NUM_THREADS=1 if the application runs its own threads.
  *   - Complexity is stated with n = rows, d = columns and k = the lazy limit
  *     (the number of pending updates after which they are folded in).
@@ -132,7 +135,8 @@ typedef enum att_storage {
                                  blocks of A are recomputed from Q K^T when
                                  needed (blocked, never an n_q x n_kv
                                  temporary), in O((n_q + n_kv) (d + k))
-                                 memory plus a 32 MiB slice of logits.
+                                 memory plus a 4 MiB tile of logits
+                                 (a 32 MiB slice in 0.2).
                                  Init and row recomputations exponentiate
                                  each row block once; a key update costs an
                                  extra O(n_q d_k) matrix-vector product, and

@@ -57,7 +57,7 @@ void check_shape(const Shape &s, int64_t k, bool causal) {
 }
 
 // Validates a caller's rows x cols view before anything is read from it.
-void check_view(const char *name, const MatrixView &m, int64_t rows, int64_t cols) {
+void check_view(const char *name, const InputMatrix &m, int64_t rows, int64_t cols) {
   if (m.layout != ATT_ROW_MAJOR && m.layout != ATT_COL_MAJOR)
     fail(ATT_E_ENUM, "layout=%d is neither ATT_ROW_MAJOR nor ATT_COL_MAJOR",
          static_cast<int>(m.layout));
@@ -69,13 +69,13 @@ void check_view(const char *name, const MatrixView &m, int64_t rows, int64_t col
   checked_mul(outer, m.ld);
 }
 
-double view_at(const MatrixView &m, int64_t i, int64_t j) {
+double view_at(const InputMatrix &m, int64_t i, int64_t j) {
   return m.layout == ATT_ROW_MAJOR ? m.data[i * m.ld + j] : m.data[i + j * m.ld];
 }
 
 // Copy a caller's rows x cols matrix into column-major storage, rejecting
 // non-finite entries and entries above `limit` in magnitude.
-void copy_input(const char *name, const MatrixView &in, Matrix &m, double limit) {
+void copy_input(const char *name, const InputMatrix &in, Matrix &m, double limit) {
   for (int64_t j = 0; j < m.cols(); ++j) {
     for (int64_t i = 0; i < m.rows(); ++i) {
       const double x = view_at(in, i, j);
@@ -204,8 +204,8 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
 
 // Everything about the caller's arguments that can be checked without
 // reading an entry, so that no buffer is allocated for a call that must fail.
-Shape DynamicAttention::checked_shape(Shape shape, const MatrixView &Q, const MatrixView &K,
-                                      const MatrixView &V, const Config &config) {
+Shape DynamicAttention::checked_shape(Shape shape, const InputMatrix &Q, const InputMatrix &K,
+                                      const InputMatrix &V, const Config &config) {
   check_shape(shape, config.resolve_lazy_limit(std::max(shape.n_q, shape.n_kv)), config.causal);
   check_view("q", Q, shape.n_q, shape.d_k);
   check_view("k", K, shape.n_kv, shape.d_k);
@@ -238,7 +238,7 @@ void DynamicAttention::compute_query_norms(int64_t i0, int64_t count) {
   }
 }
 
-DynamicAttention::DynamicAttention(Shape shape, MatrixView Q, MatrixView K, MatrixView V,
+DynamicAttention::DynamicAttention(Shape shape, InputMatrix Q, InputMatrix K, InputMatrix V,
                                    const Config &config)
     : DynamicAttention(checked_shape(shape, Q, K, V, config), config.logit_scale,
                        config.resolve_lazy_limit(std::max(shape.n_q, shape.n_kv)),
@@ -316,8 +316,8 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
 // since updates validate their logits first), or -1.
 int64_t DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
   const int64_t bad = store_->compute_rows_and_multiply(
-      i0, count, Q_, K_, scale_, shift_.data() + i0, d_hi_.data() + i0, V0_.data(), V0_.ld(),
-      shape_.d_v, C0_.data() + i0, C0_.ld());
+      i0, count, Q_, K_, scale_, shift_.data() + i0, d_hi_.data() + i0, err_.data() + i0,
+      V0_.data(), V0_.ld(), shape_.d_v, C0_.data() + i0, C0_.ld());
   if (bad >= 0) return bad;
   reset_rows(i0, count);
   return -1;
@@ -326,10 +326,7 @@ int64_t DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
 // Rows whose A, D (in d_hi) and C0 = A V0 were just recomputed: restore (I1)
 // and (I3) for them.
 void DynamicAttention::reset_rows(int64_t i0, int64_t count) {
-  for (int64_t i = i0; i < i0 + count; ++i) {
-    d_lo_[i] = 0.0;
-    err_[i] = num::kFreshCharge * kU * d_hi_[i];
-  }
+  std::fill(d_lo_.data() + i0, d_lo_.data() + i0 + count, 0.0);
   for (int64_t x = pending_begin(); x < slots_; ++x)
     std::fill(pending_a_.col(x) + i0, pending_a_.col(x) + i0 + count, 0.0);
   const KernelOperands ops = operands();
@@ -409,8 +406,8 @@ void DynamicAttention::propose_key_row(int64_t row, const double *k, double *out
 // Row `row` of Q has changed and `logits` are its validated logits: restore
 // (I1) and (I2) for that row only.
 void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
-  store_->commit_query_row(row, logits, &shift_[row], &d_hi_[row], V0_.data(), V0_.ld(),
-                           shape_.d_v, C0_.data() + row, C0_.ld());
+  store_->commit_query_row(row, logits, &shift_[row], &d_hi_[row], &err_[row], V0_.data(),
+                           V0_.ld(), shape_.d_v, C0_.data() + row, C0_.ld());
   compute_query_norms(row, 1);
   reset_rows(row, 1);
 }
@@ -777,7 +774,7 @@ void DynamicAttention::query_rows(int64_t i0, int64_t count, att_layout layout, 
     fail(ATT_E_INDEX, "rows [%lld, %lld + %lld) are outside [0, %lld)",
          static_cast<long long>(i0), static_cast<long long>(i0), static_cast<long long>(count),
          static_cast<long long>(shape_.n_q));
-  check_view("", MatrixView{out, layout, ld}, count, shape_.d_v);
+  check_view("", InputMatrix{out, layout, ld}, count, shape_.d_v);
   for (int64_t r = 0; r < count; ++r) {
     if (layout == ATT_ROW_MAJOR)
       query_row(i0 + r, out + r * ld, 1);
@@ -805,7 +802,7 @@ void DynamicAttention::read_matrix(att_matrix which, att_layout layout, double *
                                    int64_t ld) const {
   check_which(which);
   const Matrix &m = input(which);
-  check_view("", MatrixView{out, layout, ld}, m.rows(), m.cols());
+  check_view("", InputMatrix{out, layout, ld}, m.rows(), m.cols());
   for (int64_t j = 0; j < m.cols(); ++j)
     for (int64_t i = 0; i < m.rows(); ++i)
       (layout == ATT_ROW_MAJOR ? out[i * ld + j] : out[i + j * ld]) = m(i, j);

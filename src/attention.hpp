@@ -68,9 +68,12 @@ struct Shape {
   int64_t d_v;   // value width (columns of V, B)
 };
 
-// A caller's matrix: element [i][j] at data[i * ld + j] (row-major) or
-// data[i + j * ld] (column-major).
-struct MatrixView {
+// A caller's input to the constructor, with its layout as the caller passed
+// it (validated by the constructor, whose status codes for a bad layout or
+// leading dimension are those of att_init_general): element [i][j] at
+// data[i * ld + j] (row-major) or data[i + j * ld] (column-major). The
+// one-shot functions' views are ConstView (matrix_view.hpp).
+struct InputMatrix {
   const double *data;
   att_layout layout;
   int64_t ld;
@@ -79,7 +82,7 @@ struct MatrixView {
 class DynamicAttention {
  public:
   // Throws Error on invalid input and std::bad_alloc when memory runs out.
-  DynamicAttention(Shape shape, MatrixView Q, MatrixView K, MatrixView V, const Config &config);
+  DynamicAttention(Shape shape, InputMatrix Q, InputMatrix K, InputMatrix V, const Config &config);
   // A deep copy (att_clone).
   DynamicAttention(const DynamicAttention &other);
   DynamicAttention &operator=(const DynamicAttention &) = delete;
@@ -117,8 +120,8 @@ class DynamicAttention {
   // storage is ATT_STORAGE_DENSE or ATT_STORAGE_STREAMED.
   DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask,
                    att_storage storage, att_strategy strategy);
-  static Shape checked_shape(Shape shape, const MatrixView &Q, const MatrixView &K,
-                             const MatrixView &V, const Config &config);
+  static Shape checked_shape(Shape shape, const InputMatrix &Q, const InputMatrix &K,
+                             const InputMatrix &V, const Config &config);
   // The store a configuration asks for, ATT_STORAGE_AUTO resolved.
   static att_storage resolve_storage(const Shape &shape, const Config &config);
 

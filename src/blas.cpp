@@ -38,6 +38,11 @@ void gemv(Op op_a, int64_t m, int64_t n, double alpha, const double *a, int64_t 
               narrow(incx), beta, y, narrow(incy));
 }
 
+int threads() {
+  const int t = openblas_get_num_threads();
+  return t > 1 ? t : 1;
+}
+
 void axpy(int64_t n, double alpha, const double *x, double *y) {
   if (n == 0) return;
   cblas_daxpy(narrow(n), alpha, x, 1, y, 1);

@@ -272,8 +272,8 @@ ATT_API att_status att_init(att_state **out, int64_t n, int64_t d, const double 
     const att::Config options = cfg != nullptr ? cfg->options : att::Config{};
     auto state = std::make_unique<att_state>();
     state->impl = std::make_unique<att::DynamicAttention>(
-        att::Shape{n, n, d, d}, att::MatrixView{Q, ATT_ROW_MAJOR, d},
-        att::MatrixView{K, ATT_ROW_MAJOR, d}, att::MatrixView{V, ATT_ROW_MAJOR, d}, options);
+        att::Shape{n, n, d, d}, att::InputMatrix{Q, ATT_ROW_MAJOR, d},
+        att::InputMatrix{K, ATT_ROW_MAJOR, d}, att::InputMatrix{V, ATT_ROW_MAJOR, d}, options);
     *out = state.release();
   });
 }
@@ -313,8 +313,8 @@ ATT_API att_status att_init_general(att_state **out, int64_t n_q, int64_t n_kv, 
     const att::Config options = cfg != nullptr ? cfg->options : att::Config{};
     auto state = std::make_unique<att_state>();
     state->impl = std::make_unique<att::DynamicAttention>(
-        att::Shape{n_q, n_kv, d_k, d_v}, att::MatrixView{Q, layout_arg(layout), ldq},
-        att::MatrixView{K, layout_arg(layout), ldk}, att::MatrixView{V, layout_arg(layout), ldv},
+        att::Shape{n_q, n_kv, d_k, d_v}, att::InputMatrix{Q, layout_arg(layout), ldq},
+        att::InputMatrix{K, layout_arg(layout), ldk}, att::InputMatrix{V, layout_arg(layout), ldv},
         options);
     *out = state.release();
   });

@@ -51,8 +51,9 @@ int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv) {
 // last row sees.
 int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                               const Matrix &K, double scale, double *shift,
-                                              double *row_sum, const double *V, int64_t ldv,
-                                              int64_t cols, double *out, int64_t ldo) {
+                                              double *row_sum, double *err, const double *V,
+                                              int64_t ldv, int64_t cols, double *out,
+                                              int64_t ldo) {
   const int64_t n_kv = M_.cols();
   const int64_t h = block_.rows();
   for (int64_t r0 = 0; r0 < count; r0 += h) {
@@ -89,7 +90,10 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
       kern::exp_accumulate(M_.col(c) + i + hidden, top + hidden, a + hidden, hi + hidden,
                            lo + hidden, rows - hidden);
     }
-    for (int64_t r = 0; r < rows; ++r) row_sum[r0 + r] = hi[r] + lo[r];
+    for (int64_t r = 0; r < rows; ++r) {
+      row_sum[r0 + r] = hi[r] + lo[r];
+      err[r0 + r] = num::kFreshCharge * num::kUnitRoundoff * row_sum[r0 + r];
+    }
     blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V,
                ldv, 0.0, out + r0, ldo);
   }
@@ -97,11 +101,12 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
 }
 
 void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift,
-                                  double *row_sum, const double *V, int64_t ldv, int64_t cols,
-                                  double *out, int64_t ldo) {
+                                  double *row_sum, double *err, const double *V, int64_t ldv,
+                                  int64_t cols, double *out, int64_t ldo) {
   const int64_t n_kv = M_.cols();
   const int64_t end = mask_.key_end(i, n_kv);
-  commit_kernel_row(logits, end, row_scratch_.data(), shift, row_sum, V, ldv, cols, out, ldo);
+  commit_kernel_row(logits, end, row_scratch_.data(), shift, row_sum, err, V, ldv, cols, out,
+                    ldo);
   for (int64_t c = 0; c < end; ++c) M_(i, c) = logits[c];
   for (int64_t c = end; c < n_kv; ++c) M_(i, c) = 0.0;
 }

@@ -19,23 +19,11 @@
 #include "buffer.hpp"
 #include "dynattn.h"
 #include "kernels.hpp"
+#include "key_mask.hpp"
+#include "numerics.hpp"
 #include "serialize.hpp"
 
 namespace att {
-
-// Query row i sees key c iff !causal or c <= i + offset, offset = n_kv - n_q
-// (>= 0: causal masking needs n_q <= n_kv, checked at init and load).
-struct KeyMask {
-  bool causal = false;
-  int64_t offset = 0;
-
-  // First query row that sees key c.
-  int64_t first_row(int64_t c) const { return causal ? std::max<int64_t>(0, c - offset) : 0; }
-  // One past the last key that query row i sees.
-  int64_t key_end(int64_t i, int64_t n_kv) const {
-    return causal ? std::min<int64_t>(n_kv, i + offset + 1) : n_kv;
-  }
-};
 
 // The current inputs of the kernel, for stores that recompute entries: A[i,
 // c] = exp(scale * Q[i, :] . K[c, :] - shift[i]). shift has n_q entries.
@@ -48,13 +36,15 @@ struct KernelOperands {
 
 // What every store's commit_query_row does with the first `end` (>= 1)
 // logits of a query row: *shift = their largest, a = exp(logits - *shift),
-// *row_sum = sum(a) (compensated), out[j * ldo] = (a V)[j].
+// *row_sum = sum(a) (compensated), *err = its fresh error bound, out[j *
+// ldo] = (a V)[j].
 inline void commit_kernel_row(const double *logits, int64_t end, double *a, double *shift,
-                              double *row_sum, const double *V, int64_t ldv, int64_t cols,
-                              double *out, int64_t ldo) {
+                              double *row_sum, double *err, const double *V, int64_t ldv,
+                              int64_t cols, double *out, int64_t ldo) {
   bool unused = false;
   *shift = kern::max_of(logits, HUGE_VAL, &unused, end);
   *row_sum = kern::exp_sum(logits, *shift, a, end);
+  *err = num::kFreshCharge * num::kUnitRoundoff * *row_sum;
   blas::gemv(blas::Op::T, end, cols, 1.0, V, ldv, a, 1, 0.0, out, ldo);
 }
 
@@ -64,27 +54,30 @@ class KernelStore {
 
   // Recompute rows [i0, i0 + count) from scratch: logits = scale * Q K^T,
   // shift[i] = the row's largest visible logit, A = exp(logits - shift),
-  // row_sum[i] = sum_c A[i, c] (compensated), and out = A[i0 : i0 + count, :]
+  // row_sum[i] = sum_c A[i, c] (compensated), err[i] = the bound on the
+  // rounding error of row_sum[i] and of out's row that the row's error
+  // accounting starts from (numerics.hpp), and out = A[i0 : i0 + count, :]
   // * V for an n_kv x cols column-major V with leading dimension ldv (out is
-  // column-major with leading dimension ldo). shift, row_sum and out point
-  // at the entries of row i0. Returns the first row whose visible logits are
+  // column-major with leading dimension ldo). shift, row_sum, err and out
+  // point at the entries of row i0. Returns the first row whose visible logits are
   // not finite or exceed ATT_MAX_LOGIT in magnitude, or -1 when all are
   // acceptable (rows before it may have been recomputed already: a failure
   // leaves the rows' state unusable, which only init can meet, since updates
   // validate their logits first).
   virtual int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                             const Matrix &K, double scale, double *shift,
-                                            double *row_sum, const double *V, int64_t ldv,
+                                            double *row_sum, double *err, const double *V,
+                                            int64_t ldv,
                                             int64_t cols, double *out, int64_t ldo) = 0;
 
   // Make `logits` (n_kv values, of which the first mask.key_end(i) are read)
   // the logits of query row i, already validated by the caller: *shift = the
   // largest of them, A[i, :] = exp(logits - *shift), *row_sum = sum_c A[i, c]
-  // (compensated), and out[j * ldo] = (A[i, :] V)[j] for the n_kv x cols
+  // (compensated), *err as compute_rows_and_multiply's, and out[j * ldo] = (A[i, :] V)[j] for the n_kv x cols
   // column-major V (leading dimension ldv), from the same entries of A. Used
   // when Q[i, :] changes; cannot fail.
   virtual void commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
-                                const double *V, int64_t ldv, int64_t cols, double *out,
+                                double *err, const double *V, int64_t ldv, int64_t cols, double *out,
                                 int64_t ldo) = 0;
 
   // out = A[i0 : i0 + count, :] * V for an n_kv x cols column-major V with

@@ -131,69 +131,100 @@ void isa_exp_shifted(const double *x, const double *shift, double *a, int64_t n)
   }
 }
 
-// Reductions keep kLanes independent accumulators so they vectorize; the
-// lanes are combined at the end.
-constexpr int64_t kLanes = 8;
+// Reductions run on explicit vectors of eight doubles (GCC/Clang vector
+// extensions: one AVX-512 register, two AVX2 or four SSE2 ones, as the unit's
+// flags allow) in local variables, so their loop-carried accumulators stay in
+// registers instead of round-tripping through the stack.
+typedef double Vec8 __attribute__((vector_size(64)));
+typedef long long Mask8 __attribute__((vector_size(64)));
+constexpr int64_t kVec = 8;
+
+inline Vec8 load8(const double *p) {
+  Vec8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// (hi, lo) += v lane by lane with TwoSum: hi + lo carries no rounding.
+inline void two_sum8(Vec8 &hi, Vec8 &lo, Vec8 v) {
+  const Vec8 s = hi + v;
+  const Vec8 vv = s - hi;
+  lo += (hi - (s - vv)) + (v - vv);
+  hi = s;
+}
+
+// Lanes whose value is NaN or above `limit` in magnitude.
+inline Mask8 out_of_range8(Vec8 v, double limit) { return ~((v <= limit) & (v >= -limit)); }
 
 double isa_max_of(const double *x, double limit, bool *bad, int64_t n) {
-  double best[kLanes];
-  unsigned flags[kLanes];
-  for (int64_t l = 0; l < kLanes; ++l) {
-    best[l] = -__builtin_inf();
-    flags[l] = 0;
-  }
+  // Two vectors of running maxima; the order of a maximum does not matter.
+  const double ninf = -__builtin_inf();
+  Vec8 best0 = {ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf}, best1 = best0;
+  Mask8 flags = {};
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int64_t l = 0; l < kLanes; ++l) {
-      const double v = x[i + l];
-      flags[l] |= !(__builtin_fabs(v) <= limit);
-      best[l] = v > best[l] ? v : best[l];
-    }
+  for (; i + 2 * kVec <= n; i += 2 * kVec) {
+    const Vec8 v0 = load8(x + i), v1 = load8(x + i + kVec);
+    flags |= out_of_range8(v0, limit) | out_of_range8(v1, limit);
+    best0 = v0 > best0 ? v0 : best0;
+    best1 = v1 > best1 ? v1 : best1;
+  }
+  best0 = best1 > best0 ? best1 : best0;
+  double result = best0[0];
+  long long any = 0;
+  for (int64_t l = 0; l < kVec; ++l) {
+    result = best0[l] > result ? best0[l] : result;
+    any |= flags[l];
   }
   for (; i < n; ++i) {
-    flags[0] |= !(__builtin_fabs(x[i]) <= limit);
-    best[0] = x[i] > best[0] ? x[i] : best[0];
-  }
-  double result = best[0];
-  unsigned any = flags[0];
-  for (int64_t l = 1; l < kLanes; ++l) {
-    result = best[l] > result ? best[l] : result;
-    any |= flags[l];
+    any |= !(__builtin_fabs(x[i]) <= limit);
+    result = x[i] > result ? x[i] : result;
   }
   if (any) *bad = true;
   return result;
 }
 
+// Four vectors of TwoSum lanes (32 in all: the four dependent additions of
+// each step have several chains in flight); element i of a block goes to
+// lane i mod 32, a block's tail to lane 0, and the lanes are combined in
+// order at the end, so the result does not depend on the vector width.
 double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
   double t[kBlock], e[kBlock];
-  double hi[kLanes], lo[kLanes];
-  for (int64_t l = 0; l < kLanes; ++l) hi[l] = lo[l] = 0.0;
+  Vec8 hi0 = {}, hi1 = {}, hi2 = {}, hi3 = {}, lo0 = {}, lo1 = {}, lo2 = {}, lo3 = {};
+  double tail_hi = 0.0, tail_lo = 0.0;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
     for (int64_t i = 0; i < len; ++i) t[i] = x[i0 + i] - shift;
     exp_block(t, e, len);
-    for (int64_t i = 0; i < len; ++i) e[i] = t[i] < num::kExpFloor ? 0.0 : e[i];
-    for (int64_t i = 0; i < len; ++i) a[i0 + i] = e[i];
+    for (int64_t i = 0; i < len; ++i) {
+      e[i] = t[i] < num::kExpFloor ? 0.0 : e[i];
+      a[i0 + i] = e[i];
+    }
     int64_t i = 0;
-    for (; i + kLanes <= len; i += kLanes) {
-      for (int64_t l = 0; l < kLanes; ++l) {
-        const double v = e[i + l];
-        const double s = hi[l] + v;
-        const double vv = s - hi[l];
-        lo[l] += (hi[l] - (s - vv)) + (v - vv);
-        hi[l] = s;
-      }
+    for (; i + 4 * kVec <= len; i += 4 * kVec) {
+      two_sum8(hi0, lo0, load8(e + i));
+      two_sum8(hi1, lo1, load8(e + i + kVec));
+      two_sum8(hi2, lo2, load8(e + i + 2 * kVec));
+      two_sum8(hi3, lo3, load8(e + i + 3 * kVec));
     }
     for (; i < len; ++i) {
       const double v = e[i];
-      const double s = hi[0] + v;
-      const double vv = s - hi[0];
-      lo[0] += (hi[0] - (s - vv)) + (v - vv);
-      hi[0] = s;
+      const double s = tail_hi + v;
+      const double vv = s - tail_hi;
+      tail_lo += (tail_hi - (s - vv)) + (v - vv);
+      tail_hi = s;
     }
   }
-  double sum = 0.0, comp = 0.0;
-  for (int64_t l = 0; l < kLanes; ++l) {
+  double hi[4 * kVec], lo[4 * kVec];
+  __builtin_memcpy(hi, &hi0, sizeof hi0);
+  __builtin_memcpy(hi + kVec, &hi1, sizeof hi1);
+  __builtin_memcpy(hi + 2 * kVec, &hi2, sizeof hi2);
+  __builtin_memcpy(hi + 3 * kVec, &hi3, sizeof hi3);
+  __builtin_memcpy(lo, &lo0, sizeof lo0);
+  __builtin_memcpy(lo + kVec, &lo1, sizeof lo1);
+  __builtin_memcpy(lo + 2 * kVec, &lo2, sizeof lo2);
+  __builtin_memcpy(lo + 3 * kVec, &lo3, sizeof lo3);
+  double sum = tail_hi, comp = tail_lo;
+  for (int64_t l = 0; l < 4 * kVec; ++l) {
     const double s = sum + hi[l];
     const double vv = s - sum;
     comp += ((sum - (s - vv)) + (hi[l] - vv)) + lo[l];

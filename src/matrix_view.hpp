@@ -23,6 +23,12 @@ struct MatrixView {
     return row_major ? data[i * ld + j] : data[i + j * ld];
   }
 
+  // Where row `first` starts: the rows [first, rows) seen as a matrix with
+  // the same leading dimension and layout.
+  T *row_pointer(int64_t first) const noexcept {
+    return row_major ? data + first * ld : data + first;
+  }
+
   // The same storage seen as a column-major matrix for the BLAS wrapper:
   // a row-major matrix is its own transpose in column-major storage, so an
   // operand op(A) becomes op'(A^T) with op' the opposite operation.

@@ -32,6 +32,13 @@ constexpr double kRowTolerance = 0x1p-40;
 // Charges to the per-row error bound, in units of u times a mass of A:
 //  - a freshly computed row (compensated row sum, one rounding of C0);
 constexpr double kFreshCharge = 2.0;
+//  - a row computed in key tiles with a running maximum (SoftmaxTiles) takes
+//    one more, for rounding each tile's compensated sum before the tiles'
+//    sums are added exactly, and kRescaleCharge for each time a later tile
+//    raised the maximum and the partial D and C0 were multiplied by
+//    exp(old - new) (rounding of the factor and of the products);
+constexpr double kTileCharge = 1.0;
+constexpr double kRescaleCharge = 3.0;
 //  - each entry change a_old -> a_new (rounding of exp, of the difference,
 //    and its share of the fold's dot products), charged on a_old + a_new;
 constexpr double kUpdateCharge = 4.0;

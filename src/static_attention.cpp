@@ -4,31 +4,11 @@
 #include <cmath>
 #include <limits>
 
-#include "blas.hpp"
 #include "buffer.hpp"
 #include "error.hpp"
-#include "kernels.hpp"
-#include "numerics.hpp"
+#include "softmax_tiles.hpp"
 
 namespace att {
-namespace {
-
-// Tile sizes: a 512 x 1024 tile of logits (4 MiB) keeps both dgemms of a
-// tile large enough for OpenBLAS to run near its peak on two cores while
-// staying far below n_q x n_kv; docs/ALGORITHMS.md has the measurements.
-constexpr int64_t kQueryTile = 512;
-constexpr int64_t kKeyTile = 1024;
-
-// Pointer to row `first` of a view (rows are what the tiles split).
-const double *row_pointer(const ConstView &view, int64_t first) {
-  return view.row_major ? view.data + first * view.ld : view.data + first;
-}
-
-}  // namespace
-
-void exp_shifted(const double *x, double shift, double *out, int64_t count) {
-  kern::exp_offset(x, shift, out, count);
-}
 
 double check_attention_arguments(const ConstView &Q, const ConstView &K, const ConstView &V,
                                  double scale, const MutView &out) {
@@ -57,63 +37,22 @@ double check_attention_arguments(const ConstView &Q, const ConstView &K, const C
 
 void static_attention(const ConstView &Q, const ConstView &K, const ConstView &V, double scale,
                       bool causal, const MutView &out) {
-  const int64_t n_q = Q.rows, n_kv = K.rows, d_k = Q.cols, d_v = V.cols;
-  const int64_t offset = n_kv - n_q;  // causal: query i sees keys c <= i + offset
-  const int64_t bq_max = std::min(n_q, kQueryTile);
-  const int64_t bk_max = std::min(n_kv, kKeyTile);
+  const int64_t n_q = Q.rows, n_kv = K.rows, d_v = V.cols;
+  const int64_t bq_max = std::min(n_q, SoftmaxTiles::kQueryTile);
+  const TileOperands ops{Q, K, V, scale, KeyMask{causal, n_kv - n_q}};
 
   // Everything is allocated before the first write to out.
-  Array<double> tile(bk_max * bq_max);     // P^T: column i holds query i's weights
-  Array<double> acc(d_v * bq_max);         // O^T: column i accumulates query i's row
-  Array<double> row_max(bq_max), row_sum(bq_max);
+  SoftmaxTiles tiles(bq_max, n_kv);
+  Array<double> acc(bq_max * d_v);  // bq x d_v, column-major
+  Array<double> shift(bq_max), row_sum(bq_max);
 
   for (int64_t i0 = 0; i0 < n_q; i0 += bq_max) {
     const int64_t bq = std::min(bq_max, n_q - i0);
-    const int64_t key_end = causal ? std::min(n_kv, i0 + bq + offset) : n_kv;
-    for (int64_t i = 0; i < bq; ++i) {
-      row_max[i] = -std::numeric_limits<double>::infinity();
-      row_sum[i] = 0.0;
-    }
-    std::fill(acc.data(), acc.data() + d_v * bq, 0.0);
-
-    for (int64_t c0 = 0; c0 < key_end; c0 += bk_max) {
-      const int64_t bk = std::min(bk_max, key_end - c0);
-      // tile (bk x bq) = s K[c0:c0+bk, :] Q[i0:i0+bq, :]^T
-      blas::gemm(K.as_col_major(blas::Op::N), Q.as_col_major(blas::Op::T), bk, bq, d_k, scale,
-                 row_pointer(K, c0), K.ld, row_pointer(Q, i0), Q.ld, 0.0, tile.data(), bk);
-      for (int64_t i = 0; i < bq; ++i) {
-        double *weights = tile.data() + i * bk;
-        const int64_t visible =
-            causal ? std::clamp<int64_t>(i0 + i + offset - c0 + 1, 0, bk) : bk;
-        if (visible == 0) {
-          std::fill(weights, weights + bk, 0.0);
-          continue;
-        }
-        const double tile_max = *std::max_element(weights, weights + visible);
-        if (tile_max > row_max[i]) {
-          // Online softmax: rescale what was summed under the old maximum.
-          const double factor = std::isinf(row_max[i]) ? 0.0 : std::exp(row_max[i] - tile_max);
-          row_sum[i] *= factor;
-          double *o = acc.data() + i * d_v;
-          for (int64_t j = 0; j < d_v; ++j) o[j] *= factor;
-          row_max[i] = tile_max;
-        }
-        exp_shifted(weights, row_max[i], weights, visible);
-        std::fill(weights + visible, weights + bk, 0.0);
-        double sum = 0.0;
-        for (int64_t c = 0; c < visible; ++c) sum += weights[c];
-        row_sum[i] += sum;
-      }
-      // acc (d_v x bq) += V[c0:c0+bk, :]^T tile
-      blas::gemm(V.as_col_major(blas::Op::T), blas::Op::N, d_v, bq, bk, 1.0, row_pointer(V, c0),
-                 V.ld, tile.data(), bk, 1.0, acc.data(), d_v);
-    }
-
-    for (int64_t i = 0; i < bq; ++i) {
-      // row_sum >= 1: the row's maximum contributes exp(0).
-      const double *o = acc.data() + i * d_v;
-      for (int64_t j = 0; j < d_v; ++j) out(i0 + i, j) = o[j] / row_sum[i];
-    }
+    // The logits were bounded by check_attention_arguments: no row fails.
+    tiles.compute(ops, i0, bq, HUGE_VAL, shift.data(), row_sum.data(), nullptr, acc.data(), bq);
+    // row_sum >= 1: the row's maximum contributes exp(0).
+    for (int64_t i = 0; i < bq; ++i)
+      for (int64_t j = 0; j < d_v; ++j) out(i0 + i, j) = acc[i + j * bq] / row_sum[i];
   }
 }
 

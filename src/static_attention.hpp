@@ -1,6 +1,7 @@
 // Exact static attention Att(Q, K, V) = D^-1 exp(s Q K^T) V for general
 // shapes (arXiv 2302.13214's problem; the library's static baseline), in
-// tiles with an online softmax so that nothing of size n_q x n_kv exists.
+// SoftmaxTiles' tiles with an online softmax so that nothing of size n_q x
+// n_kv exists.
 #pragma once
 
 #include <cstdint>
@@ -8,11 +9,6 @@
 #include "matrix_view.hpp"
 
 namespace att {
-
-// out[k] = exp(x[k] - shift), flushed to 0 below e^kExpFloor (numerics.hpp),
-// for k in [0, count). In place (out == x) is allowed. The one place where
-// the static functions exponentiate arrays.
-void exp_shifted(const double *x, double shift, double *out, int64_t count);
 
 // Validates the arguments shared by the exact and the polynomial static
 // attention (pointers, shapes, leading dimensions, finite entries, |V| <=

@@ -12,9 +12,13 @@
 namespace att {
 namespace {
 
-int64_t rows_per_slice(int64_t n_q, int64_t n_kv) {
-  const int64_t rows = StreamedStore::kSliceBytes / (static_cast<int64_t>(sizeof(double)) * n_kv);
-  return std::clamp<int64_t>(rows, 1, n_q);
+// Q, K (column-major, n x d_k) and the first `cols` columns of V as the
+// tiles' operands.
+TileOperands tile_operands(const Matrix &Q, const Matrix &K, double scale, KeyMask mask,
+                           const double *V, int64_t ldv, int64_t cols) {
+  return TileOperands{ConstView{Q.data(), Q.rows(), Q.cols(), Q.ld(), false},
+                      ConstView{K.data(), K.rows(), K.cols(), K.ld(), false},
+                      ConstView{V, K.rows(), cols, ldv, false}, scale, mask};
 }
 
 // The section tag of a saved streamed store: it saves nothing else.
@@ -27,8 +31,7 @@ StreamedStore::StreamedStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mas
       n_kv_(n_kv),
       d_k_(d_k),
       mask_(mask),
-      slice_rows_(rows_per_slice(n_q, n_kv)),
-      slice_(n_kv, slice_rows_),
+      tiles_(n_q, n_kv),
       row_scratch_(n_kv),
       old_logits_(n_q) {}
 
@@ -37,66 +40,30 @@ std::unique_ptr<KernelStore> StreamedStore::clone() const {
 }
 
 int64_t StreamedStore::bytes_for(int64_t n_q, int64_t n_kv) {
-  return static_cast<int64_t>(sizeof(double)) * (n_kv * rows_per_slice(n_q, n_kv) + n_kv + n_q);
-}
-
-int64_t StreamedStore::slice_logits(const Matrix &Q, const Matrix &K, double scale, int64_t i,
-                                    int64_t rows) {
-  // key_end grows with the row, so the slice's last row sees the most keys.
-  const int64_t keys = mask_.key_end(i + rows - 1, n_kv_);
-  const int64_t ld = slice_.ld();
-  blas::gemm(blas::Op::N, blas::Op::T, keys, rows, d_k_, scale, K.data(), K.ld(), Q.data() + i,
-             Q.ld(), 0.0, slice_.data(), ld);
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t end = mask_.key_end(i + r, n_kv_);
-    std::fill(slice_.col(r) + end, slice_.col(r) + keys, 0.0);
-  }
-  return keys;
+  return SoftmaxTiles::bytes_for(n_q, n_kv) + static_cast<int64_t>(sizeof(double)) * (n_kv + n_q);
 }
 
 int64_t StreamedStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                                  const Matrix &K, double scale, double *shift,
-                                                 double *row_sum, const double *V, int64_t ldv,
-                                                 int64_t cols, double *out, int64_t ldo) {
-  for (int64_t r0 = 0; r0 < count; r0 += slice_rows_) {
-    const int64_t rows = std::min(slice_rows_, count - r0);
-    const int64_t keys = slice_logits(Q, K, scale, i0 + r0, rows);
-    for (int64_t r = 0; r < rows; ++r) {
-      double *x = slice_.col(r);
-      const int64_t end = mask_.key_end(i0 + r0 + r, n_kv_);
-      bool bad = false;
-      const double top = kern::max_of(x, ATT_MAX_LOGIT, &bad, end);
-      if (bad) return i0 + r0 + r;
-      shift[r0 + r] = top;
-      row_sum[r0 + r] = kern::exp_sum(x, top, x, end);
-    }
-    blas::gemm(blas::Op::T, blas::Op::N, rows, cols, keys, 1.0, slice_.data(), slice_.ld(), V,
-               ldv, 0.0, out + r0, ldo);
-  }
-  return -1;
+                                                 double *row_sum, double *err, const double *V,
+                                                 int64_t ldv, int64_t cols, double *out,
+                                                 int64_t ldo) {
+  return tiles_.compute(tile_operands(Q, K, scale, mask_, V, ldv, cols), i0, count,
+                        ATT_MAX_LOGIT, shift, row_sum, err, out, ldo);
 }
 
 void StreamedStore::commit_query_row(int64_t i, const double *logits, double *shift,
-                                     double *row_sum, const double *V, int64_t ldv,
+                                     double *row_sum, double *err, const double *V, int64_t ldv,
                                      int64_t cols, double *out, int64_t ldo) {
-  commit_kernel_row(logits, mask_.key_end(i, n_kv_), row_scratch_.data(), shift, row_sum, V, ldv,
-                    cols, out, ldo);
+  commit_kernel_row(logits, mask_.key_end(i, n_kv_), row_scratch_.data(), shift, row_sum, err, V,
+                    ldv, cols, out, ldo);
 }
 
 void StreamedStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
                                   const double *V, int64_t ldv, int64_t cols, double *out,
                                   int64_t ldo) {
-  for (int64_t r0 = 0; r0 < count; r0 += slice_rows_) {
-    const int64_t rows = std::min(slice_rows_, count - r0);
-    const int64_t keys = slice_logits(ops.Q, ops.K, ops.scale, i0 + r0, rows);
-    for (int64_t r = 0; r < rows; ++r) {
-      double *x = slice_.col(r);
-      const int64_t end = mask_.key_end(i0 + r0 + r, n_kv_);
-      kern::exp_offset(x, ops.shift[i0 + r0 + r], x, end);
-    }
-    blas::gemm(blas::Op::T, blas::Op::N, rows, cols, keys, 1.0, slice_.data(), slice_.ld(), V,
-               ldv, 0.0, out + r0, ldo);
-  }
+  tiles_.multiply(tile_operands(ops.Q, ops.K, ops.scale, mask_, V, ldv, cols), ops.shift + i0,
+                  i0, count, out, ldo);
 }
 
 // The column's current logits are recomputed exactly as key_logits

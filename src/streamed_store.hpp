@@ -1,7 +1,7 @@
 // The streamed kernel store: keeps neither the logits nor A. Entries,
 // columns and row blocks of A are computed from Q K^T when asked for (row
-// blocks with dgemm, in slices of at most kSliceBytes, so no n_q x n_kv
-// temporary ever exists). Memory is O(n_kv * slice rows + n_q) doubles.
+// blocks with dgemm in SoftmaxTiles' tiles, so no n_q x n_kv temporary ever
+// exists). Memory is one tile plus O(n_q + n_kv) doubles.
 // Every recomputation is a fixed sequence of BLAS and vector-kernel calls on
 // the same inputs, so it is deterministic for a given OpenBLAS build and
 // thread count: a saved state loads back answering bit-identically.
@@ -11,25 +11,23 @@
 #pragma once
 
 #include "kernel_store.hpp"
+#include "softmax_tiles.hpp"
 
 namespace att {
 
 class StreamedStore final : public KernelStore {
  public:
-  // Largest slice of logits computed at once.
-  static constexpr int64_t kSliceBytes = int64_t{32} << 20;
-
   StreamedStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mask);
 
   // Bytes StreamedStore(n_q, n_kv, ...) will hold.
   static int64_t bytes_for(int64_t n_q, int64_t n_kv);
 
   int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
-                                    double scale, double *shift, double *row_sum,
+                                    double scale, double *shift, double *row_sum, double *err,
                                     const double *V, int64_t ldv, int64_t cols, double *out,
                                     int64_t ldo) override;
   void commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
-                        const double *V, int64_t ldv, int64_t cols, double *out,
+                        double *err, const double *V, int64_t ldv, int64_t cols, double *out,
                         int64_t ldo) override;
   void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const double *V,
                      int64_t ldv, int64_t cols, double *out, int64_t ldo) override;
@@ -46,15 +44,9 @@ class StreamedStore final : public KernelStore {
   void load(ser::Reader &in, uint32_t version, const KernelOperands &ops) override;
 
  private:
-  // Logits (then kernel) of the rows [i, i + rows) into slice_, transposed
-  // (key-major, each row's entries contiguous); returns the number of key
-  // rows the slice covers. Entries a row does not see are 0.
-  int64_t slice_logits(const Matrix &Q, const Matrix &K, double scale, int64_t i, int64_t rows);
-
   int64_t n_q_, n_kv_, d_k_;
   KeyMask mask_;
-  int64_t slice_rows_;
-  Matrix slice_;                // n_kv x slice_rows_
+  SoftmaxTiles tiles_;          // row blocks of A V
   Array<double> row_scratch_;   // n_kv: commit_query_row's kernel row
   Array<double> old_logits_;    // n_q: key_logits' old column
 };

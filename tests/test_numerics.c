@@ -520,6 +520,63 @@ static void test_max_logit(void **state)
   }
 }
 
+/* ---- Rows computed in key tiles with a running maximum ---------------------
+ * Streamed storage computes rows in tiles of 1024 keys (and 512 queries),
+ * with the element-wise work split among threads; a row's partial D and C0
+ * are rescaled whenever a later tile raises its maximum. Here the logits
+ * rise with the key index, so every row is rescaled in every later tile, and
+ * one key in the middle of the last tile dominates a third of the rows. The
+ * rows must meet the init bound of the dense store (1e-12) after init, and
+ * TOL after updates that move a row maximum between tiles and recompute rows. */
+
+static void test_streamed_tiles(void **state)
+{
+  enum { n = 2600, d = 3 };
+  static const att_storage storages[] = {ATT_STORAGE_STREAMED, ATT_STORAGE_DENSE};
+  size_t a;
+  (void)state;
+  tu_reset_worst_ratio();
+  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+    tu_rng r;
+    tu_mirror m;
+    att_config *cfg = tu_config(0, 0.0, 1.0);
+    att_state *h;
+    char label[128];
+    int64_t i, c, u, storage = -1;
+    tu_rng_seed(&r, 7100 + a);
+    tu_mirror_alloc(&m, n, d, 1.0);
+    tu_mirror_randomize(&m, &r, 1.0, 1.0);
+    for (i = 0; i < n; ++i) m.Q[i * d] = tu_range(&r, 0.5, 1.5);
+    for (c = 0; c < n; ++c) m.K[c * d] = 20.0 * (double)c / n + tu_range(&r, -1.0, 1.0);
+    m.K[2300 * d + 1] = 40.0;
+    for (i = 0; i < n; i += 3) m.Q[i * d + 1] = 1.0;
+    assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
+    h = tu_init(&m, cfg);
+    assert_int_equal(att_stat(h, ATT_STAT_STORAGE, &storage), ATT_OK);
+    assert_int_equal(storage, storages[a]);
+    snprintf(label, sizeof label, "tiles storage=%d init", (int)storages[a]);
+    tu_check_all(h, &m, 1e-12, label);
+    /* The dominant key falls back below the trend, a key of the first tile
+     * rises above it, and random updates of K and V follow. */
+    tu_update_k(&m, h, 2300, 1, -45.0);
+    tu_update_k(&m, h, 100, 0, 25.0);
+    for (u = 0; u < 200; ++u) {
+      if (u % 2 == 0)
+        tu_update_k(&m, h, tu_below(&r, n), tu_below(&r, d), 0.5 * tu_normal(&r));
+      else
+        tu_update_v(&m, h, tu_below(&r, n), tu_below(&r, d), tu_normal(&r));
+    }
+    snprintf(label, sizeof label, "tiles storage=%d updates", (int)storages[a]);
+    tu_check_all(h, &m, TOL, label);
+    assert_int_equal(att_fold(h), ATT_OK);
+    tu_check_all(h, &m, TOL, label);
+    att_free(h);
+    att_config_free(cfg);
+    tu_mirror_free(&m);
+  }
+  tu_report("test_streamed_tiles");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -527,7 +584,7 @@ int main(void)
       cmocka_unit_test(test_dominate_and_fall), cmocka_unit_test(test_value_rise_and_fall),
       cmocka_unit_test(test_underflow_rows),
       cmocka_unit_test(test_random_swings),    cmocka_unit_test(test_max_value),
-      cmocka_unit_test(test_max_logit),
+      cmocka_unit_test(test_max_logit),        cmocka_unit_test(test_streamed_tiles),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

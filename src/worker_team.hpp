@@ -1,0 +1,56 @@
+// A team of threads for the element-wise work between two dgemms: loops over
+// independent rows are split between the calling thread and helper threads
+// that live as long as the team (one blocked computation), so that work runs
+// on as many cores as OpenBLAS gives the dgemms. Helpers sleep on a condition
+// variable between loops and never spin, so they take nothing from
+// OpenBLAS's threads while a dgemm runs.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace att {
+
+class WorkerTeam {
+ public:
+  // The team's task: part(begin, end) handles the rows [begin, end); it
+  // must not throw.
+  using Part = std::function<void(int64_t, int64_t)>;
+
+  // Starts up to `helpers` helper threads; fewer, down to none, when the
+  // system refuses to start one (the caller's thread then does the rest).
+  explicit WorkerTeam(int helpers);
+  ~WorkerTeam();
+  WorkerTeam(const WorkerTeam &) = delete;
+  WorkerTeam &operator=(const WorkerTeam &) = delete;
+
+  // Threads working on each loop: the caller's and the helpers.
+  int size() const { return 1 + static_cast<int>(helpers_.size()); }
+
+  // Runs `part` over [0, n) in chunks of `chunk` rows that the threads
+  // take in turn as they finish the previous one (a helper that shares its
+  // core with a spinning OpenBLAS thread just takes fewer), and returns
+  // when every chunk is done.
+  void run(int64_t n, int64_t chunk, const Part &part);
+
+ private:
+  void serve();
+  void work();
+
+  std::vector<std::thread> helpers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, finished_;
+  const Part *part_ = nullptr;
+  int64_t n_ = 0, chunk_ = 1;
+  std::atomic<int64_t> next_{0};  // first row of the next chunk to take
+  uint64_t round_ = 0;  // counts run() calls; a helper works once per round
+  int busy_ = 0;        // helpers still working on the current round
+  bool stop_ = false;
+};
+
+}  // namespace att

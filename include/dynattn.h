@@ -909,7 +909,9 @@ typedef enum att_mask {
  * Complexity: 2 n_q n_kv (d_k + d_v) flops at matrix-multiply speed and
  *         n_q n_kv exponentials (about half of both with a causal mask when
  *         n_q = n_kv).
- * Thread-safe (touches no shared state); OpenBLAS may use its own threads.
+ * Thread-safe (touches no shared state); OpenBLAS may use its own threads,
+ * and a call of at least about 2^18 logits splits its element-wise work
+ * among helper threads that end with the call (see the top of this file).
  * @since 0.2.0
  */
 ATT_API att_status att_attention(int64_t n_q, int64_t n_kv, int64_t d_k,

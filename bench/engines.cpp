@@ -23,6 +23,13 @@ int blas_int(int64_t v) {
   return static_cast<int>(v);
 }
 
+// Element count of an a x b buffer, and the index of (major, minor) in a
+// buffer with leading dimension ld, in size_t (n^2 overflows int).
+size_t size(int64_t a, int64_t b) { return static_cast<size_t>(a) * static_cast<size_t>(b); }
+size_t at(int64_t major, int64_t minor, int64_t ld) {
+  return static_cast<size_t>(major) * static_cast<size_t>(ld) + static_cast<size_t>(minor);
+}
+
 [[noreturn]] __attribute__((cold)) void library_failed(const char *what, att_status status) {
   throw std::runtime_error(std::string(what) + " failed: " + att_status_string(status) + " (" +
                            att_last_error() + ")");
@@ -183,13 +190,6 @@ class EagerEngine final : public Engine {
   double query(int64_t row, int64_t col) override { return C_[at(col, row, n_)] / D_[row]; }
 
  private:
-  static size_t size(int64_t a, int64_t b) {
-    return static_cast<size_t>(a) * static_cast<size_t>(b);
-  }
-  static size_t at(int64_t major, int64_t minor, int64_t ld) {
-    return static_cast<size_t>(major) * static_cast<size_t>(ld) + static_cast<size_t>(minor);
-  }
-
   // Row i from its logits: new shift, A row, D_i and C row (A[i,:] V). Uses
   // its own scratch: the caller is still scanning x_.
   void refresh_row(int64_t i) {
@@ -273,13 +273,6 @@ class DirectEngine final : public Engine {
   }
 
  private:
-  static size_t size(int64_t a, int64_t b) {
-    return static_cast<size_t>(a) * static_cast<size_t>(b);
-  }
-  static size_t at(int64_t major, int64_t minor, int64_t ld) {
-    return static_cast<size_t>(major) * static_cast<size_t>(ld) + static_cast<size_t>(minor);
-  }
-
   void refresh_row(int64_t i) {
     const double *m = &M_[at(i, 0, n_)];
     double *a = &A_[at(i, 0, n_)];

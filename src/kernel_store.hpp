@@ -10,7 +10,6 @@
 // and write only the rows [mask.first_row(c), n_q) that see key c.
 #pragma once
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>

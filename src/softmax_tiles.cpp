@@ -52,78 +52,73 @@ int64_t SoftmaxTiles::bytes_for(int64_t n_q, int64_t n_kv) {
   return static_cast<int64_t>(sizeof(double)) * (bq * bk + 3 * bq);
 }
 
-void SoftmaxTiles::logits(const TileOperands &ops, int64_t i, int64_t bq, int64_t c0,
-                          int64_t bk) {
+template <class Row>
+void SoftmaxTiles::sweep_keys(const TileOperands &ops, WorkerTeam &team, int64_t i, int64_t bq,
+                              double *acc, int64_t ld, const Row &row) {
+  // key_end grows with the row: the tile's last row sees the most keys.
+  const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows);
   double *tile = tile_.data();
-  blas::gemm(ops.K.as_col_major(blas::Op::N), ops.Q.as_col_major(blas::Op::T), bk, bq,
-             ops.Q.cols, ops.scale, ops.K.row_pointer(c0), ops.K.ld, ops.Q.row_pointer(i),
-             ops.Q.ld, 0.0, tile, bk);
-  if (!ops.mask.causal) return;
-  for (int64_t r = 0; r < bq; ++r)
-    std::fill(tile + r * bk + visible_keys(ops, i + r, c0, bk), tile + (r + 1) * bk, 0.0);
-}
-
-void SoftmaxTiles::accumulate(const TileOperands &ops, int64_t bq, int64_t c0, int64_t bk,
-                              double beta, double *acc, int64_t ld) {
-  blas::gemm(blas::Op::T, ops.V.as_col_major(blas::Op::N), bq, ops.V.cols, bk, 1.0,
-             tile_.data(), bk, ops.V.row_pointer(c0), ops.V.ld, beta, acc, ld);
+  for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
+    const int64_t bk = std::min(bk_max_, keys - c0);
+    // tile (bk x bq) = s K[c0 : c0 + bk, :] Q[i : i + bq, :]^T
+    blas::gemm(ops.K.as_col_major(blas::Op::N), ops.Q.as_col_major(blas::Op::T), bk, bq,
+               ops.Q.cols, ops.scale, ops.K.row_pointer(c0), ops.K.ld, ops.Q.row_pointer(i),
+               ops.Q.ld, 0.0, tile, bk);
+    team.run(bq, kRowChunk, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        double *x = tile + r * bk;
+        const int64_t visible = visible_keys(ops, i + r, c0, bk);
+        std::fill(x + visible, x + bk, 0.0);  // keys the row does not see
+        if (visible > 0) row(r, x, visible);
+      }
+    });
+    // acc (bq x cols) = tile^T V[c0 : c0 + bk, :] (+ acc after the first tile)
+    blas::gemm(blas::Op::T, ops.V.as_col_major(blas::Op::N), bq, ops.V.cols, bk, 1.0, tile, bk,
+               ops.V.row_pointer(c0), ops.V.ld, c0 == 0 ? 0.0 : 1.0, acc, ld);
+  }
 }
 
 int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count, double limit,
                               double *shift, double *row_sum, double *err, double *acc,
                               int64_t ld) {
+  constexpr double kNone = -std::numeric_limits<double>::infinity();
   const int64_t cols = ops.V.cols;
   double *hi = hi_.data(), *lo = lo_.data();
   int64_t *rescales = rescales_.data();
   WorkerTeam team(helpers_for(count, ops.K.rows));
   for (int64_t r0 = 0; r0 < count; r0 += bq_max_) {
     const int64_t bq = std::min(bq_max_, count - r0);
-    const int64_t i = i0 + r0;
-    // key_end grows with the row: the tile's last row sees the most keys.
-    const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows);
     double *top = shift + r0;
     double *out = acc + r0;
-    std::fill(top, top + bq, -std::numeric_limits<double>::infinity());
+    std::fill(top, top + bq, kNone);
     std::fill(hi, hi + bq, 0.0);
     std::fill(lo, lo + bq, 0.0);
     std::fill(rescales, rescales + bq, 0);
     std::atomic<int64_t> bad{bq};  // the tile's first row with a bad logit
-    for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
-      const int64_t bk = std::min(bk_max_, keys - c0);
-      logits(ops, i, bq, c0, bk);
-      team.run(bq, kRowChunk, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          double *x = tile_.data() + r * bk;
-          const int64_t visible = visible_keys(ops, i + r, c0, bk);
-          if (visible == 0) continue;
-          bool flagged = false;
-          const double m = kern::max_of(x, limit, &flagged, visible);
-          if (flagged) {
-            int64_t first = bad.load();
-            while (r < first && !bad.compare_exchange_weak(first, r)) {
-            }
-            std::fill(x, x + visible, 0.0);
-            continue;
-          }
-          if (m > top[r]) {
-            // Every row sees key 0, so a row with a finite maximum has
-            // already added the first tile into out (c0 > 0 here).
-            if (top[r] > -std::numeric_limits<double>::infinity()) {
-              const double arg = top[r] - m;
-              const double f = arg < num::kExpFloor ? 0.0 : std::exp(arg);
-              hi[r] *= f;
-              lo[r] *= f;
-              for (int64_t j = 0; j < cols; ++j) out[r + j * ld] *= f;
-              ++rescales[r];
-            }
-            top[r] = m;
-          }
-          add_exact(hi[r], lo[r], kern::exp_sum(x, top[r], x, visible));
+    sweep_keys(ops, team, i0 + r0, bq, out, ld, [&](int64_t r, double *x, int64_t visible) {
+      bool flagged = false;
+      const double m = kern::max_of(x, limit, &flagged, visible);
+      if (flagged) {
+        int64_t first = bad.load();
+        while (r < first && !bad.compare_exchange_weak(first, r)) {
         }
-      });
-      accumulate(ops, bq, c0, bk, c0 == 0 ? 0.0 : 1.0, out, ld);
-    }
-    if (bad.load() < bq) return i + bad.load();
+        std::fill(x, x + visible, 0.0);
+        return;
+      }
+      // Every row sees key 0, so a row with a maximum already has the first
+      // tile in out: a higher maximum rescales what was summed under the old.
+      if (m > top[r] && top[r] > kNone) {
+        const double arg = top[r] - m;
+        const double f = arg < num::kExpFloor ? 0.0 : std::exp(arg);
+        hi[r] *= f;
+        lo[r] *= f;
+        for (int64_t j = 0; j < cols; ++j) out[r + j * ld] *= f;
+        ++rescales[r];
+      }
+      top[r] = std::max(top[r], m);
+      add_exact(hi[r], lo[r], kern::exp_sum(x, top[r], x, visible));
+    });
+    if (bad.load() < bq) return i0 + r0 + bad.load();
     for (int64_t r = 0; r < bq; ++r) {
       row_sum[r0 + r] = hi[r] + lo[r];
       if (err != nullptr)
@@ -139,19 +134,11 @@ void SoftmaxTiles::multiply(const TileOperands &ops, const double *shift, int64_
                             int64_t count, double *acc, int64_t ld) {
   WorkerTeam team(helpers_for(count, ops.K.rows));
   for (int64_t r0 = 0; r0 < count; r0 += bq_max_) {
-    const int64_t bq = std::min(bq_max_, count - r0);
-    const int64_t i = i0 + r0;
-    const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows);
-    for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
-      const int64_t bk = std::min(bk_max_, keys - c0);
-      logits(ops, i, bq, c0, bk);
-      team.run(bq, kRowChunk, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r)
-          kern::exp_offset(tile_.data() + r * bk, shift[r0 + r], tile_.data() + r * bk,
-                           visible_keys(ops, i + r, c0, bk));
-      });
-      accumulate(ops, bq, c0, bk, c0 == 0 ? 0.0 : 1.0, acc + r0, ld);
-    }
+    const double *row_shift = shift + r0;
+    sweep_keys(ops, team, i0 + r0, std::min(bq_max_, count - r0), acc + r0, ld,
+               [&](int64_t r, double *x, int64_t visible) {
+                 kern::exp_offset(x, row_shift[r], x, visible);
+               });
   }
 }
 

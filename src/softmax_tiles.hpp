@@ -15,6 +15,8 @@
 
 namespace att {
 
+class WorkerTeam;
+
 // The inputs: Q (n_q x d_k), K (n_kv x d_k), V (n_kv x cols), in either
 // layout, the logit scale and the mask.
 struct TileOperands {
@@ -58,13 +60,15 @@ class SoftmaxTiles {
                 double *acc, int64_t ld);
 
  private:
-  // tile_ (bk x bq, column r holding query row i + r's logits of the keys
-  // [c0, c0 + bk)) = s K[c0 : c0 + bk, :] Q[i : i + bq, :]^T, with the
-  // entries a row does not see set to 0.
-  void logits(const TileOperands &ops, int64_t i, int64_t bq, int64_t c0, int64_t bk);
-  // acc (bq x cols) = tile_^T V[c0 : c0 + bk, :] + beta acc.
-  void accumulate(const TileOperands &ops, int64_t bq, int64_t c0, int64_t bk, double beta,
-                  double *acc, int64_t ld);
+  // For each key tile of the query rows [i, i + bq): the tile's logits into
+  // tile_ (bk x bq; column r holds row i + r's logits of the tile's keys,
+  // 0 for the keys it does not see), row(r, x, visible) for every row that
+  // sees at least one of them, on the team's threads (x: the column; the
+  // row may rewrite its first `visible` entries, which then multiply V),
+  // and acc (bq x cols) = tile_^T V[tile's keys, :], summed over the tiles.
+  template <class Row>
+  void sweep_keys(const TileOperands &ops, WorkerTeam &team, int64_t i, int64_t bq, double *acc,
+                  int64_t ld, const Row &row);
 
   int64_t bq_max_, bk_max_;
   Array<double> tile_;

@@ -29,9 +29,6 @@ class WorkerTeam {
   WorkerTeam(const WorkerTeam &) = delete;
   WorkerTeam &operator=(const WorkerTeam &) = delete;
 
-  // Threads working on each loop: the caller's and the helpers.
-  int size() const { return 1 + static_cast<int>(helpers_.size()); }
-
   // Runs `part` over [0, n) in chunks of `chunk` rows that the threads
   // take in turn as they finish the previous one (a helper that shares its
   // core with a spinning OpenBLAS thread just takes fewer), and returns

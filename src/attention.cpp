@@ -353,23 +353,20 @@ void DynamicAttention::refresh_flagged() {
   }
 }
 
-// Runs after every fold that had terms, `width` of them by dgemm. Each earns
-// the sweep credit for the larger of
-//  - n_q / kSweepFolds rows, so that every row is recomputed before the
-//    charges of the folds since its last recomputation reach the row
-//    tolerance (folds round C0, whatever their width), and
-//  - width d_v / (8 (d_k + d_v)) rows, so that on wide folds rounding stays
-//    bounded at about 1/8 of the fold's own dgemm cost;
-// rows are recomputed once the credit reaches kMinSweepRows, since a row
-// block's matrix products read all of K and V0 whatever the block's height.
+// Runs after every fold that had terms. Each earns the sweep credit for
+// n_q / kSweepFolds rows, so that every row is recomputed before the charges
+// of the folds since its last recomputation reach the row tolerance (folds
+// round C0, whatever their width); everything else a row accumulates (the
+// updates' roundings, the drift of kept logits) is charged per update and
+// flags the row when it matters. Rows are recomputed once the credit
+// reaches kMinSweepRows, since a row block's matrix products read all of K
+// and V0 whatever the block's height.
 // The credit is part of the state, so clones and loaded states sweep exactly
 // as the original would.
-void DynamicAttention::sweep(int64_t width) {
-  constexpr int64_t kMinSweepRows = 64;
+void DynamicAttention::sweep() {
+  constexpr int64_t kMinSweepRows = 256;
   const Shape &sh = shape_;
-  const double earned = std::max(static_cast<double>(sh.n_q) / num::kSweepFolds,
-                                static_cast<double>(width) * static_cast<double>(sh.d_v) /
-                                    (8.0 * static_cast<double>(sh.d_k + sh.d_v)));
+  const double earned = static_cast<double>(sh.n_q) / num::kSweepFolds;
   // Never more than one pass over the rows is owed.
   sweep_credit_ = std::min(sweep_credit_ + earned, static_cast<double>(sh.n_q));
   if (sweep_credit_ < static_cast<double>(std::min(kMinSweepRows, sh.n_q))) return;
@@ -432,8 +429,9 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
   double *old_logits = store_->key_logits(operands(), row, old_key_.data());
   const int64_t n_flagged = kern::key_column(
       old_logits + lo, logits + lo, shift_.data() + lo, query_norm_.data() + lo, recompute,
-      a_new + lo, delta_a + lo, d_hi_.data() + lo, d_lo_.data() + lo, err_.data() + lo,
-      flagged_.data() + lo, num::kUpdateCharge * kU, num::kRowTolerance, n_q - lo);
+      store_->logit_drift_factor() * kU, a_new + lo, delta_a + lo, d_hi_.data() + lo,
+      d_lo_.data() + lo, err_.data() + lo, flagged_.data() + lo, num::kUpdateCharge * kU,
+      num::kRowTolerance, n_q - lo);
   int64_t slot = key_slot_[row];
   if (slot < 0) {
     slot = key_slot_[row] = n_key_cols_++;
@@ -903,7 +901,7 @@ void DynamicAttention::fold() {
   ++folds_;
 
   rescale_value_columns();
-  if (rounds) sweep(width);
+  if (rounds) sweep();
   int64_t n_flagged = 0;
   for (int64_t i = 0; i < n_q; ++i) {
     const bool drifted = !(err_[i] <= num::kRowTolerance * (d_hi_[i] + d_lo_[i]));

@@ -132,7 +132,7 @@ class DynamicAttention {
   int64_t refresh_rows(int64_t i0, int64_t count);
   void reset_rows(int64_t i0, int64_t count);
   void refresh_flagged();
-  void sweep(int64_t width);
+  void sweep();
   void rescale_value_columns();
 
   // Columns (of P) and rows (of R) of pending slots, and the pending range.

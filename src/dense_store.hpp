@@ -40,6 +40,7 @@ class DenseStore final : public KernelStore {
   double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old) override;
   double entry(const KernelOperands &ops, int64_t i, int64_t c) const override;
   void copy_column(const KernelOperands &ops, int64_t c, double *out) const override;
+  double logit_drift_factor() const override { return num::kDriftCharge; }
   int64_t bytes() const override { return bytes_for(M_.rows(), M_.cols()); }
   att_storage kind() const override { return ATT_STORAGE_DENSE; }
   std::unique_ptr<KernelStore> clone() const override;

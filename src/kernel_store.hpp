@@ -117,6 +117,13 @@ class KernelStore {
   // term dot product), which the caller charges to the row's error bound.
   virtual double recompute_error_factor() const { return 0.0; }
 
+  // A store that keeps the logits and updates them in place returns f > 0:
+  // forming a new logit from the old one (old + scale * delta * q) leaves a
+  // rounding error of at most f * u * (|old| + |new|) in the stored logit,
+  // which stays there until the row is recomputed, and which the caller
+  // charges to the row's error bound on the entry's new value.
+  virtual double logit_drift_factor() const { return 0.0; }
+
   // Bytes held by the store.
   virtual int64_t bytes() const = 0;
 

@@ -36,10 +36,11 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
   table().exp_accumulate(m, shift, a, hi, lo, n);
 }
 int64_t key_column(double *m, const double *logits, const double *shift, const double *norm,
-                   double recompute, double *a_new, double *delta, double *hi, double *lo,
-                   double *err, unsigned char *flagged, double charge, double tol, int64_t n) {
-  return table().key_column(m, logits, shift, norm, recompute, a_new, delta, hi, lo, err, flagged,
-                            charge, tol, n);
+                   double recompute, double drift, double *a_new, double *delta, double *hi,
+                   double *lo, double *err, unsigned char *flagged, double charge, double tol,
+                   int64_t n) {
+  return table().key_column(m, logits, shift, norm, recompute, drift, a_new, delta, hi, lo, err,
+                            flagged, charge, tol, n);
 }
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n) {
   table().exp_shifted(x, shift, a, n);

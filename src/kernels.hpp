@@ -36,13 +36,16 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
 //   D absorbs delta exactly (TwoSum);
 //   err[i] grows by charge * (a_old + a_new) (the two entries' masses) plus
 //   recompute * norm[i] * a_old (a store's rounding in recomputing m; 0 for
-//   a store that kept it);
+//   a store that kept it) plus drift * (|m[i]| + |logits[i]|) * a_new (the
+//   rounding that forming the new logit from the old one leaves in a logit
+//   the store keeps; 0 for a store that keeps none);
 //   flagged[i] is set when the headroom was exceeded (the row must be
 //   re-shifted) or err exceeds tol * D (or D is no longer positive).
 // Returns the number of rows this call flagged that were not flagged before.
 int64_t key_column(double *m, const double *logits, const double *shift, const double *norm,
-                   double recompute, double *a_new, double *delta, double *hi, double *lo,
-                   double *err, unsigned char *flagged, double charge, double tol, int64_t n);
+                   double recompute, double drift, double *a_new, double *delta, double *hi,
+                   double *lo, double *err, unsigned char *flagged, double charge, double tol,
+                   int64_t n);
 
 // a[i] = exp_clamped(x[i] - shift[i]).
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n);

@@ -73,7 +73,8 @@ void isa_exp_accumulate(const double *m, const double *shift, double *a, double 
 // Every array is distinct (restrict), or the loops would not vectorize.
 int64_t isa_key_column(double *__restrict m, const double *__restrict logits,
                        const double *__restrict shift, const double *__restrict norm,
-                       double recompute, double *__restrict a_new, double *__restrict delta,
+                       double recompute, double drift, double *__restrict a_new,
+                       double *__restrict delta,
                        double *__restrict hi, double *__restrict lo, double *__restrict err,
                        unsigned char *__restrict flagged, double charge, double tol, int64_t n) {
   double x_old[kBlock], x_new[kBlock], e_old[kBlock], e_new[kBlock];
@@ -97,6 +98,8 @@ int64_t isa_key_column(double *__restrict m, const double *__restrict logits,
       const double d = a - a_old;
       a_new[r] = a;
       delta[r] = d;
+      // The logit's rounding drift (see kernels.hpp), before m takes the new one.
+      const double wander = drift * (__builtin_fabs(m[r]) + __builtin_fabs(logits[r])) * a;
       m[r] = logits[r];
       // TwoSum(hi, d), written out so it vectorizes.
       const double h = hi[r];
@@ -105,7 +108,7 @@ int64_t isa_key_column(double *__restrict m, const double *__restrict logits,
       const double l = lo[r] + ((h - (s - dd)) + (d - dd));
       lo[r] = l;
       hi[r] = s;
-      const double e = err[r] + (charge * (a + a_old) + recompute * norm[r] * a_old);
+      const double e = err[r] + (charge * (a + a_old) + recompute * norm[r] * a_old + wander);
       err[r] = e;
       // Also catches D = 0 (the row's mass fell below the exponent floor).
       over[i] |= e <= tol * (s + l) ? 0 : 1;

@@ -42,6 +42,11 @@ constexpr double kRescaleCharge = 3.0;
 //  - each entry change a_old -> a_new (rounding of exp, of the difference,
 //    and its share of the fold's dot products), charged on a_old + a_new;
 constexpr double kUpdateCharge = 4.0;
+//  - each key update of a logit the dense store keeps (the rounding of
+//    old + scale * delta * q, which stays in the logit until its row is
+//    recomputed: exp turns an absolute logit error into a relative error of
+//    the entry), charged on (|old| + |new|) * a_new;
+constexpr double kDriftCharge = 2.0;
 //  - each fold, charged on D_i (one rounding of every entry of C0's row) and
 //    on the gathered value-update columns.
 constexpr double kFoldCharge = 2.0;

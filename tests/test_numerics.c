@@ -577,6 +577,58 @@ static void test_streamed_tiles(void **state)
   tu_report("test_streamed_tiles");
 }
 
+/* ---- Rounding left in kept logits --------------------------------------------
+ * The dense store moves a key's logits by scale * delta * Q[:, j] in place,
+ * rounding each time. Near 8e5 an ulp is 1.2e-10, so a change of 4e-11 is
+ * rounded away entirely, and the true logit runs away from the kept one by
+ * 4e-11 per update. No fold or sweep runs (lazy strategy, limit above the
+ * stream), and the updates' own charges would let thousands of them pass
+ * before a row is recomputed: only the error bound's charge for the kept
+ * logits' drift keeps the rows within the bound at every check. */
+
+static void test_logit_drift(void **state)
+{
+  enum { n = 4, d = 2, steps = 20000, every = 50 };
+  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  size_t a;
+  (void)state;
+  tu_reset_worst_ratio();
+  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+    tu_rng r;
+    tu_mirror m;
+    att_config *cfg = tu_config(100000, 0.0, 1.0);
+    att_state *h;
+    char label[128];
+    int64_t i, u;
+    tu_rng_seed(&r, 7300 + a);
+    tu_mirror_alloc(&m, n, d, 1.0);
+    for (i = 0; i < n; ++i) {
+      m.Q[i * d] = 8000.0;
+      m.Q[i * d + 1] = 1.0;
+      m.K[i * d] = 100.0;
+      m.K[i * d + 1] = 0.0;
+    }
+    tu_fill_normal(&r, m.V, n * d, 1.0);
+    assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
+    assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
+    h = tu_init(&m, cfg);
+    for (u = 1; u <= steps; ++u) {
+      tu_update_k(&m, h, 0, 1, 4e-11);
+      if (u % every == 0) {
+        snprintf(label, sizeof label, "logit drift storage=%d step=%lld", (int)storages[a],
+                 (long long)u);
+        tu_check_all(h, &m, TOL, label);
+      }
+    }
+    /* The reference sees key 0's logit 8e-7 above the others'. */
+    assert_true(m.K[1] > 7.99e-7 && m.K[1] < 8.01e-7);
+    att_free(h);
+    att_config_free(cfg);
+    tu_mirror_free(&m);
+  }
+  tu_report("test_logit_drift");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -585,6 +637,7 @@ int main(void)
       cmocka_unit_test(test_underflow_rows),
       cmocka_unit_test(test_random_swings),    cmocka_unit_test(test_max_value),
       cmocka_unit_test(test_max_logit),        cmocka_unit_test(test_streamed_tiles),
+      cmocka_unit_test(test_logit_drift),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

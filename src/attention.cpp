@@ -364,7 +364,7 @@ void DynamicAttention::refresh_flagged() {
 // The credit is part of the state, so clones and loaded states sweep exactly
 // as the original would.
 void DynamicAttention::sweep() {
-  constexpr int64_t kMinSweepRows = 256;
+  constexpr int64_t kMinSweepRows = 128;
   const Shape &sh = shape_;
   const double earned = static_cast<double>(sh.n_q) / num::kSweepFolds;
   // Never more than one pass over the rows is owed.

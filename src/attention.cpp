@@ -685,7 +685,8 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
       continue;
     }
     // K: the column's logits move by scale * (k_new - k_old)[c] * Q[:, c]
-    // for each changed c; the first term through the store, the rest here.
+    // for each changed c; the first term through the store, the rest by the
+    // same axpy.
     const int64_t lo = mask_.first_row(row);
     bool first = true;
     for (int64_t c = 0; c < w; ++c) {
@@ -698,8 +699,8 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
         store_->propose_key_column(operands(), row, c, scaled, out);
         first = false;
       } else {
-        const double *q = Q_.col(c);
-        for (int64_t i = lo; i < shape_.n_q; ++i) out[i] += scaled * q[i];
+        // Validated as a whole below.
+        kern::axpy(out + lo, scaled, Q_.col(c) + lo, out + lo, ATT_MAX_LOGIT, shape_.n_q - lo);
       }
     }
     char what[64];

@@ -121,7 +121,9 @@ class KernelStore {
   // forming a new logit from the old one (old + scale * delta * q) leaves a
   // rounding error of at most f * u * (|old| + |new|) in the stored logit,
   // which stays there until the row is recomputed, and which the caller
-  // charges to the row's error bound on the entry's new value.
+  // charges to the row's error bound on the entry's new value. Every change
+  // of a key column is charged so, also a whole-row replacement whose logits
+  // were formed afresh (there the charge is only conservative).
   virtual double logit_drift_factor() const { return 0.0; }
 
   // Bytes held by the store.

@@ -256,7 +256,7 @@ DynamicAttention::DynamicAttention(Shape shape, InputMatrix Q, InputMatrix K, In
     value_scale_[j] = largest;
   }
   // Paper Algorithm 1 (Init): every row from scratch.
-  const int64_t bad = refresh_rows(0, shape_.n_q);
+  const int64_t bad = compute_rows(0, shape_.n_q, ATT_MAX_LOGIT);
   if (bad >= 0)
     fail(ATT_E_RANGE, "a logit of row %lld is not finite or exceeds ATT_MAX_LOGIT",
          static_cast<long long>(bad));
@@ -312,15 +312,46 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
 
 // Rows [i0, i0 + count) from Q K^T: shifts, A, D, C0 = A V0, and no pending
 // key contribution left for them. The error bound restarts at a fresh row's.
-// Returns the first row with an unacceptable logit (only possible at init,
-// since updates validate their logits first), or -1.
-int64_t DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
+// Returns the first row with a logit that is not finite or exceeds `limit`
+// in magnitude (its rows are then unusable), or -1.
+int64_t DynamicAttention::compute_rows(int64_t i0, int64_t count, double limit) {
   const int64_t bad = store_->compute_rows_and_multiply(
-      i0, count, Q_, K_, scale_, shift_.data() + i0, d_hi_.data() + i0, err_.data() + i0,
-      V0_.data(), V0_.ld(), shape_.d_v, C0_.data() + i0, C0_.ld());
+      i0, count, Q_, K_, scale_, limit, shift_.data() + i0, d_hi_.data() + i0,
+      err_.data() + i0, V0_.data(), V0_.ld(), shape_.d_v, C0_.data() + i0, C0_.ld());
   if (bad >= 0) return bad;
   reset_rows(i0, count);
   return -1;
+}
+
+// Recompute rows that updates have kept valid (the sweep, flagged rows);
+// never fails. A matrix product may round a logit that an update checked
+// against ATT_MAX_LOGIT above it, hence the wider limit. Should even that
+// be exceeded, or a partial sum overflow (only possible when the dot
+// product cancels terms near the overflow threshold), the rows are
+// recomputed one by one from logits summed in long double.
+void DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
+  if (compute_rows(i0, count, num::kRecomputedLogitLimit) < 0) return;
+  double *logits = row_logits_.data();
+  for (int64_t i = i0; i < i0 + count; ++i) {
+    exact_logits(i, logits);
+    store_->commit_query_row(i, logits, &shift_[i], &d_hi_[i], &err_[i], V0_.data(), V0_.ld(),
+                             shape_.d_v, C0_.data() + i, C0_.ld());
+    reset_rows(i, 1);
+  }
+}
+
+// out[c] = scale * <Q[row, :], K[c, :]> for the keys the row sees, summed in
+// long double (no product or sum of doubles overflows there) and clamped to
+// +-kRecomputedLogitLimit.
+void DynamicAttention::exact_logits(int64_t row, double *out) const {
+  const long double limit = num::kRecomputedLogitLimit;
+  const int64_t end = mask_.key_end(row, shape_.n_kv);
+  for (int64_t c = 0; c < end; ++c) {
+    long double dot = 0.0L;
+    for (int64_t t = 0; t < shape_.d_k; ++t)
+      dot += static_cast<long double>(Q_(row, t)) * K_(c, t);
+    out[c] = static_cast<double>(std::clamp(scale_ * dot, -limit, limit));
+  }
 }
 
 // Rows whose A, D (in d_hi) and C0 = A V0 were just recomputed: restore (I1)
@@ -381,14 +412,6 @@ void DynamicAttention::sweep() {
 void DynamicAttention::check_key_logits(int64_t row, const double *logits,
                                         const char *what) const {
   check_logit_values(logits, mask_.first_row(row), shape_.n_q, what);
-}
-
-void DynamicAttention::propose_query_row(int64_t row, const double *q, double *out) const {
-  const int64_t end = mask_.key_end(row, shape_.n_kv);
-  blas::gemv(blas::Op::N, end, shape_.d_k, scale_, K_.data(), K_.ld(), q, 1, 0.0, out, 1);
-  char what[64];
-  std::snprintf(what, sizeof what, "the new Q[%lld, :]", static_cast<long long>(row));
-  check_logit_values(out, 0, end, what);
 }
 
 void DynamicAttention::propose_key_row(int64_t row, const double *k, double *out) const {
@@ -583,7 +606,7 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
     double *q = vec_.data();
     for (int64_t t = 0; t < shape_.d_k; ++t) q[t] = Q_(row, t);
     q[col] = value;
-    propose_query_row(row, q, row_logits_.data());
+    propose_row(ATT_MATRIX_Q, row, q, row_logits_.data(), true);
     Q_(row, col) = value;
     ++updates_[ATT_MATRIX_Q];
     apply_query_row(row, row_logits_.data());
@@ -602,7 +625,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
     check_value(matrix_name(which), row, t, v[t]);
   }
   if (which == ATT_MATRIX_Q) {
-    propose_query_row(row, v, row_logits_.data());
+    propose_row(ATT_MATRIX_Q, row, v, row_logits_.data(), true);
   } else if (which == ATT_MATRIX_K) {
     propose_key_row(row, v, logits_.data());
   }
@@ -619,13 +642,64 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   }
 }
 
+// The logits of row `row` of Q or K (which) after it becomes v, into out (n_kv
+// values for Q, n_q for K): for K, the column's logits move by
+// scale * (v - K[row, :])[c] * Q[:, c] for each changed c, the first term
+// through the store and the rest by the same axpy. Checked against
+// ATT_MAX_LOGIT when `check`; otherwise clamped to
+// +-kRecomputedLogitLimit (batch(): a recomputation of logits already
+// checked, which can only differ from them by rounding).
+void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *v, double *out,
+                                   bool check) const {
+  char what[64];
+  if (which == ATT_MATRIX_Q) {
+    const int64_t end = mask_.key_end(row, shape_.n_kv);
+    blas::gemv(blas::Op::N, end, shape_.d_k, scale_, K_.data(), K_.ld(), v, 1, 0.0, out, 1);
+    std::snprintf(what, sizeof what, "the new Q[%lld, :]", static_cast<long long>(row));
+    if (check) check_logit_values(out, 0, end, what);
+    clamp_logits(out, 0, end);
+    return;
+  }
+  const int64_t lo = mask_.first_row(row);
+  bool first = true;
+  for (int64_t c = 0; c < shape_.d_k; ++c) {
+    if (v[c] == K_(row, c)) continue;
+    const double scaled = scale_ * (v[c] - K_(row, c));
+    if (!std::isfinite(scaled))
+      fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
+           static_cast<long long>(row), static_cast<long long>(c));
+    if (first) {
+      store_->propose_key_column(operands(), row, c, scaled, out);
+      first = false;
+    } else {
+      // Checked as a whole below.
+      kern::axpy(out + lo, scaled, Q_.col(c) + lo, out + lo, ATT_MAX_LOGIT, shape_.n_q - lo);
+    }
+  }
+  std::snprintf(what, sizeof what, "the batch's change of K[%lld, :]",
+                static_cast<long long>(row));
+  if (check) check_key_logits(row, out, what);
+  clamp_logits(out, lo, shape_.n_q);
+}
+
+void DynamicAttention::clamp_logits(double *logits, int64_t lo, int64_t hi) {
+  const double limit = num::kRecomputedLogitLimit;
+  for (int64_t r = lo; r < hi; ++r) logits[r] = std::clamp(logits[r], -limit, limit);
+}
+
 // All-or-nothing batch. Phase 1 validates every entry and builds, per
 // affected row (entries grouped by row, in call order within a row), the
-// row's final contents and, for Q and K, its validated logits. Phase 2 cannot
-// fail and applies one row change per affected row: a key row touched m times
-// costs one exponential pass over its column, a query row one recomputation.
+// row's final contents and, for Q and K, checks its logits, keeping them for
+// phase 2 while they fit in kBatchLogitBytes. Phase 2 cannot fail and applies
+// one row change per affected row: a key row touched m times costs one
+// exponential pass over its column, a query row one recomputation. It
+// computes again the logits it did not keep, and those of key rows once a
+// recomputation of rows (the sweep, flagged rows) has replaced logits the
+// kept ones were built from, so that every key change starts from the
+// logits its row's D and C0 hold, as one by one.
 void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *rows,
                              const int64_t *cols, const double *values, bool set) {
+  constexpr int64_t kBatchLogitBytes = int64_t{16} << 20;
   check_which(which);
   if (count < 0) fail(ATT_E_SIZE, "count=%lld is negative", static_cast<long long>(count));
   Matrix &m = which == ATT_MATRIX_Q ? Q_ : which == ATT_MATRIX_K ? K_ : V_;
@@ -654,10 +728,18 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
   group_start.push_back(count);
 
   const int64_t w = m.cols();
+  const bool has_logits = which != ATT_MATRIX_V;
   const int64_t logit_len = which == ATT_MATRIX_Q ? shape_.n_kv : shape_.n_q;
+  // Groups [0, kept) keep their logits; the others share one more row.
+  const int64_t kept =
+      has_logits ? std::min(groups, std::max<int64_t>(
+                                        1, kBatchLogitBytes / (8 * logit_len)))
+                 : 0;
   std::vector<double> new_rows(static_cast<size_t>(groups * w));
   std::vector<double> logits;
-  if (which != ATT_MATRIX_V) logits.resize(static_cast<size_t>(checked_mul(groups, logit_len)));
+  if (has_logits)
+    logits.resize(static_cast<size_t>(checked_mul(std::min(kept + 1, groups), logit_len)));
+  auto logits_of = [&](int64_t g) { return logits.data() + std::min(g, kept) * logit_len; };
   std::vector<unsigned char> changed(static_cast<size_t>(groups), 0);
 
   for (int64_t g = 0; g < groups; ++g) {
@@ -678,49 +760,25 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
       v[cols[t]] = x;
     }
     for (int64_t c = 0; c < w; ++c) changed[static_cast<size_t>(g)] |= v[c] != m(row, c);
-    if (!changed[static_cast<size_t>(g)] || which == ATT_MATRIX_V) continue;
-    double *out = logits.data() + g * logit_len;
-    if (which == ATT_MATRIX_Q) {
-      propose_query_row(row, v, out);
-      continue;
-    }
-    // K: the column's logits move by scale * (k_new - k_old)[c] * Q[:, c]
-    // for each changed c; the first term through the store, the rest by the
-    // same axpy.
-    const int64_t lo = mask_.first_row(row);
-    bool first = true;
-    for (int64_t c = 0; c < w; ++c) {
-      if (v[c] == m(row, c)) continue;
-      const double scaled = scale_ * (v[c] - m(row, c));
-      if (!std::isfinite(scaled))
-        fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
-             static_cast<long long>(row), static_cast<long long>(c));
-      if (first) {
-        store_->propose_key_column(operands(), row, c, scaled, out);
-        first = false;
-      } else {
-        // Validated as a whole below.
-        kern::axpy(out + lo, scaled, Q_.col(c) + lo, out + lo, ATT_MAX_LOGIT, shape_.n_q - lo);
-      }
-    }
-    char what[64];
-    std::snprintf(what, sizeof what, "the batch's change of K[%lld, :]",
-                  static_cast<long long>(row));
-    check_key_logits(row, out, what);
+    if (changed[static_cast<size_t>(g)] && has_logits) propose_row(which, row, v, logits_of(g), true);
   }
 
   // Phase 2: nothing below can fail.
   updates_[which] += count;
+  const int64_t recomputed = rows_recomputed_;
   for (int64_t g = 0; g < groups; ++g) {
     if (!changed[static_cast<size_t>(g)]) continue;
     const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
     const double *v = new_rows.data() + g * w;
+    double *out = has_logits ? logits_of(g) : nullptr;
+    if (has_logits && (g >= kept || (which == ATT_MATRIX_K && rows_recomputed_ != recomputed)))
+      propose_row(which, row, v, out, false);
     if (which == ATT_MATRIX_K) remember_old_key(row);
     for (int64_t c = 0; c < w; ++c) m(row, c) = v[c];
     if (which == ATT_MATRIX_Q) {
-      apply_query_row(row, logits.data() + g * logit_len);
+      apply_query_row(row, out);
     } else if (which == ATT_MATRIX_K) {
-      apply_key_column(row, logits.data() + g * logit_len);
+      apply_key_column(row, out);
     } else {
       record_value_change(row, -1);
     }

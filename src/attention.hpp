@@ -129,7 +129,9 @@ class DynamicAttention {
   // query_norm_[i] = |Q[i, :]|_2 for rows [i0, i0 + count).
   void compute_query_norms(int64_t i0, int64_t count);
 
-  int64_t refresh_rows(int64_t i0, int64_t count);
+  int64_t compute_rows(int64_t i0, int64_t count, double limit);
+  void refresh_rows(int64_t i0, int64_t count);
+  void exact_logits(int64_t row, double *out) const;
   void reset_rows(int64_t i0, int64_t count);
   void refresh_flagged();
   void sweep();
@@ -151,9 +153,12 @@ class DynamicAttention {
   void fill_key_rhs(int64_t t);
   void fill_value_rhs(int64_t s);
 
-  // The logits of query row `row` for the query vector q (d_k contiguous
-  // values) into out[0 : mask.key_end(row)), validated.
-  void propose_query_row(int64_t row, const double *q, double *out) const;
+  // The logits of row `row` of Q or K once it holds v (d_k contiguous
+  // values): for Q out[0 : mask.key_end(row)), for K out[first_row : n_q)
+  // from the key's current logits and the changed entries. Validated when
+  // `check`, else clamped (see attention.cpp).
+  void propose_row(att_matrix which, int64_t row, const double *v, double *out, bool check) const;
+  static void clamp_logits(double *logits, int64_t lo, int64_t hi);
   // The logits of key column `row` for the key vector k, validated.
   void propose_key_row(int64_t row, const double *k, double *out) const;
   void check_key_logits(int64_t row, const double *logits, const char *what) const;

@@ -50,10 +50,10 @@ int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv) {
 // still in cache. A block of the rows' causal mask stops at the last key its
 // last row sees.
 int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
-                                              const Matrix &K, double scale, double *shift,
-                                              double *row_sum, double *err, const double *V,
-                                              int64_t ldv, int64_t cols, double *out,
-                                              int64_t ldo) {
+                                              const Matrix &K, double scale, double limit,
+                                              double *shift, double *row_sum, double *err,
+                                              const double *V, int64_t ldv, int64_t cols,
+                                              double *out, int64_t ldo) {
   const int64_t n_kv = M_.cols();
   const int64_t h = block_.rows();
   for (int64_t r0 = 0; r0 < count; r0 += h) {
@@ -69,13 +69,13 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
       double *m = M_.col(c) + i;
       const int64_t hidden = hidden_rows(c, i, rows);
       std::fill(m, m + hidden, 0.0);
-      bad |= kern::running_max(m + hidden, top + hidden, ATT_MAX_LOGIT, rows - hidden);
+      bad |= kern::running_max(m + hidden, top + hidden, limit, rows - hidden);
     }
     if (bad) {
       // Rare: the first offending row (masked entries were zeroed).
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < n_kv; ++c)
-          if (!(std::fabs(M_(i + r, c)) <= ATT_MAX_LOGIT)) return i + r;
+          if (!(std::fabs(M_(i + r, c)) <= limit)) return i + r;
     }
     // A = exp(M - shift), summed with TwoSum so that a row sum carries no
     // accumulated rounding (its error is one rounding of the result).
@@ -172,7 +172,7 @@ void DenseStore::load(ser::Reader &in, uint32_t version, const KernelOperands &o
     for (int64_t i = 0; i < M_.rows(); ++i) {
       const double m = M_(i, c);
       const bool ok = i < lo ? m == 0.0
-                             : std::fabs(m) <= ATT_MAX_LOGIT &&
+                             : std::fabs(m) <= num::kRecomputedLogitLimit &&
                                    m - ops.shift[i] <= num::kShiftHeadroom;
       if (!ok)
         fail(ATT_E_CORRUPT, "saved state: logit (%lld, %lld) is impossible",

@@ -58,16 +58,17 @@ class KernelStore {
   // accounting starts from (numerics.hpp), and out = A[i0 : i0 + count, :]
   // * V for an n_kv x cols column-major V with leading dimension ldv (out is
   // column-major with leading dimension ldo). shift, row_sum, err and out
-  // point at the entries of row i0. Returns the first row whose visible logits are
-  // not finite or exceed ATT_MAX_LOGIT in magnitude, or -1 when all are
-  // acceptable (rows before it may have been recomputed already: a failure
-  // leaves the rows' state unusable, which only init can meet, since updates
-  // validate their logits first).
+  // point at the entries of row i0. Returns the first row whose visible
+  // logits are not finite or exceed `limit` in magnitude, or -1 when all are
+  // acceptable. A failure leaves the rows' state unusable (rows before it
+  // may have been recomputed already): init reports it, and a recomputation
+  // of rows that updates validated recovers row by row
+  // (DynamicAttention::refresh_rows).
   virtual int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
-                                            const Matrix &K, double scale, double *shift,
-                                            double *row_sum, double *err, const double *V,
-                                            int64_t ldv,
-                                            int64_t cols, double *out, int64_t ldo) = 0;
+                                            const Matrix &K, double scale, double limit,
+                                            double *shift, double *row_sum, double *err,
+                                            const double *V, int64_t ldv, int64_t cols,
+                                            double *out, int64_t ldo) = 0;
 
   // Make `logits` (n_kv values, of which the first mask.key_end(i) are read)
   // the logits of query row i, already validated by the caller: *shift = the

@@ -25,6 +25,16 @@ constexpr double kExpFloor = -708.0;
 // overflow.
 constexpr double kShiftHeadroom = 64.0;
 
+// Largest magnitude accepted for a logit when rows the updates have already
+// validated are recomputed (the sweep, flagged rows), and for a logit or
+// shift in a saved state. Init and updates check logits against
+// ATT_MAX_LOGIT (2^664), but a matrix product may round a recomputed logit
+// above the value an update checked, by far when the dot product cancels
+// large terms; a recomputed row must never fail. 2^1000 leaves room for the
+// error charges' sums and products of logits. See
+// DynamicAttention::refresh_rows.
+constexpr double kRecomputedLogitLimit = 0x1p1000;
+
 // A row is recomputed from Q K^T when its accumulated error bound exceeds
 // this fraction of its normalizer D_i (about 9.1e-13).
 constexpr double kRowTolerance = 0x1p-40;

@@ -185,7 +185,7 @@ struct StateCodec {
     read_finite(in, s->V_.data(), s->V_.size(), ATT_MAX_VALUE, "V");
     read_finite(in, s->V0_.data(), s->V0_.size(), ATT_MAX_VALUE, "V0");
     read_finite(in, s->C0_.data(), s->C0_.size(), inf, "C0");
-    read_finite(in, s->shift_.data(), sh.n_q, ATT_MAX_LOGIT, "shift");
+    read_finite(in, s->shift_.data(), sh.n_q, num::kRecomputedLogitLimit, "shift");
     read_finite(in, s->d_hi_.data(), sh.n_q, inf, "D");
     read_finite(in, s->d_lo_.data(), sh.n_q, inf, "D compensation");
     read_finite(in, s->err_.data(), sh.n_q, inf, "error bound");

@@ -44,12 +44,12 @@ int64_t StreamedStore::bytes_for(int64_t n_q, int64_t n_kv) {
 }
 
 int64_t StreamedStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
-                                                 const Matrix &K, double scale, double *shift,
-                                                 double *row_sum, double *err, const double *V,
-                                                 int64_t ldv, int64_t cols, double *out,
-                                                 int64_t ldo) {
-  return tiles_.compute(tile_operands(Q, K, scale, mask_, V, ldv, cols), i0, count,
-                        ATT_MAX_LOGIT, shift, row_sum, err, out, ldo);
+                                                 const Matrix &K, double scale, double limit,
+                                                 double *shift, double *row_sum, double *err,
+                                                 const double *V, int64_t ldv, int64_t cols,
+                                                 double *out, int64_t ldo) {
+  return tiles_.compute(tile_operands(Q, K, scale, mask_, V, ldv, cols), i0, count, limit, shift,
+                        row_sum, err, out, ldo);
 }
 
 void StreamedStore::commit_query_row(int64_t i, const double *logits, double *shift,

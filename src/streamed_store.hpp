@@ -23,9 +23,9 @@ class StreamedStore final : public KernelStore {
   static int64_t bytes_for(int64_t n_q, int64_t n_kv);
 
   int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
-                                    double scale, double *shift, double *row_sum, double *err,
-                                    const double *V, int64_t ldv, int64_t cols, double *out,
-                                    int64_t ldo) override;
+                                    double scale, double limit, double *shift, double *row_sum,
+                                    double *err, const double *V, int64_t ldv, int64_t cols,
+                                    double *out, int64_t ldo) override;
   void commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
                         double *err, const double *V, int64_t ldv, int64_t cols, double *out,
                         int64_t ldo) override;

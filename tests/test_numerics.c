@@ -629,6 +629,60 @@ static void test_logit_drift(void **state)
   tu_report("test_logit_drift");
 }
 
+/* A row recomputed by a matrix product may round its logits above the bound
+ * the updates checked them against: here an update moves key 0's logit from
+ * -2^664 to 2^664 (both accepted) by a change of K[0][0] that K rounds up by
+ * a whole ulp, so Q K^T recomputes that logit as 3 * 2^664. The row, flagged
+ * because its maximum moved past the headroom, must still be recomputed
+ * whole: every query answers V[0] (key 0 dominates) and the log-sum-exp is
+ * that logit, then V[1] once key 0 is set back. */
+static void test_recomputed_logit_above_limit(void **state)
+{
+  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  const double big = 0x1p118 + 0x1p66; /* odd last bit: +2^65 ties upward */
+  const double Q[2 * 3] = {0x1p600, 0x1p600, 0x1p600, 0x1p600, 0x1p600, 0x1p600};
+  const double K[2 * 3] = {big, -big, -0x1p64, 0.0, 0.0, 0.0};
+  const double V[2 * 3] = {1.0, -2.0, 3.0, 0.5, 4.0, -1.5};
+  size_t a;
+  (void)state;
+  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+    att_config *cfg = tu_config(-1, 0.0, 1.0);
+    att_state *h = NULL;
+    int64_t before, i, j;
+    double out;
+    assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
+    assert_int_equal(att_init(&h, 2, 3, Q, K, V, cfg), ATT_OK);
+    for (j = 0; j < 3; ++j) {
+      assert_int_equal(att_query(h, 0, j, &out), ATT_OK);
+      assert_true(out == V[3 + j]); /* logits -2^664 and 0 */
+    }
+    assert_int_equal(att_stat(h, ATT_STAT_ROWS_RECOMPUTED, &before), ATT_OK);
+    assert_int_equal(att_update_k(h, 0, 0, 0x1p65), ATT_OK);
+    for (i = 0; i < 2; ++i)
+      for (j = 0; j < 3; ++j) {
+        assert_int_equal(att_query(h, i, j, &out), ATT_OK);
+        assert_true(fabs(out - V[j]) <= 1e-12 * 4.0);
+      }
+    {
+      int64_t after;
+      double lse[2];
+      assert_int_equal(att_stat(h, ATT_STAT_ROWS_RECOMPUTED, &after), ATT_OK);
+      assert_true(after > before);
+      /* log D with the shift restored: the recomputed logit 3 * 2^664. */
+      assert_int_equal(att_query_lse(h, 0, 2, lse), ATT_OK);
+      for (i = 0; i < 2; ++i) assert_true(fabs(lse[i] - 3.0 * 0x1p664) <= 0x1p664 * 1e-15);
+    }
+    assert_int_equal(att_set_row(h, ATT_MATRIX_K, 0, K, 1), ATT_OK);
+    for (i = 0; i < 2; ++i)
+      for (j = 0; j < 3; ++j) {
+        assert_int_equal(att_query(h, i, j, &out), ATT_OK);
+        assert_true(fabs(out - V[3 + j]) <= 1e-12 * 4.0);
+      }
+    att_free(h);
+    att_config_free(cfg);
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -637,7 +691,7 @@ int main(void)
       cmocka_unit_test(test_underflow_rows),
       cmocka_unit_test(test_random_swings),    cmocka_unit_test(test_max_value),
       cmocka_unit_test(test_max_logit),        cmocka_unit_test(test_streamed_tiles),
-      cmocka_unit_test(test_logit_drift),
+      cmocka_unit_test(test_logit_drift),      cmocka_unit_test(test_recomputed_logit_above_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -703,6 +703,121 @@ static void test_strategies(void **state)
   gm_free(&m);
 }
 
+/* ---- Batches against the same changes one by one -------------------------------- */
+
+/* A key batch applies its rows one after another, and a fold's sweep or a
+ * flagged row may recompute rows of logits between two of them: the later
+ * rows must start from the recomputed logits, exactly as att_set_entry
+ * calls in row order do. The keys are first moved by many updates, so that
+ * the logits the dense store keeps differ from Q K^T in their last bits,
+ * and k = 1 makes every change fold, so the sweep recomputes rows inside
+ * the batch. Both handles must then hold bit-identical outputs. */
+static void test_batch_matches_one_by_one(void **state)
+{
+  enum { n = 600, d = 3 };
+  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  double *Q = malloc(sizeof(double) * n * d), *K = malloc(sizeof(double) * n * d);
+  double *V = malloc(sizeof(double) * n * d);
+  double *b1 = malloc(sizeof(double) * n * d), *b2 = malloc(sizeof(double) * n * d);
+  int64_t *rows = malloc(sizeof(int64_t) * n), *cols = malloc(sizeof(int64_t) * n);
+  double *values = malloc(sizeof(double) * n);
+  size_t a;
+  (void)state;
+  assert_non_null(Q && K && V && b1 && b2 && rows && cols && values);
+  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+    tu_rng r;
+    att_config *cfg = NULL;
+    att_state *h1 = NULL, *h2 = NULL;
+    int64_t t, before, after;
+    tu_rng_seed(&r, 4100 + a);
+    tu_fill_normal(&r, Q, n * d, 1.0);
+    tu_fill_normal(&r, K, n * d, 1.0);
+    tu_fill_normal(&r, V, n * d, 1.0);
+    assert_int_equal(att_config_create(&cfg), ATT_OK);
+    assert_int_equal(att_config_set_lazy_limit(cfg, 1), ATT_OK);
+    assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
+    assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
+    assert_int_equal(att_init(&h1, n, d, Q, K, V, cfg), ATT_OK);
+    for (t = 0; t < 3 * n; ++t)
+      assert_int_equal(att_update_k(h1, t % n, (t / n) % d, 0.1 * tu_normal(&r)), ATT_OK);
+    assert_int_equal(att_clone(h1, &h2), ATT_OK);
+    for (t = 0; t < n; ++t) {
+      rows[t] = t;
+      cols[t] = (int64_t)(tu_rng_next(&r) % d);
+      values[t] = tu_normal(&r);
+    }
+    assert_int_equal(att_stat(h1, ATT_STAT_ROWS_RECOMPUTED, &before), ATT_OK);
+    assert_int_equal(att_set_batch(h1, ATT_MATRIX_K, n, rows, cols, values), ATT_OK);
+    assert_int_equal(att_stat(h1, ATT_STAT_ROWS_RECOMPUTED, &after), ATT_OK);
+    assert_true(after > before); /* rows were recomputed inside the batch */
+    for (t = 0; t < n; ++t)
+      assert_int_equal(att_set_entry(h2, ATT_MATRIX_K, rows[t], cols[t], values[t]), ATT_OK);
+    assert_int_equal(att_output(h1, ATT_ROW_MAJOR, b1, d), ATT_OK);
+    assert_int_equal(att_output(h2, ATT_ROW_MAJOR, b2, d), ATT_OK);
+    assert_memory_equal(b1, b2, sizeof(double) * n * d);
+    att_free(h1);
+    att_free(h2);
+    att_config_free(cfg);
+  }
+  free(Q);
+  free(K);
+  free(V);
+  free(b1);
+  free(b2);
+  free(rows);
+  free(cols);
+  free(values);
+}
+
+/* A query batch whose rows' logits exceed the batch's 16 MiB of kept logits
+ * (here 64 rows of 65536 keys, 32 MiB) checks them all first and computes
+ * the rest again when it applies them: the same outputs, bit for bit, as
+ * att_set_entry row by row. */
+static void test_large_query_batch(void **state)
+{
+  enum { n_q = 64, n_kv = 65536, d = 2 };
+  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  double *Q = malloc(sizeof(double) * n_q * d), *K = malloc(sizeof(double) * n_kv * d);
+  double *V = malloc(sizeof(double) * n_kv * d);
+  double b1[n_q * d], b2[n_q * d], values[n_q];
+  int64_t rows[n_q], cols[n_q];
+  size_t a;
+  (void)state;
+  assert_non_null(Q && K && V);
+  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+    tu_rng r;
+    att_config *cfg = NULL;
+    att_state *h1 = NULL, *h2 = NULL;
+    int64_t t;
+    tu_rng_seed(&r, 4200 + a);
+    tu_fill_normal(&r, Q, n_q * d, 1.0);
+    tu_fill_normal(&r, K, n_kv * d, 1.0);
+    tu_fill_normal(&r, V, n_kv * d, 1.0);
+    assert_int_equal(att_config_create(&cfg), ATT_OK);
+    assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
+    assert_int_equal(att_init_general(&h1, n_q, n_kv, d, d, ATT_ROW_MAJOR, Q, d, K, d, V, d, cfg),
+                     ATT_OK);
+    assert_int_equal(att_clone(h1, &h2), ATT_OK);
+    for (t = 0; t < n_q; ++t) {
+      rows[t] = n_q - 1 - t;
+      cols[t] = t % d;
+      values[t] = tu_normal(&r);
+    }
+    assert_int_equal(att_set_batch(h1, ATT_MATRIX_Q, n_q, rows, cols, values), ATT_OK);
+    for (t = n_q - 1; t >= 0; --t)
+      assert_int_equal(att_set_entry(h2, ATT_MATRIX_Q, rows[t], cols[t], values[t]), ATT_OK);
+    assert_int_equal(att_output(h1, ATT_ROW_MAJOR, b1, d), ATT_OK);
+    assert_int_equal(att_output(h2, ATT_ROW_MAJOR, b2, d), ATT_OK);
+    assert_memory_equal(b1, b2, sizeof b1);
+    att_free(h1);
+    att_free(h2);
+    att_config_free(cfg);
+  }
+  free(Q);
+  free(K);
+  free(V);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -711,6 +826,8 @@ int main(void)
       cmocka_unit_test(test_causal_suffix),
       cmocka_unit_test(test_never_folds),
       cmocka_unit_test(test_strategies),
+      cmocka_unit_test(test_batch_matches_one_by_one),
+      cmocka_unit_test(test_large_query_batch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

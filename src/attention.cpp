@@ -883,7 +883,7 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
                               5 * shape_.n_q + pending_a_.size() + value_scale_.size() +
                               pending_r_.size() + logits_.size() + a_new_.size() +
                               delta_a_.size() + row_logits_.size() + vec_.size() +
-                              old_key_.size();
+                              old_key_.size() + ones_.size();
       const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size() +
                             value_slot_.size();
       const int64_t bytes_ = column_touched_.size() + flagged_.size();

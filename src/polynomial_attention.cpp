@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <numeric>
 
 #include "blas.hpp"
 #include "buffer.hpp"
@@ -25,24 +26,29 @@ constexpr double kMinInterval = 0x1p-10;
 constexpr double kGridMargin = 1.25;
 
 // Cost model of the automatic rank limit, in flops at matrix-multiply
-// speed: one scalar exponential of the exact method costs about as much as
-// kExpCost flops; forming one feature of one row (a multiplication, an
-// absolute value and its share of the row's bookkeeping) about
-// kFeatureCost. docs/ALGORITHMS.md measures where the methods cross.
-constexpr double kExpCost = 200.0;
-constexpr double kFeatureCost = 40.0;
+// speed: one exponential of the exact method (vectorized, its work shared
+// with helper threads) costs about as much as kExpCost flops; forming one
+// feature of one row and its share of the blocked products' overhead about
+// kFeatureCost. Fitted conservatively to fixed-degree runs at n = 4096,
+// d = 4, 8, 16 (docs/ALGORITHMS.md): the limit sits at or below the rank
+// where the measured times cross.
+constexpr double kExpCost = 60.0;
+constexpr double kFeatureCost = 100.0;
 
 // Feature blocks hold at most this many doubles (16 MiB) unless r is larger.
 constexpr int64_t kFeatureBlock = int64_t{1} << 21;
 
-// r = C(d + g, g), saturated at INT64_MAX; each partial product is itself a
-// binomial coefficient, so the division is exact.
+// r = C(d + g, g), saturated at INT64_MAX. Each step's r (d + k) / k is
+// itself a binomial coefficient; dividing r and k by their gcd first keeps
+// the product within 64 bits whenever the result is (k / gcd then divides
+// d + k).
 int64_t binomial_rank(int64_t d, int64_t g) {
   int64_t r = 1;
   for (int64_t k = 1; k <= g; ++k) {
+    const int64_t common = std::gcd(r, k);
     int64_t product = 0;
-    if (__builtin_mul_overflow(r, d + k, &product)) return INT64_MAX;
-    r = product / k;
+    if (__builtin_mul_overflow(r / common, (d + k) / (k / common), &product)) return INT64_MAX;
+    r = product;
   }
   return r;
 }

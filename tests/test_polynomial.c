@@ -257,7 +257,7 @@ static void test_plan(void **state)
   att_poly_config *cfg = config(1e-8, -1, ATT_POLY_CHEBYSHEV, 0);
   (void)state;
   for (R = 0.0; R <= 8.0; R += 0.5) {
-    const att_status st = att_poly_plan(100000, 100000, 4, 4, R, cfg, &g, &r, &bound);
+    const att_status st = att_poly_plan(1000000, 1000000, 4, 4, R, cfg, &g, &r, &bound);
     assert_int_equal(st, ATT_OK);
     assert_true(g >= g_prev);
     assert_true(bound <= 1e-8);
@@ -270,6 +270,16 @@ static void test_plan(void **state)
   assert_int_equal(att_poly_plan(10, 10, INT64_C(2000000000), 1, 1.0, cfg, &g, &r, &bound),
                    ATT_E_APPROXIMATION);
   assert_true(r > INT64_C(1) << 40);
+  /* C(82, 64) = 585151976303390925 fits in 64 bits although a product on
+   * the way to it does not. */
+  {
+    att_poly_config *fixed = config(1e-8, 64, ATT_POLY_CHEBYSHEV, 0);
+    assert_int_equal(att_poly_plan(10, 10, 18, 1, 1.0, fixed, &g, &r, &bound),
+                     ATT_E_APPROXIMATION);
+    assert_int_equal(g, 64);
+    assert_true(r == INT64_C(585151976303390925));
+    att_poly_config_free(fixed);
+  }
   assert_int_equal(att_poly_plan(10, 10, 4, 4, -1.0, cfg, &g, &r, &bound), ATT_E_CONFIG);
   assert_int_equal(att_poly_plan(10, 10, 4, 4, NAN, cfg, &g, &r, &bound), ATT_E_CONFIG);
   assert_int_equal(att_poly_plan(0, 10, 4, 4, 1.0, cfg, &g, &r, &bound), ATT_E_SIZE);

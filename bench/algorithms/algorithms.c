@@ -5,7 +5,7 @@
  * against Taylor, and the two sparsifications. Writes one JSON object per
  * line to stdout; docs/plots/algorithms.py turns them into tables and PNGs.
  *
- *   dynattn-algorithms exact | poly | basis | sparsify | all
+ *   dynattn-algorithms exact | poly | crossover | basis | sparsify | all
  *
  * SPDX-License-Identifier: MIT
  */
@@ -274,6 +274,65 @@ static void bench_poly(int64_t n, int64_t d, double B)
   free(approx);
 }
 
+/* ---- crossover: fixed degrees against the exact method ------------------- */
+
+/* Where the polynomial method's time crosses the exact method's at n = 4096,
+ * d = 4, 8, 16 (the fit of the automatic rank limit, src/polynomial_attention.cpp):
+ * every degree up to the first refused or 4x-slower one, best of 3 runs of
+ * each side. */
+static void bench_crossover(void)
+{
+  static const int64_t ds[] = {4, 8, 16};
+  const int64_t n = 4096;
+  size_t a;
+  for (a = 0; a < sizeof ds / sizeof ds[0]; ++a) {
+    const int64_t d = ds[a];
+    const double s = 1.0 / (double)d;
+    double *Q = alloc(n * d), *K = alloc(n * d), *V = alloc(n * d), *out = alloc(n * d);
+    double t_exact = 1e30;
+    int64_t k, g;
+    int rep;
+    for (k = 0; k < n * d; ++k) {
+      Q[k] = 2.0 * uniform() - 1.0;
+      K[k] = 2.0 * uniform() - 1.0;
+      V[k] = normal();
+    }
+    for (rep = 0; rep < 3; ++rep) {
+      const double t0 = now();
+      check(att_attention(n, n, d, d, Q, d, K, d, V, d, s, ATT_MASK_NONE, ATT_ROW_MAJOR, out, d),
+            "att_attention");
+      if (now() - t0 < t_exact) t_exact = now() - t0;
+    }
+    for (g = 1; g <= POLY_MAX_DEGREE; ++g) {
+      att_poly_config *cfg;
+      int64_t gg = -1, rr = -1;
+      double t = 1e30;
+      att_status st = ATT_OK;
+      check(att_poly_config_create(&cfg), "config");
+      check(att_poly_config_set_degree(cfg, g), "degree");
+      check(att_poly_config_set_max_rank(cfg, INT32_MAX), "rank");
+      for (rep = 0; rep < 3 && st == ATT_OK; ++rep) {
+        const double t0 = now();
+        st = att_attention_poly(n, n, d, d, Q, d, K, d, V, d, s, ATT_ROW_MAJOR, cfg, out, d, &gg,
+                                &rr, NULL);
+        if (now() - t0 < t) t = now() - t0;
+      }
+      att_poly_config_free(cfg);
+      printf("{\"kind\": \"crossover\", \"n\": %lld, \"d\": %lld, \"degree\": %lld, "
+             "\"rank\": %lld, \"status\": %d, \"time_s\": %.5f, \"exact_s\": %.5f, "
+             "\"ratio\": %.3f}\n",
+             (long long)n, (long long)d, (long long)g, (long long)rr, (int)st,
+             st == ATT_OK ? t : -1.0, t_exact, st == ATT_OK ? t / t_exact : -1.0);
+      fflush(stdout);
+      if (st != ATT_OK || t > 4.0 * t_exact) break;
+    }
+    free(Q);
+    free(K);
+    free(V);
+    free(out);
+  }
+}
+
 /* ---- basis: Chebyshev against Taylor ------------------------------------- */
 
 static void bench_basis(void)
@@ -445,6 +504,7 @@ int main(int argc, char **argv)
       for (b = 0; b < 3; ++b)
         for (c = 0; c < sizeof bs / sizeof bs[0]; ++c) bench_poly(ns[a], ds[b], bs[c]);
   }
+  if (all || strcmp(what, "crossover") == 0) bench_crossover();
   if (all || strcmp(what, "sparsify") == 0) {
     bench_sparsify(32, 4096);
     bench_sparsify(128, 16384);

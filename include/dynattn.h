@@ -263,10 +263,12 @@ ATT_API const char *att_status_string(att_status status);
  *
  * The message is kept per thread, not per handle, for two reasons: a failed
  * att_init() has no handle to hold it, and concurrent const queries on one
- * handle must not write to shared state. Callers from runtimes that migrate
- * work between OS threads (goroutines in Go) must read it on the thread that
- * made the failing call, e.g. inside runtime.LockOSThread(); when only the
- * kind of failure matters, att_status_string() needs no such care.
+ * handle must not race on a message in it (the only state they touch in the
+ * handle is the adaptive strategy's relaxed atomic work counter). Callers
+ * from runtimes that migrate work between OS threads (goroutines in Go) must
+ * read it on the thread that made the failing call, e.g. inside
+ * runtime.LockOSThread(); when only the kind of failure matters,
+ * att_status_string() needs no such care.
  *
  * @return a pointer to thread-local storage, valid until the next
  *         call into the library; "" if no call on this thread has failed.
@@ -423,9 +425,9 @@ ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strateg
  *         entry of V or a logit exceeds ATT_MAX_VALUE / ATT_MAX_LOGIT);
  *         ATT_E_NOMEM.
  * Ownership: free the handle with att_free().
- * Memory: about n^2 + 2 n min(k, n) + 5 n d doubles and an 8 MiB block
- *         (the logits are kept, as in Algorithm 1 of the paper; A is
- *         exponentiated from them when needed).
+ * Memory: about n^2 + 2 min(k, n) (n + d) + 5 n d doubles and a block of
+ *         at most 8 MiB (the logits are kept, as in Algorithm 1 of the
+ *         paper; A is exponentiated from them when needed).
  * Complexity: O(n^2 d) at matrix-multiply speed (paper Lemma 4.3).
  * Thread-safe (touches no shared state).
  * @since 0.1.0
@@ -455,7 +457,10 @@ ATT_API void att_free(att_state *s);
  * the strategy folds (every k updates at most), plus O(n d) for each row
  * whose accumulated rounding error or shift calls for recomputing it (rare;
  * see docs/NUMERICS.md).
- * Needs exclusive access to s. Never allocates.
+ * Needs exclusive access to s. Never allocates with dense storage; with
+ * streamed storage a recomputation of rows or of a value column makes small
+ * allocations and, from about 2^18 logits on, may start helper threads for
+ * the length of the call (see the top of this file).
  * @since 0.1.0
  */
 ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j,
@@ -472,7 +477,8 @@ ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j,
  * Complexity: O(1) when row i already has pending changes, else O(n) to
  * keep its column of A with the pending term (O(n d) with streamed storage);
  * plus a fold when the strategy calls for one (see att_update_k()).
- * Needs exclusive access to s. Never allocates.
+ * Needs exclusive access to s. Never allocates with dense storage
+ * (streamed storage: see att_update_k()).
  * @since 0.1.0
  */
 ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j,
@@ -529,9 +535,9 @@ ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j,
  *         n_q > n_kv, or storage that overflows); ATT_E_NONFINITE; ATT_E_RANGE;
  *         ATT_E_NOMEM.
  * Ownership: free the handle with att_free().
- * Memory: about n_q n_kv + 2 n_q min(k, n_kv) + n_q (d_k + d_v)
- *         + n_kv (d_k + 2 d_v) doubles and an 8 MiB block with dense
- *         storage (see att_storage for streamed); att_stat() with
+ * Memory: about n_q n_kv + 2 min(k, n_kv) (n_q + d_v) + n_q (d_k + d_v)
+ *         + n_kv (d_k + 2 d_v) doubles and a block of at most 8 MiB with
+ *         dense storage (see att_storage for streamed); att_stat() with
  *         ATT_STAT_BYTES reports the exact figure.
  * Complexity: O(n_q n_kv (d_k + d_v)) at matrix-multiply speed.
  * Thread-safe (touches no shared state).
@@ -595,14 +601,16 @@ ATT_API att_status att_update_q(att_state *s, int64_t i, int64_t j, double delta
 /**
  * Set one entry: which[i][j] = value (exactly that double, not a sum).
  * Costs and failures as att_update_q(), att_update_k() or att_update_v()
- * for which = Q, K, V; for Q and K, ATT_E_NONFINITE also when value minus the
- * old entry overflows.
+ * for which = Q, K, V; for K, ATT_E_NONFINITE also when s (value - K[i][j])
+ * overflows (for Q the row's logits are computed from the new entry, so no
+ * difference is formed).
  * @param[in,out] s the handle.
  * @param[in] which the matrix; i its row; j its column.
  * @param[in] value the new, finite entry.
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_NONFINITE,
  *         ATT_E_RANGE.
- * Needs exclusive access to s. Never allocates.
+ * Needs exclusive access to s. Never allocates with dense storage, nor for
+ * Q (streamed storage: see att_update_k()).
  * @since 0.2.0
  */
 ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int64_t j,
@@ -612,8 +620,8 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  * Replace a whole row: the query, key or value vector of a token changes.
  * Q: row i of A is recomputed, as for att_update_q(). K: column i of the
  * logits is recomputed as s Q k_new (one matrix-vector product), and one
- * pending key term records it, the cost of one att_update_k(). V: one pending
- * value term, the cost of one att_update_v(). Never d separate updates.
+ * pending key term records it, as for att_update_k(). V: one pending value
+ * term, as for att_update_v(). Never d separate updates.
  * @param[in,out] s the handle.
  * @param[in] which the matrix.
  * @param[in] i the row (query row for Q, key/value row for K and V).
@@ -623,10 +631,13 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  * @param[in] inc the stride between the elements of the row, >= 1.
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_SIZE (inc < 1),
  *         ATT_E_NONFINITE, ATT_E_RANGE.
- * Complexity: Q: O(n_kv (d_k + d_v)); K: O(n_q d_k) plus n_q exponentials;
- * V: O(d_v), and O(n_q) more if the row had no pending change; plus a fold
- * when the strategy calls for one. Needs exclusive access to s. Never
- * allocates.
+ * Complexity: Q: O(n_kv (d_k + d_v)); K: O(n_q d_k) for the matrix-vector
+ * product plus the column work of att_update_k() (n_q exponentials, and
+ * another O(n_q d_k) with streamed storage); V: O(d_v), and, if the row had
+ * no pending change, O(n_q) more to keep its column of A (O(n_q d_k) with
+ * streamed storage); plus a fold when the strategy calls for one. Needs
+ * exclusive access to s. Never allocates with dense storage, nor for Q
+ * (streamed storage: see att_update_k()).
  * @since 0.2.0
  */
 ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const double *row,
@@ -650,11 +661,14 @@ ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const 
  *            count is 0).
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_SIZE (count < 0), ATT_E_INDEX,
  *         ATT_E_NONFINITE, ATT_E_RANGE, ATT_E_NOMEM.
- * Memory: allocates O(count + affected rows x (n_q or n_kv)) scratch for the
- * duration of the call.
+ * Memory: allocates, for the duration of the call, O(count + affected rows
+ * x (d_k or d_v)) scratch and, for Q and K, the new logits of affected rows
+ * up to about 16 MiB (those of further rows are computed again when applied).
  * Complexity: O(count log count) plus, per affected row, the cost of one
- * att_set_row() without its matrix-vector product for K. Needs exclusive
- * access to s.
+ * att_set_row(), except for the new logits of a key row: with dense storage
+ * O(n_q) per changed column from the kept logits instead of the
+ * matrix-vector product; with streamed storage the matrix-vector product
+ * plus O(n_q) per further changed column. Needs exclusive access to s.
  * @since 0.2.0
  */
 ATT_API att_status att_update_batch(att_state *s, att_matrix which, int64_t count,
@@ -663,7 +677,19 @@ ATT_API att_status att_update_batch(att_state *s, att_matrix which, int64_t coun
 
 /**
  * As att_update_batch(), but which[rows[t]][cols[t]] = values[t]; when an
- * entry repeats, the last value wins.
+ * entry repeats, the last value wins. All or nothing, validated as
+ * att_update_batch().
+ * @param[in,out] s the handle.
+ * @param[in] which the matrix.
+ * @param[in] count number of entries, >= 0.
+ * @param[in] rows, cols, values arrays of count entries (may be NULL when
+ *            count is 0).
+ * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_SIZE (count < 0), ATT_E_INDEX,
+ *         ATT_E_NONFINITE, ATT_E_RANGE, ATT_E_NOMEM.
+ * Memory: allocates scratch for the duration of the call, as
+ * att_update_batch().
+ * Complexity: O(count log count) plus one row change per affected row, as
+ * att_update_batch(). Needs exclusive access to s.
  * @since 0.2.0
  */
 ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count,
@@ -678,7 +704,8 @@ ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count,
  * @return ATT_OK or ATT_E_NULL.
  * Complexity: O(n_q d_v p) at matrix-multiply speed for p pending rows (0
  * when nothing is pending, apart from the background sweep). Needs exclusive
- * access to s. Never allocates.
+ * access to s. Never allocates with dense storage (streamed storage: see
+ * att_update_k()).
  * @since 0.2.0
  */
 ATT_API att_status att_fold(att_state *s);
@@ -710,7 +737,7 @@ ATT_API att_status att_query_row(const att_state *s, int64_t i, double *out);
  * matrix with the given layout and leading dimension.
  * @param[in] s the handle.
  * @param[in] i0 first row; count number of rows, i0 + count <= n_q (count 0
- *            is a no-op).
+ *            writes nothing, but out, layout and ld are still checked).
  * @param[in] layout, ld of out (see att_layout; rows = count, columns = d_v).
  * @param[out] out receives the block; untouched on failure.
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX (rows out of range) or
@@ -757,8 +784,9 @@ ATT_API att_status att_query_lse(const att_state *s, int64_t i0, int64_t count, 
  * @param[in] s the handle; which the statistic.
  * @param[out] out receives the value; untouched on failure.
  * @return ATT_OK, ATT_E_NULL or ATT_E_ENUM (which is unknown).
- * Queries are not counted: they are const and may run concurrently, and a
- * shared counter would make them contend. Thread-safety: const. O(1).
+ * The number of queries is not counted. Under ATT_STRATEGY_ADAPTIVE queries
+ * add the pending terms they read to ATT_STAT_QUERY_WORK, with relaxed
+ * atomic operations (see att_strategy). Thread-safety: const. O(1).
  * @since 0.2.0
  */
 ATT_API att_status att_stat(const att_state *s, att_stat_kind which, int64_t *out);
@@ -831,7 +859,8 @@ ATT_API att_status att_save_file(const att_state *s, const char *path);
  * @param[in] buf the saved bytes; size their number.
  * @return ATT_OK; ATT_E_NULL; ATT_E_SIZE (size < 0); ATT_E_FORMAT (not a
  *         saved dynattn state); ATT_E_ENDIAN (written with the other byte
- *         order); ATT_E_VERSION (a newer format version); ATT_E_TRUNCATED
+ *         order); ATT_E_VERSION (a format version this library does not
+ *         read: a newer one, or 0); ATT_E_TRUNCATED
  *         (shorter than its declared length); ATT_E_CORRUPT (checksum
  *         mismatch, trailing bytes or inconsistent contents); ATT_E_NOMEM.
  * Ownership: free the handle with att_free(). Thread-safe.
@@ -841,8 +870,17 @@ ATT_API att_status att_save_file(const att_state *s, const char *path);
 ATT_API att_status att_load_buffer(att_state **out, const void *buf, int64_t size);
 
 /**
- * As att_load_buffer(), reading the file at path.
- * @return as att_load_buffer(), and ATT_E_IO when the file cannot be read.
+ * Create a handle from a state saved by att_save_file() or att_save_buffer(),
+ * reading the file at path; its contents are checked as by att_load_buffer().
+ * @param[out] out receives the handle; set to NULL on failure.
+ * @param[in] path the file name.
+ * @return ATT_OK; ATT_E_NULL; ATT_E_IO (the file cannot be opened or read,
+ *         with the reason given by the system in att_last_error());
+ *         ATT_E_FORMAT, ATT_E_ENDIAN, ATT_E_VERSION, ATT_E_TRUNCATED or
+ *         ATT_E_CORRUPT as att_load_buffer(); ATT_E_NOMEM.
+ * Ownership: free the handle with att_free(). Thread-safe.
+ * Complexity: O(file size); the whole file is read into a buffer of its
+ * size before it is checked.
  * @since 0.2.0
  */
 ATT_API att_status att_load_file(att_state **out, const char *path);
@@ -902,8 +940,8 @@ typedef enum att_mask {
  *         NaN or infinite); ATT_E_RANGE (|V| above ATT_MAX_VALUE, or
  *         s max_i |Q[i,:]|_2 max_c |K[c,:]|_2, which bounds every logit, above
  *         ATT_MAX_LOGIT); ATT_E_NOMEM. On failure out is untouched.
- * Accuracy: as att_query(): |out - exact| <= about 1e-13 max_c |V[c][j]| plus
- *         the effect of rounding the logits themselves.
+ * Accuracy: |out - exact| <= about 1e-13 max_c |V[c][j]| (att_query():
+ *         about 1e-12) plus the effect of rounding the logits themselves.
  * Memory: one tile of at most 512 x 1024 doubles plus O(512 (d_v + 2));
  *         nothing of size n_q x n_kv.
  * Complexity: 2 n_q n_kv (d_k + d_v) flops at matrix-multiply speed and
@@ -995,7 +1033,10 @@ ATT_API att_status att_poly_config_set_max_rank(att_poly_config *cfg,
 
 /**
  * Choose the polynomial (ATT_POLY_CHEBYSHEV, the default, or ATT_POLY_TAYLOR).
- * @return ATT_OK, ATT_E_NULL or ATT_E_CONFIG (cfg unchanged).
+ * @param[in,out] cfg the options.
+ * @param[in] basis ATT_POLY_CHEBYSHEV or ATT_POLY_TAYLOR.
+ * @return ATT_OK, ATT_E_NULL or ATT_E_CONFIG (basis is neither; cfg
+ *         unchanged).
  * Needs exclusive access to cfg; O(1).
  * @since 0.2.0
  */

@@ -900,8 +900,9 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
 }
 
 // Paper Algorithm 5: C0 += P R over the pending range in one dgemm. Key
-// terms multiply V0 and value terms use the current A, so the order DESIGN.md
-// §2 requires holds inside one product; V0 catches up afterwards. A value
+// terms multiply V0 and value terms use the current A, so the order the
+// invariants of attention.hpp require holds inside one product (docs/NUMERICS.md,
+// "What is stored"); V0 catches up afterwards. A value
 // row with at most d_v / kSparseValueRow changed entries is applied entry by
 // entry instead, an axpy of its kernel column into C0[:, j] each (2 n_q flops
 // per entry rather than 2 n_q d_v for the row): such rows are first swapped

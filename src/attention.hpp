@@ -2,7 +2,7 @@
 // structure (Algorithms 1-5), with the pending key terms its Algorithm 4
 // omits, per-row shifted exponentials and a per-row running error bound.
 //
-// State after the last fold (DESIGN.md §2):
+// State after the last fold (docs/NUMERICS.md, "What is stored"):
 //   V0          V as of the last fold
 //   C0          A V0 up to the pending key terms (C0 = A0 V0 after a fold)
 //   A, M        kept eagerly current in the kernel store

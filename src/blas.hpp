@@ -12,7 +12,7 @@ enum class Op { N, T };
 constexpr int64_t kMaxDim = 2147483647;
 
 // C = alpha * op(A) * op(B) + beta * C, with op(A) m x k and op(B) k x n.
-// beta == 0 is only passed for buffers we wrote ourselves (see DESIGN.md §6).
+// beta == 0 is only passed for buffers we wrote ourselves.
 void gemm(Op op_a, Op op_b, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
           int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 

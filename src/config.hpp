@@ -19,8 +19,9 @@ struct Config {
   int strategy = 1;           // an att_strategy value; 1 = ATT_STRATEGY_ADAPTIVE
 
   // The lazy limit k for a problem with n rows. The automatic choice is the
-  // smallest k at which a fold's dgemm runs near full speed (DESIGN.md §4),
-  // capped by n so that tiny problems fold often.
+  // smallest k at which a fold's dgemm runs near full speed
+  // (docs/PERFORMANCE.md, "Against the lazy limit k"), capped by n so that
+  // tiny problems fold often.
   int64_t resolve_lazy_limit(int64_t n) const {
     if (lazy_limit > 0) return lazy_limit;
     if (lazy_exponent > 0.0) {

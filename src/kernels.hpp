@@ -2,8 +2,8 @@
 // around them. Each is compiled once per instruction set (kernels_isa.hpp,
 // kernels_{generic,avx2,avx512}.cpp) and the best one the CPU supports is
 // chosen once at run time, so the default build runs on any x86-64 and still
-// uses the vector units (DESIGN.md §4). Every element goes through the same
-// code path, tails included, so a value never depends on its position.
+// uses the vector units. Every element goes through the same code path,
+// tails included, so a value never depends on its position.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
-// Numerics of shifted exponentials and of the running error bound (DESIGN.md
-// §3; docs/NUMERICS.md explains the model). Every constant that decides when a
+// Numerics of shifted exponentials and of the running error bound
+// (docs/NUMERICS.md explains the model). Every constant that decides when a
 // row must be recomputed lives here.
 #pragma once
 

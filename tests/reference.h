@@ -21,8 +21,8 @@
 /* Unit roundoff of double, 2^-53. */
 #define REF_UNIT_ROUNDOFF 0x1p-53
 
-/* Constant of the LAPACK-style ratio in the tolerance model (DESIGN.md §3:
- * |err| / (u * 2d * max sum |q k| * max|V|) < 30). */
+/* Constant of the LAPACK-style ratio in the tolerance model (docs/NUMERICS.md,
+ * "What the bound covers": |err| / (u * 2d * max sum |q k| * max|V|) < 30). */
 #define REF_LOGIT_C0 30.0
 
 /* B (n x d, row-major) = D^-1 exp(scale * Q K^T) V for the whole matrix. */
@@ -42,7 +42,8 @@ double ref_row_logit_abs_sum(int64_t n, int64_t d, const double *Q,
 double ref_col_abs_max(int64_t n, int64_t d, const double *V, int64_t j);
 
 /*
- * THE tolerance model (DESIGN.md §3), used by every accuracy assertion:
+ * THE tolerance model (docs/NUMERICS.md, "What the bound covers"), used by
+ * every accuracy assertion:
  *
  *   bound(i, j) = tol * vmax_j + REF_LOGIT_C0 * u * (2 d L_i) * vmax_j
  *

@@ -1,5 +1,5 @@
 /*
- * Numerics the paper ignores (DESIGN.md §3): large logits, row maxima that
+ * Numerics the paper ignores (docs/NUMERICS.md): large logits, row maxima that
  * move by hundreds, a key that dominates a row and falls back (catastrophic
  * cancellation in a running D), rows whose mass would underflow or overflow
  * without a per-row shift, and inputs at the documented magnitude limits.
@@ -155,7 +155,8 @@ static void test_row_max_moves(void **state)
 }
 
 /* ---- A key rises to dominate every row and falls back ------------------------
- * The adversarial sequence of DESIGN.md §3: with a plain running sum,
+ * The adversarial sequence of docs/NUMERICS.md ("Cancellation and the per-row
+ * error bound"): with a plain running sum,
  * D_i = (big + small) - big keeps the absolute error of big (a relative error
  * of 6e30 was measured). Column 0 of Q is 1 for every row, so K[c][0] += R
  * raises key c by R in every row. */

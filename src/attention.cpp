@@ -656,8 +656,10 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
     const int64_t end = mask_.key_end(row, shape_.n_kv);
     blas::gemv(blas::Op::N, end, shape_.d_k, scale_, K_.data(), K_.ld(), v, 1, 0.0, out, 1);
     std::snprintf(what, sizeof what, "the new Q[%lld, :]", static_cast<long long>(row));
-    if (check) check_logit_values(out, 0, end, what);
-    clamp_logits(out, 0, end);
+    if (check)
+      check_logit_values(out, 0, end, what);
+    else
+      clamp_logits(out, 0, end);
     return;
   }
   const int64_t lo = mask_.first_row(row);
@@ -678,8 +680,10 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
   }
   std::snprintf(what, sizeof what, "the batch's change of K[%lld, :]",
                 static_cast<long long>(row));
-  if (check) check_key_logits(row, out, what);
-  clamp_logits(out, lo, shape_.n_q);
+  if (check)
+    check_key_logits(row, out, what);
+  else
+    clamp_logits(out, lo, shape_.n_q);
 }
 
 void DynamicAttention::clamp_logits(double *logits, int64_t lo, int64_t hi) {

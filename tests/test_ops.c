@@ -4,7 +4,9 @@
  * set-style updates, whole-row replacement, batches, row/block/full-output
  * queries, log-sum-exp, forced folds, clones and save/load round trips, all
  * interleaved with the entry updates and queries of 0.1.0 and checked against
- * the long-double reference (reference.h) of a mirror of Q, K and V.
+ * the long-double reference (reference.h) of a mirror of Q, K and V; failing
+ * calls among them must leave the handle exactly as it was (the strong
+ * guarantee, in every shape, layout, storage mode and strategy).
  *
  * SPDX-License-Identifier: MIT
  *
@@ -334,6 +336,75 @@ static void swap_for_copy(att_state **h, const gmirror *m, int how)
   *h = copy;
 }
 
+/* A call that must fail: an index one past the end, a NaN or a value out of
+ * range (1e300: logits or |V| past the library's bounds), in an entry
+ * update, a set, a row replacement or as the last entry of a batch whose
+ * other entries are valid. The handle must be exactly as it was: the same
+ * outputs, log-sum-exps and statistics as a copy taken before the call. */
+static void failing_call(att_state *h, const gmirror *m, tu_rng *r, const char *label)
+{
+  static const att_status expected[3] = {ATT_E_INDEX, ATT_E_NONFINITE, ATT_E_RANGE};
+  const att_matrix which = random_matrix(r);
+  const int64_t rows = which == ATT_MATRIX_Q ? m->p.n_q : m->p.n_kv;
+  const int64_t cols = which == ATT_MATRIX_V ? m->p.d_v : m->p.d_k;
+  const int bad = (int)tu_below(r, 3), call = (int)tu_below(r, 4);
+  const double value = bad == 0 ? 0.5 : bad == 1 ? NAN : 1e300;
+  int64_t i = tu_below(r, rows), j = tu_below(r, cols), t;
+  att_state *copy = NULL;
+  att_status st = ATT_OK;
+  char what[300];
+  expect_ok(att_clone(h, &copy), "att_clone");
+  if (bad == 0) {
+    if (tu_below(r, 2) == 0 || call == 2)
+      i = rows;
+    else
+      j = cols;
+  }
+  if (call == 0) {
+    st = which == ATT_MATRIX_Q   ? att_update_q(h, i, j, value)
+         : which == ATT_MATRIX_K ? att_update_k(h, i, j, value)
+                                 : att_update_v(h, i, j, value);
+  } else if (call == 1) {
+    st = att_set_entry(h, which, i, j, value);
+  } else if (call == 2) {
+    double *row = tu_xmalloc((size_t)cols * sizeof *row);
+    for (t = 0; t < cols; ++t)
+      row[t] = random_value(r, which);
+    if (bad != 0)
+      row[cols - 1] = value;
+    st = att_set_row(h, which, i, row, 1);
+    free(row);
+  } else {
+    const int64_t count = 2 + tu_below(r, 6);
+    const int set = (int)tu_below(r, 2);
+    int64_t *bi = tu_xmalloc((size_t)count * sizeof *bi);
+    int64_t *bj = tu_xmalloc((size_t)count * sizeof *bj);
+    double *bv = tu_xmalloc((size_t)count * sizeof *bv);
+    for (t = 0; t + 1 < count; ++t) {
+      bi[t] = tu_below(r, rows);
+      bj[t] = tu_below(r, cols);
+      bv[t] = set ? random_value(r, which) : 0.1 * tu_normal(r);
+    }
+    bi[count - 1] = i;
+    bj[count - 1] = j;
+    bv[count - 1] = bad == 0 ? 0.5 : value;
+    st = set ? att_set_batch(h, which, count, bi, bj, bv)
+             : att_update_batch(h, which, count, bi, bj, bv);
+    free(bi);
+    free(bj);
+    free(bv);
+  }
+  snprintf(what, sizeof what, "%s: failing call %d (matrix %d, %s)", label, call, (int)which,
+           bad == 0 ? "index" : bad == 1 ? "NaN" : "out of range");
+  if (st != expected[bad])
+    fail_msg("%s: status %d (%s), expected %d (%s)", what, (int)st, att_status_string(st),
+             (int)expected[bad], att_status_string(expected[bad]));
+  if (att_last_error()[0] == '\0')
+    fail_msg("%s: no detail message", what);
+  assert_same_results(h, copy, m->p.n_q, m->p.d_v, what);
+  att_free(copy);
+}
+
 typedef struct scenario {
   const char *name;
   int64_t n_q, n_kv, d_k, d_v;
@@ -524,6 +595,8 @@ static void run(const scenario *sc, const variant *va, att_layout layout, uint64
       check_block(&m, h, &r, label);
     } else if (kind < 94) {
       check_readback(&m, h, which, &r);
+    } else if (kind < 97) {
+      failing_call(h, &m, &r, label);
     } else {
       /* Pending work stays within the lazy limit. */
       const int64_t k = stat_of(h, ATT_STAT_LAZY_LIMIT);

@@ -1,6 +1,8 @@
 /*
- * Thread safety as the header states it: const calls (att_query) may run
- * concurrently on one handle, the detail message of att_last_error() is per
+ * Thread safety as the header states it: const calls (att_query and every
+ * other function taking a const handle: row, block and full-output queries,
+ * log-sum-exps, read-back, statistics, saves and clones) may run
+ * concurrently on one handle, in dense and streamed storage, the detail message of att_last_error() is per
  * thread, and distinct handles are independent.
  *
  * SPDX-License-Identifier: MIT
@@ -162,6 +164,195 @@ static void test_concurrent_queries(void **state)
   run_concurrent_queries(1, 50);     /* everything folded */
 }
 
+/* ---- Every other const call, concurrently, in both storages -------------------- */
+
+/* What single-threaded calls returned before the threads start. */
+typedef struct read_expect {
+  const att_state *h;
+  const double *out;  /* att_output, TN x TD row-major */
+  const double *lse;  /* att_query_lse of every row */
+  const double *key;  /* att_get_matrix(K), TN x TD row-major */
+  int64_t stats[ATT_STAT_FOLD_THRESHOLD + 1];
+  const unsigned char *saved; /* bytes of att_save_buffer */
+  int64_t saved_size;
+  int compare_bytes; /* query work is not counted: saves are byte-stable */
+} read_expect;
+
+typedef struct read_job {
+  const read_expect *e;
+  int id;
+  pthread_barrier_t *barrier;
+  char error[256]; /* empty: every check passed */
+} read_job;
+
+/* The whole output of `h` is bitwise `want`. */
+static int same_output(const att_state *h, const double *want, double *scratch)
+{
+  return att_output(h, ATT_ROW_MAJOR, scratch, TD) == ATT_OK &&
+         memcmp(scratch, want, sizeof(double) * TN * TD) == 0;
+}
+
+static void *read_worker(void *arg)
+{
+  read_job *job = arg;
+  const read_expect *e = job->e;
+  double *buf = calloc((size_t)TN * TD, sizeof(double));
+  unsigned char *bytes = malloc((size_t)e->saved_size);
+  int rep;
+  job->error[0] = '\0';
+  if (buf == NULL || bytes == NULL) {
+    snprintf(job->error, sizeof job->error, "out of memory");
+    goto out;
+  }
+  pthread_barrier_wait(job->barrier);
+  for (rep = 0; rep < 40; ++rep) {
+    const int64_t i = (rep * 37 + job->id * 11) % TN;
+    const int64_t count = 1 + (rep + job->id) % 8;
+    const int64_t i0 = i + count > TN ? TN - count : i;
+    const int64_t kind = (rep + job->id) % (ATT_STAT_FOLD_THRESHOLD + 1);
+    int64_t t, c, value = -1, written = 0;
+    att_state *copy = NULL;
+    if (att_query_row(e->h, i, buf) != ATT_OK || memcmp(buf, e->out + i * TD, TD * 8) != 0) {
+      snprintf(job->error, sizeof job->error, "att_query_row(%lld)", (long long)i);
+      goto out;
+    }
+    /* A column-major block with leading dimension count + 1. */
+    if (att_query_rows(e->h, i0, count, ATT_COL_MAJOR, buf, count + 1) != ATT_OK) {
+      snprintf(job->error, sizeof job->error, "att_query_rows: %s", att_last_error());
+      goto out;
+    }
+    for (t = 0; t < count; ++t)
+      for (c = 0; c < TD; ++c)
+        if (memcmp(&buf[c * (count + 1) + t], &e->out[(i0 + t) * TD + c], 8) != 0) {
+          snprintf(job->error, sizeof job->error, "att_query_rows(%lld, %lld)", (long long)i0,
+                   (long long)count);
+          goto out;
+        }
+    if (!same_output(e->h, e->out, buf)) {
+      snprintf(job->error, sizeof job->error, "att_output");
+      goto out;
+    }
+    if (att_query_lse(e->h, 0, TN, buf) != ATT_OK || memcmp(buf, e->lse, TN * 8) != 0) {
+      snprintf(job->error, sizeof job->error, "att_query_lse");
+      goto out;
+    }
+    if (att_get_matrix(e->h, ATT_MATRIX_K, ATT_ROW_MAJOR, buf, TD) != ATT_OK ||
+        memcmp(buf, e->key, sizeof(double) * TN * TD) != 0) {
+      snprintf(job->error, sizeof job->error, "att_get_matrix");
+      goto out;
+    }
+    if (att_stat(e->h, (att_stat_kind)kind, &value) != ATT_OK ||
+        (kind != ATT_STAT_QUERY_WORK && value != e->stats[kind])) {
+      snprintf(job->error, sizeof job->error, "att_stat(%lld) = %lld, expected %lld",
+               (long long)kind, (long long)value, (long long)e->stats[kind]);
+      goto out;
+    }
+    if (rep % 8 == job->id % 8) { /* the expensive ones now and then */
+      if (att_save_buffer(e->h, bytes, e->saved_size, &written) != ATT_OK ||
+          written != e->saved_size ||
+          (e->compare_bytes && memcmp(bytes, e->saved, (size_t)written) != 0)) {
+        snprintf(job->error, sizeof job->error, "att_save_buffer: %s", att_last_error());
+        goto out;
+      }
+      if (att_load_buffer(&copy, bytes, written) != ATT_OK || !same_output(copy, e->out, buf)) {
+        snprintf(job->error, sizeof job->error, "loading a concurrent save");
+        att_free(copy);
+        goto out;
+      }
+      att_free(copy);
+      copy = NULL;
+      if (att_clone(e->h, &copy) != ATT_OK || !same_output(copy, e->out, buf)) {
+        snprintf(job->error, sizeof job->error, "att_clone");
+        att_free(copy);
+        goto out;
+      }
+      att_free(copy);
+    }
+  }
+out:
+  free(buf);
+  free(bytes);
+  return NULL;
+}
+
+static void run_concurrent_reads(att_storage storage, att_strategy strategy)
+{
+  tu_rng r;
+  tu_mirror m;
+  att_config *cfg = tu_config(40, 0.0, 1.0);
+  att_state *h;
+  read_expect e;
+  double *out = tu_alloc_doubles((int64_t)TN * TD), *lse = tu_alloc_doubles(TN);
+  double *key = tu_alloc_doubles((int64_t)TN * TD);
+  unsigned char *saved;
+  pthread_t threads[NTHREADS];
+  read_job jobs[NTHREADS];
+  pthread_barrier_t barrier;
+  int t, u;
+  int64_t kind, written = 0;
+  assert_int_equal(att_config_set_storage(cfg, storage), ATT_OK);
+  assert_int_equal(att_config_set_strategy(cfg, strategy), ATT_OK);
+  tu_rng_seed(&r, 7070 + (uint64_t)storage * 10 + (uint64_t)strategy);
+  tu_mirror_alloc(&m, TN, TD, 1.0);
+  tu_mirror_randomize(&m, &r, 1.0, 1.0);
+  h = tu_init(&m, cfg);
+  att_config_free(cfg);
+  for (u = 0; u < 15; ++u) { /* pending key and value terms */
+    tu_update_k(&m, h, tu_below(&r, TN), tu_below(&r, TD), 0.3 * tu_normal(&r));
+    tu_update_v(&m, h, tu_below(&r, TN), tu_below(&r, TD), tu_normal(&r));
+  }
+  tu_check_all(h, &m, 1e-10, "before the threads");
+  assert_int_equal(att_output(h, ATT_ROW_MAJOR, out, TD), ATT_OK);
+  assert_int_equal(att_query_lse(h, 0, TN, lse), ATT_OK);
+  assert_int_equal(att_get_matrix(h, ATT_MATRIX_K, ATT_ROW_MAJOR, key, TD), ATT_OK);
+  assert_true(memcmp(key, m.K, sizeof(double) * TN * TD) == 0);
+  e.h = h;
+  e.out = out;
+  e.lse = lse;
+  e.key = key;
+  for (kind = 0; kind <= ATT_STAT_FOLD_THRESHOLD; ++kind)
+    assert_int_equal(att_stat(h, (att_stat_kind)kind, &e.stats[kind]), ATT_OK);
+  assert_int_equal(e.stats[ATT_STAT_STORAGE], storage);
+  assert_true(e.stats[ATT_STAT_PENDING_KEY_UPDATES] > 0);
+  assert_int_equal(att_save_size(h, &e.saved_size), ATT_OK);
+  saved = tu_xmalloc((size_t)e.saved_size);
+  assert_int_equal(att_save_buffer(h, saved, e.saved_size, &written), ATT_OK);
+  e.saved = saved;
+  e.compare_bytes = strategy == ATT_STRATEGY_LAZY;
+
+  assert_int_equal(pthread_barrier_init(&barrier, NULL, NTHREADS), 0);
+  for (t = 0; t < NTHREADS; ++t) {
+    jobs[t].e = &e;
+    jobs[t].id = t;
+    jobs[t].barrier = &barrier;
+    assert_int_equal(pthread_create(&threads[t], NULL, read_worker, &jobs[t]), 0);
+  }
+  for (t = 0; t < NTHREADS; ++t)
+    assert_int_equal(pthread_join(threads[t], NULL), 0);
+  pthread_barrier_destroy(&barrier);
+  for (t = 0; t < NTHREADS; ++t)
+    if (jobs[t].error[0] != '\0')
+      fail_msg("storage %d, strategy %d, thread %d: %s", (int)storage, (int)strategy, t,
+               jobs[t].error);
+  /* Reading changed nothing but, under the adaptive strategy, the query work. */
+  tu_check_all(h, &m, 1e-10, "after the threads");
+  free(saved);
+  free(out);
+  free(lse);
+  free(key);
+  att_free(h);
+  tu_mirror_free(&m);
+}
+
+static void test_concurrent_reads(void **state)
+{
+  (void)state;
+  run_concurrent_reads(ATT_STORAGE_DENSE, ATT_STRATEGY_LAZY);
+  run_concurrent_reads(ATT_STORAGE_DENSE, ATT_STRATEGY_ADAPTIVE);
+  run_concurrent_reads(ATT_STORAGE_STREAMED, ATT_STRATEGY_LAZY);
+  run_concurrent_reads(ATT_STORAGE_STREAMED, ATT_STRATEGY_ADAPTIVE);
+}
+
 /* ---- Distinct handles updated concurrently ---------------------------------------- */
 
 typedef struct handle_job {
@@ -276,6 +467,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_concurrent_queries),
+      cmocka_unit_test(test_concurrent_reads),
       cmocka_unit_test(test_distinct_handles),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

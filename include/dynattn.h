@@ -458,9 +458,10 @@ ATT_API void att_free(att_state *s);
  * whose accumulated rounding error or shift calls for recomputing it (rare;
  * see docs/NUMERICS.md).
  * Needs exclusive access to s. Never allocates with dense storage; with
- * streamed storage a recomputation of rows or of a value column makes small
- * allocations and, from about 2^18 logits on, may start helper threads for
- * the length of the call (see the top of this file).
+ * streamed storage a recomputation of rows or of a value column may, from
+ * about 2^18 logits on, start helper threads for the length of the call (see
+ * the top of this file), and does their share itself when the system
+ * refuses them, so it cannot fail.
  * @since 0.1.0
  */
 ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j,

@@ -25,7 +25,7 @@ WorkerTeam::~WorkerTeam() {
   for (std::thread &t : helpers_) t.join();
 }
 
-void WorkerTeam::run(int64_t n, int64_t chunk, const Part &part) {
+void WorkerTeam::run(int64_t n, int64_t chunk, Part part) {
   if (helpers_.empty()) {
     part(0, n);
     return;

@@ -9,21 +9,39 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 namespace att {
 
+// A non-owning reference to a callable part(begin, end) that handles the
+// rows [begin, end) and does not throw. Unlike std::function it never
+// allocates, so running a team cannot fail; the callable must outlive the
+// reference (a lambda passed straight to WorkerTeam::run does).
+class PartRef {
+ public:
+  template <class F>
+  PartRef(const F &f) : object_(&f), call_(&invoke<F>) {}
+  void operator()(int64_t begin, int64_t end) const { call_(object_, begin, end); }
+
+ private:
+  template <class F>
+  static void invoke(const void *f, int64_t begin, int64_t end) {
+    (*static_cast<const F *>(f))(begin, end);
+  }
+  const void *object_;
+  void (*call_)(const void *, int64_t, int64_t);
+};
+
 class WorkerTeam {
  public:
-  // The team's task: part(begin, end) handles the rows [begin, end); it
-  // must not throw.
-  using Part = std::function<void(int64_t, int64_t)>;
+  using Part = PartRef;
 
   // Starts up to `helpers` helper threads; fewer, down to none, when the
-  // system refuses to start one (the caller's thread then does the rest).
+  // system refuses to start one or memory for it (the caller's thread then
+  // does the rest). Never throws: constructing and running a team cannot
+  // fail.
   explicit WorkerTeam(int helpers);
   ~WorkerTeam();
   WorkerTeam(const WorkerTeam &) = delete;
@@ -33,7 +51,7 @@ class WorkerTeam {
   // take in turn as they finish the previous one (a helper that shares its
   // core with a spinning OpenBLAS thread just takes fewer), and returns
   // when every chunk is done.
-  void run(int64_t n, int64_t chunk, const Part &part);
+  void run(int64_t n, int64_t chunk, Part part);
 
  private:
   void serve();

@@ -23,6 +23,10 @@ constexpr double kU = num::kUnitRoundoff;
 // folded entry by entry rather than as a whole row.
 constexpr int64_t kSparseValueRow = 8;
 
+// A value column whose largest |V| has fallen more than this factor below
+// the scale that entered C0 has C0's column recomputed (rescale_value_columns).
+constexpr double kValueFall = 0x1p10;
+
 // a * b, or fail with ATT_E_SIZE when it overflows the addressable range.
 int64_t checked_mul(int64_t a, int64_t b) {
   int64_t r;
@@ -538,11 +542,30 @@ void DynamicAttention::record_value_change(int64_t row, int64_t col) {
   }
   if (col >= 0) {
     pending_r_(value_column(slot), col) = V_(row, col) - V0_(row, col);
+    note_value_fall(row, col);
   } else {
     fill_value_rhs(slot);
+    for (int64_t j = 0; j < shape_.d_v; ++j) note_value_fall(row, j);
   }
   ++n_value_updates_;
   fold_if_due();
+}
+
+// Cancellation inside V between folds: C0's column j carries rounding of
+// about u times value_scale_[j], which the fold's rescale_value_columns()
+// removes once the column has fallen more than kValueFall below that scale.
+// Queries made before that fold would carry it relative to a column that is
+// now much smaller, so when a change takes an entry that was within
+// kValueFall of the scale at the last fold below it, and no entry of the
+// column is left there, the fold is made at once (value_fell_).
+void DynamicAttention::note_value_fall(int64_t row, int64_t j) {
+  const double floor = value_scale_[j] / kValueFall;
+  if (value_fell_ || !(std::fabs(V_(row, j)) < floor) || !(std::fabs(V0_(row, j)) >= floor))
+    return;
+  const double *v = V_.col(j);
+  for (int64_t c = 0; c < shape_.n_kv; ++c)
+    if (std::fabs(v[c]) >= floor) return;
+  value_fell_ = true;
 }
 
 void DynamicAttention::fill_key_rhs(int64_t t) {
@@ -556,7 +579,8 @@ void DynamicAttention::fill_value_rhs(int64_t s) {
 }
 
 bool DynamicAttention::fold_due() const {
-  if (n_key_updates_ >= lazy_limit_ || n_value_updates_ >= lazy_limit_) return true;
+  if (value_fell_ || n_key_updates_ >= lazy_limit_ || n_value_updates_ >= lazy_limit_)
+    return true;
   switch (strategy_) {
     case ATT_STRATEGY_EAGER: return n_key_updates_ + n_value_updates_ > 0;
     case ATT_STRATEGY_ADAPTIVE:
@@ -962,6 +986,7 @@ void DynamicAttention::fold() {
   n_value_rows_ = 0;
   n_value_updates_ = 0;
   query_work_.store(0, std::memory_order_relaxed);
+  value_fell_ = false;
   ++folds_;
 
   rescale_value_columns();
@@ -992,7 +1017,6 @@ void DynamicAttention::swap_value_slots(int64_t a, int64_t b) {
 // entered C0 since the column was computed, compute it again from A and V0
 // (O(n_q n_kv), and only after such a fall).
 void DynamicAttention::rescale_value_columns() {
-  constexpr double kValueFall = 0x1p10;
   const int64_t n_kv = shape_.n_kv;
   for (int64_t j = 0; j < shape_.d_v; ++j) {
     if (!column_touched_[j]) continue;

@@ -288,6 +288,51 @@ static void test_value_rise_and_fall(void **state)
   tu_report("test_value_rise_and_fall");
 }
 
+/* A whole value column falls between folds: every entry of column 1 starts
+ * at 1e8 and is set to 1e-3, one entry at a time, with queries after each.
+ * Once the last large entry is gone, C0's column still holds the rounding of
+ * 1e8 (about 1e-8), far above 1e-10 * 1e-3; the change that leaves no entry
+ * within 2^10 of the column's scale must fold and recompute the column at
+ * once, not at the next scheduled fold (the lazy strategy, so that nothing
+ * else folds in between). */
+static void test_column_falls_between_folds(void **state)
+{
+  size_t a;
+  (void)state;
+  tu_reset_worst_ratio();
+  for (a = 0; a < NLIMITS; ++a) {
+    tu_rng r;
+    tu_mirror m;
+    att_state *h;
+    char label[160];
+    int64_t i, before = -1, after = -1;
+    tu_rng_seed(&r, 7500 + a);
+    tu_mirror_alloc(&m, 8, 2, 1.0);
+    tu_mirror_randomize(&m, &r, 1.0, 1.0);
+    for (i = 0; i < 8; ++i)
+      m.V[i * 2 + 1] = 1e8;
+    { /* The lazy strategy: the checks' queries must not bring the fold. */
+      att_config *cfg = tu_config(kLimits[a], 0.0, m.scale);
+      assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
+      h = tu_init(&m, cfg);
+      att_config_free(cfg);
+    }
+    assert_int_equal(att_stat(h, ATT_STAT_COLUMNS_RECOMPUTED, &before), ATT_OK);
+    for (i = 0; i < 8; ++i) {
+      assert_int_equal(att_set_entry(h, ATT_MATRIX_V, i, 1, 1e-3), ATT_OK);
+      m.V[i * 2 + 1] = 1e-3;
+      snprintf(label, sizeof label, "column fall k=%lld: %lld entries fallen",
+               (long long)kLimits[a], (long long)(i + 1));
+      tu_check_all(h, &m, TOL, label);
+    }
+    assert_int_equal(att_stat(h, ATT_STAT_COLUMNS_RECOMPUTED, &after), ATT_OK);
+    assert_true(after > before);
+    att_free(h);
+    tu_mirror_free(&m);
+  }
+  tu_report("test_column_falls_between_folds");
+}
+
 /* ---- Rows whose mass would underflow (or overflow) without a shift ----------- */
 
 static void test_underflow_rows(void **state)
@@ -689,6 +734,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_large_logits),     cmocka_unit_test(test_row_max_moves),
       cmocka_unit_test(test_dominate_and_fall), cmocka_unit_test(test_value_rise_and_fall),
+      cmocka_unit_test(test_column_falls_between_folds),
       cmocka_unit_test(test_underflow_rows),
       cmocka_unit_test(test_random_swings),    cmocka_unit_test(test_max_value),
       cmocka_unit_test(test_max_logit),        cmocka_unit_test(test_streamed_tiles),

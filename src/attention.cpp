@@ -540,15 +540,20 @@ void DynamicAttention::record_value_change(int64_t row, int64_t col) {
     if (col >= 0)
       for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(value_column(slot), j) = 0.0;
   }
+  bool fell = false;
   if (col >= 0) {
     pending_r_(value_column(slot), col) = V_(row, col) - V0_(row, col);
-    note_value_fall(row, col);
+    fell = column_fell(row, col);
   } else {
     fill_value_rhs(slot);
-    for (int64_t j = 0; j < shape_.d_v; ++j) note_value_fall(row, j);
+    for (int64_t j = 0; j < shape_.d_v && !fell; ++j) fell = column_fell(row, j);
   }
   ++n_value_updates_;
-  fold_if_due();
+  if (fell) {
+    fold();
+  } else {
+    fold_if_due();
+  }
 }
 
 // Cancellation inside V between folds: C0's column j carries rounding of
@@ -557,15 +562,14 @@ void DynamicAttention::record_value_change(int64_t row, int64_t col) {
 // Queries made before that fold would carry it relative to a column that is
 // now much smaller, so when a change takes an entry that was within
 // kValueFall of the scale at the last fold below it, and no entry of the
-// column is left there, the fold is made at once (value_fell_).
-void DynamicAttention::note_value_fall(int64_t row, int64_t j) {
+// column is left there, the change folds at once (record_value_change).
+bool DynamicAttention::column_fell(int64_t row, int64_t j) const {
   const double floor = value_scale_[j] / kValueFall;
-  if (value_fell_ || !(std::fabs(V_(row, j)) < floor) || !(std::fabs(V0_(row, j)) >= floor))
-    return;
+  if (!(std::fabs(V_(row, j)) < floor) || !(std::fabs(V0_(row, j)) >= floor)) return false;
   const double *v = V_.col(j);
   for (int64_t c = 0; c < shape_.n_kv; ++c)
-    if (std::fabs(v[c]) >= floor) return;
-  value_fell_ = true;
+    if (std::fabs(v[c]) >= floor) return false;
+  return true;
 }
 
 void DynamicAttention::fill_key_rhs(int64_t t) {
@@ -579,8 +583,7 @@ void DynamicAttention::fill_value_rhs(int64_t s) {
 }
 
 bool DynamicAttention::fold_due() const {
-  if (value_fell_ || n_key_updates_ >= lazy_limit_ || n_value_updates_ >= lazy_limit_)
-    return true;
+  if (n_key_updates_ >= lazy_limit_ || n_value_updates_ >= lazy_limit_) return true;
   switch (strategy_) {
     case ATT_STRATEGY_EAGER: return n_key_updates_ + n_value_updates_ > 0;
     case ATT_STRATEGY_ADAPTIVE:
@@ -986,7 +989,6 @@ void DynamicAttention::fold() {
   n_value_rows_ = 0;
   n_value_updates_ = 0;
   query_work_.store(0, std::memory_order_relaxed);
-  value_fell_ = false;
   ++folds_;
 
   rescale_value_columns();

@@ -136,7 +136,7 @@ class DynamicAttention {
   void refresh_flagged();
   void sweep();
   void rescale_value_columns();
-  void note_value_fall(int64_t row, int64_t j);
+  bool column_fell(int64_t row, int64_t j) const;
 
   // Columns (of P) and rows (of R) of pending slots, and the pending range.
   int64_t key_column(int64_t t) const { return slots_ - 1 - t; }
@@ -215,9 +215,6 @@ class DynamicAttention {
   // column whose current largest |V| falls far below it is recomputed.
   Array<double> value_scale_;
   Array<unsigned char> column_touched_;
-  // Set by a value change after which a column has fallen that far: the
-  // change's own fold_if_due() then folds at once (never set between calls).
-  bool value_fell_ = false;
 
   // Update scratch.
   Array<double> logits_, a_new_, delta_a_, row_logits_, vec_, old_key_;

@@ -25,8 +25,8 @@
  *     independent. OpenBLAS runs its own thread pool inside init and rebuilds,
  *     and a blocked computation large enough to gain from it (a streamed init
  *     or rebuild, att_attention()) splits its element-wise work among
- *     helper threads, as many as OpenBLAS uses, for the length of the call;
- *     set OPENBLAS_NUM_THREADS=1 if the application runs its own threads.
+ *     helper threads, as many as OpenBLAS uses, for the length of the call
+ *     (set OPENBLAS_NUM_THREADS=1 if the application runs its own threads).
  *   - Complexity is stated with n = rows, d = columns and k = the lazy limit
  *     (the number of pending updates after which they are folded in).
  *
@@ -420,10 +420,9 @@ ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strateg
  * @param[in] V row-major n x d array, as Q.
  * @param[in] cfg options, or NULL for the defaults; not retained.
  * @return ATT_OK; ATT_E_NULL (out, Q, K or V is NULL); ATT_E_SIZE (n < 1,
- *         d < 1, a dimension above INT32_MAX, or storage that overflows);
- *         ATT_E_NONFINITE (an entry is NaN or infinite); ATT_E_RANGE (an
- *         entry of V or a logit exceeds ATT_MAX_VALUE / ATT_MAX_LOGIT);
- *         ATT_E_NOMEM.
+ *         d < 1, a dimension above INT32_MAX, or storage that overflows); ATT_E_NONFINITE
+ *         (an entry is NaN or infinite); ATT_E_RANGE (an entry of V or a
+ *         logit exceeds ATT_MAX_VALUE / ATT_MAX_LOGIT); ATT_E_NOMEM.
  * Ownership: free the handle with att_free().
  * Memory: about n^2 + 2 min(k, n) (n + d) + 5 n d doubles and a block of
  *         at most 8 MiB (the logits are kept, as in Algorithm 1 of the
@@ -455,7 +454,7 @@ ATT_API void att_free(att_state *s);
  *         would exceed ATT_MAX_LOGIT). On failure nothing changes.
  * Complexity: O(n) exponentials, plus O(n d) at matrix-multiply speed when
  * the strategy folds (every k updates at most), plus O(n d) for each row
- * whose accumulated rounding error or shift calls for recomputing it (rare;
+ * whose accumulated rounding error or shift calls for recomputing it (rare,
  * see docs/NUMERICS.md).
  * Needs exclusive access to s. Never allocates with dense storage; with
  * streamed storage a recomputation of rows or of a value column may, from
@@ -476,7 +475,7 @@ ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j,
  * @return ATT_OK; ATT_E_NULL; ATT_E_INDEX; ATT_E_NONFINITE; ATT_E_RANGE (the
  *         new V[i][j] would exceed ATT_MAX_VALUE). On failure nothing changes.
  * Complexity: O(1) when row i already has pending changes, else O(n) to
- * keep its column of A with the pending term (O(n d) with streamed storage);
+ * keep its column of A with the pending term (O(n d) with streamed storage),
  * plus a fold when the strategy calls for one (see att_update_k()). A change
  * that takes V[i][j] more than 2^10 below the largest |V[:, j]| of the last
  * fold scans column j (O(n) at most) and, if no entry is left within 2^10
@@ -538,8 +537,7 @@ ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j,
  * @param[in] cfg options, or NULL for the defaults; not retained.
  * @return ATT_OK; ATT_E_NULL; ATT_E_ENUM (layout); ATT_E_SIZE (a dimension
  *         out of range, a leading dimension too small, causal masking with
- *         n_q > n_kv, or storage that overflows); ATT_E_NONFINITE; ATT_E_RANGE;
- *         ATT_E_NOMEM.
+ *         n_q > n_kv, or storage that overflows); ATT_E_NONFINITE; ATT_E_RANGE; ATT_E_NOMEM.
  * Ownership: free the handle with att_free().
  * Memory: about n_q n_kv + 2 min(k, n_kv) (n_q + d_v) + n_q (d_k + d_v)
  *         + n_kv (d_k + 2 d_v) doubles and a block of at most 8 MiB with
@@ -844,8 +842,8 @@ ATT_API att_status att_save_buffer(const att_state *s, void *buf, int64_t capaci
  * Save the state of the handle to a file, atomically: the data goes to a new
  * temporary file in the same directory, which is flushed to stable storage
  * (fsync) and then renamed over path. A failure or crash at any point leaves
- * either the old file or the complete new one at path, never a partial one;
- * on failure the temporary file is removed.
+ * either the old file or the complete new one at path, never a partial one.
+ * On failure the temporary file is removed.
  * @param[in] s the handle.
  * @param[in] path the file name (the directory must exist and be writable).
  * @return ATT_OK, ATT_E_NULL, ATT_E_IO (with the reason given by the system in
@@ -881,9 +879,9 @@ ATT_API att_status att_load_buffer(att_state **out, const void *buf, int64_t siz
  * @param[out] out receives the handle; set to NULL on failure.
  * @param[in] path the file name.
  * @return ATT_OK; ATT_E_NULL; ATT_E_IO (the file cannot be opened or read,
- *         with the reason given by the system in att_last_error());
- *         ATT_E_FORMAT, ATT_E_ENDIAN, ATT_E_VERSION, ATT_E_TRUNCATED or
- *         ATT_E_CORRUPT as att_load_buffer(); ATT_E_NOMEM.
+ *         with the reason given by the system in att_last_error()); ATT_E_FORMAT,
+ *         ATT_E_ENDIAN, ATT_E_VERSION, ATT_E_TRUNCATED or ATT_E_CORRUPT as
+ *         att_load_buffer(); ATT_E_NOMEM.
  * Ownership: free the handle with att_free(). Thread-safe.
  * Complexity: O(file size); the whole file is read into a buffer of its
  * size before it is checked.
@@ -951,7 +949,7 @@ typedef enum att_mask {
  *         ATT_MAX_LOGIT); ATT_E_NOMEM. On failure out is untouched.
  * Accuracy: |out - exact| <= about 1e-13 max_c |V[c][j]| (att_query():
  *         about 1e-12) plus the effect of rounding the logits themselves.
- * Memory: one tile of at most 512 x 1024 doubles plus O(512 (d_v + 2));
+ * Memory: one tile of at most 512 x 1024 doubles plus O(512 (d_v + 2)),
  *         nothing of size n_q x n_kv.
  * Complexity: 2 n_q n_kv (d_k + d_v) flops at matrix-multiply speed and
  *         n_q n_kv exponentials (about half of both with a causal mask when
@@ -1141,12 +1139,16 @@ ATT_API att_status att_sketch_width(int64_t n, double delta, int64_t *m);
  *
  * S is a pure function of (seed, d, m), identical on every IEEE-754
  * platform, produced as follows (all arithmetic in double, round to nearest):
- *  1. splitmix64 from `seed`: x += 0x9E3779B97F4A7C15;
- *     z = x; z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
- *     z = (z ^ (z >> 27)) * 0x94D049BB133111EB; output z ^ (z >> 31).
+ *  1. splitmix64 from `seed`, per output:
+ *       x += 0x9E3779B97F4A7C15
+ *       z = x
+ *       z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+ *       z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+ *       output z ^ (z >> 31)
  *     Four outputs are the state s0..s3 of xoshiro256**.
- *  2. xoshiro256** step: result = rotl(s1 * 5, 7) * 9; t = s1 << 17;
- *     s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 45).
+ *  2. xoshiro256** step, in this order:
+ *       result = rotl(s1 * 5, 7) * 9,  t = s1 << 17,
+ *       s2 ^= s0,  s3 ^= s1,  s1 ^= s2,  s0 ^= s3,  s2 ^= t,  s3 = rotl(s3, 45).
  *     A uniform is u = (result >> 11) * 2^-53.
  *  3. Polar method of Marsaglia: a = 2u - 1, b = 2v - 1 from two successive
  *     uniforms u, v, w = a*a + b*b; draw again while w >= 1 or w == 0; then
@@ -1167,8 +1169,8 @@ ATT_API att_status att_sketch_width(int64_t n, double delta, int64_t *m);
  * @param[out] Y n x m result with leading dimension ldy.
  * @return ATT_OK; ATT_E_NULL; ATT_E_SIZE (a dimension < 1 or > INT32_MAX,
  *         m > d, a leading dimension too small or too large, an overflowing
- *         extent); ATT_E_CONFIG (layout); ATT_E_NONFINITE (an entry of X);
- *         ATT_E_RANGE (|X| entries above ATT_MAX_VALUE); ATT_E_NOMEM.
+ *         extent); ATT_E_CONFIG (layout); ATT_E_NONFINITE (an entry of
+ *         X); ATT_E_RANGE (|X| entries above ATT_MAX_VALUE); ATT_E_NOMEM.
  *         On failure Y is untouched.
  * Memory: at most 2^20 + m doubles for blocks of S, plus n m for the result.
  * Complexity: d m normal variates and 2 n d m flops at matrix-multiply speed.
@@ -1192,10 +1194,10 @@ ATT_API att_status att_sparsify_gaussian(int64_t n, int64_t d, const double *X,
  * @param[in] layout ATT_ROW_MAJOR or ATT_COL_MAJOR, for X and Y.
  * @param[out] Y n x min(n, d) result with leading dimension ldy; its entries
  *                above the diagonal are set to 0.
- * @return ATT_OK; ATT_E_NULL; ATT_E_SIZE; ATT_E_CONFIG (layout);
- *         ATT_E_NONFINITE; ATT_E_RANGE (|X| entries above ATT_MAX_VALUE);
- *         ATT_E_NOMEM; ATT_E_INTERNAL (LAPACK reported an error). On failure
- *         Y is untouched.
+ * @return ATT_OK; ATT_E_NULL; ATT_E_SIZE; ATT_E_CONFIG (layout); ATT_E_NONFINITE
+ *         (an entry of X); ATT_E_RANGE (|X| entries above
+ *         ATT_MAX_VALUE); ATT_E_NOMEM; ATT_E_INTERNAL (LAPACK reported an
+ *         error). On failure Y is untouched.
  * Memory: a copy of X (n d doubles) plus min(n, d) + the LAPACK workspace.
  * Complexity: about 2 n^2 d - 2 n^3 / 3 flops (d >= n), mostly at
  *         matrix-multiply speed.

@@ -39,9 +39,13 @@ struct HugeAllocator {
   }
   void deallocate(T *p, size_t) { std::free(p); }
   template <class U>
-  bool operator==(const HugeAllocator<U> &) const { return true; }
+  bool operator==(const HugeAllocator<U> &) const {
+    return true;
+  }
   template <class U>
-  bool operator!=(const HugeAllocator<U> &) const { return false; }
+  bool operator!=(const HugeAllocator<U> &) const {
+    return false;
+  }
 };
 
 using Doubles = std::vector<double, HugeAllocator<double>>;

@@ -24,8 +24,7 @@
 
 #include "dynattn.h"
 
-static double now(void)
-{
+static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -33,16 +32,14 @@ static double now(void)
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
-static double uniform(void)
-{
+static double uniform(void) {
   rng_state ^= rng_state << 13;
   rng_state ^= rng_state >> 7;
   rng_state ^= rng_state << 17;
   return (double)(rng_state >> 11) * 0x1p-52 - 1.0;
 }
 
-static double *random_matrix(int64_t count)
-{
+static double *random_matrix(int64_t count) {
   double *m = malloc((size_t)count * sizeof *m);
   int64_t i;
   if (m == NULL) {
@@ -53,8 +50,7 @@ static double *random_matrix(int64_t count)
   return m;
 }
 
-static void check(att_status st, const char *what)
-{
+static void check(att_status st, const char *what) {
   if (st != ATT_OK) {
     fprintf(stderr, "%s: %s: %s\n", what, att_status_string(st), att_last_error());
     exit(1);
@@ -62,8 +58,7 @@ static void check(att_status st, const char *what)
 }
 
 static att_state *init(int64_t n, int64_t d, const double *Q, const double *K, const double *V,
-                       att_storage storage)
-{
+                       att_storage storage) {
   att_config *cfg = NULL;
   att_state *h = NULL;
   check(att_config_create(&cfg), "att_config_create");
@@ -79,8 +74,7 @@ static att_state *init(int64_t n, int64_t d, const double *Q, const double *K, c
  * K_t Q_t^T, k = D, then (bq x D) += T^T V_t, k = bk, over all key tiles of
  * the N keys, as in the library. Operands as large as the library's: the
  * rate is what BLAS reaches on these shapes from memory. */
-static double dgemm_rate(int64_t n, int64_t d, int64_t bq, int64_t bk, int reps)
-{
+static double dgemm_rate(int64_t n, int64_t d, int64_t bq, int64_t bk, int reps) {
   double *K = random_matrix(n * d), *Q = random_matrix(bq * d), *V = random_matrix(n * d);
   double *T = random_matrix(bk * bq), *out = random_matrix(bq * d);
   double t0, t;
@@ -92,8 +86,8 @@ static double dgemm_rate(int64_t n, int64_t d, int64_t bq, int64_t bk, int reps)
       const int64_t b = n - c0 < bk ? n - c0 : bk;
       cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)b, (int)bq, (int)d, 1.0, K + c0,
                   (int)n, Q, (int)bq, 0.0, T, (int)b);
-      cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)bq, (int)d, (int)b, 1.0, T,
-                  (int)b, V + c0, (int)n, c0 == 0 ? 0.0 : 1.0, out, (int)bq);
+      cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)bq, (int)d, (int)b, 1.0, T, (int)b,
+                  V + c0, (int)n, c0 == 0 ? 0.0 : 1.0, out, (int)bq);
     }
   }
   t = now() - t0;
@@ -105,8 +99,7 @@ static double dgemm_rate(int64_t n, int64_t d, int64_t bq, int64_t bk, int reps)
   return 4.0 * (double)n * (double)bq * (double)d * reps / t;
 }
 
-static void bench_init(int64_t n, int64_t d)
-{
+static void bench_init(int64_t n, int64_t d) {
   double *Q = random_matrix(n * d), *K = random_matrix(n * d), *V = random_matrix(n * d);
   /* The library's tile: 512 queries x 1024 keys (fewer when n is smaller). */
   const int64_t bq = n < 512 ? n : 512, bk = n < 1024 ? n : 1024;
@@ -123,10 +116,11 @@ static void bench_init(int64_t n, int64_t d)
   check(att_stat(h, ATT_STAT_STORAGE, &kind), "att_stat");
   getrusage(RUSAGE_SELF, &ru);
   flops = 4.0 * (double)n * (double)n * (double)d;
-  printf("init n=%lld d=%lld storage=%lld: %.2f s, %.1f GFLOP/s of 4n^2d; dgemm on the same "
-         "tiles %.1f GFLOP/s; ratio %.1f %%\n",
-         (long long)n, (long long)d, (long long)kind, t, flops / t * 1e-9, rate * 1e-9,
-         100.0 * flops / t / rate);
+  printf(
+      "init n=%lld d=%lld storage=%lld: %.2f s, %.1f GFLOP/s of 4n^2d; dgemm on the same "
+      "tiles %.1f GFLOP/s; ratio %.1f %%\n",
+      (long long)n, (long long)d, (long long)kind, t, flops / t * 1e-9, rate * 1e-9,
+      100.0 * flops / t / rate);
   printf("  ATT_STAT_BYTES %.1f MiB, peak RSS %.1f MiB (dense A alone would be %.1f GiB)\n",
          (double)bytes / 1048576.0, (double)ru.ru_maxrss / 1024.0,
          8.0 * (double)n * (double)n / 1073741824.0);
@@ -136,8 +130,7 @@ static void bench_init(int64_t n, int64_t d)
   free(V);
 }
 
-static void bench_update(int64_t n, int64_t d, int64_t updates)
-{
+static void bench_update(int64_t n, int64_t d, int64_t updates) {
   double *Q = random_matrix(n * d), *K = random_matrix(n * d), *V = random_matrix(n * d);
   const att_storage modes[2] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
   double per[2];
@@ -156,10 +149,11 @@ static void bench_update(int64_t n, int64_t d, int64_t updates)
     }
     per[m] = (now() - t0) / (double)updates;
     check(att_query(h, 0, 0, &q), "att_query");
-    printf("update_k n=%lld d=%lld k=%lld %s: %.1f us per update (amortized over %lld, "
-           "B[0][0]=%.6g)\n",
-           (long long)n, (long long)d, (long long)k, m == 0 ? "dense" : "streamed",
-           per[m] * 1e6, (long long)updates, q);
+    printf(
+        "update_k n=%lld d=%lld k=%lld %s: %.1f us per update (amortized over %lld, "
+        "B[0][0]=%.6g)\n",
+        (long long)n, (long long)d, (long long)k, m == 0 ? "dense" : "streamed", per[m] * 1e6,
+        (long long)updates, q);
     att_free(h);
   }
   printf("  streamed / dense = %.2f\n", per[1] / per[0]);
@@ -168,8 +162,7 @@ static void bench_update(int64_t n, int64_t d, int64_t updates)
   free(V);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "init") == 0) {
     bench_init(atoll(argv[2]), atoll(argv[3]));
     return 0;

@@ -52,8 +52,7 @@ int main(void) {
   const int64_t rows[3] = {0, 0, 2};
   const int64_t cols[3] = {0, 1, 1};
   const double deltas[3] = {5.0, -1.0, 0.5};
-  if (!ok(att_update_batch(s, ATT_MATRIX_V, 3, rows, cols, deltas), "att_update_batch"))
-    goto done;
+  if (!ok(att_update_batch(s, ATT_MATRIX_V, 3, rows, cols, deltas), "att_update_batch")) goto done;
   if (!print_rows(s, "after replacing K[3] and a batch of V updates:")) goto done;
 
   int64_t folds = 0, pending = 0;

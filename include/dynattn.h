@@ -62,8 +62,7 @@ extern "C" {
 #define ATT_VERSION_MINOR 3
 #define ATT_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH. */
-#define ATT_VERSION_NUMBER \
-  (ATT_VERSION_MAJOR * 10000 + ATT_VERSION_MINOR * 100 + ATT_VERSION_PATCH)
+#define ATT_VERSION_NUMBER (ATT_VERSION_MAJOR * 10000 + ATT_VERSION_MINOR * 100 + ATT_VERSION_PATCH)
 /** @} */
 
 /** Largest accepted magnitude of an entry of V (2^664, about 7.65e199). */
@@ -75,6 +74,7 @@ extern "C" {
  * Status codes. The values are part of the ABI: they are never renumbered and
  * a retired code is never reused for another meaning.
  */
+/* clang-format off */
 typedef enum att_status {
   ATT_OK = 0,              /**< Success. */
   ATT_E_NULL = 1,          /**< A required pointer argument was NULL. */
@@ -98,6 +98,7 @@ typedef enum att_status {
   ATT_E_IO = 25,           /**< A file could not be opened, read, written or renamed. @since 0.2.0 */
   ATT_E_ENUM = 26          /**< An enumeration argument has a value not defined here. @since 0.2.0 */
 } att_status;
+/* clang-format on */
 
 /**
  * Memory layout of a matrix of the caller, in the CBLAS style. Row-major: element
@@ -195,6 +196,7 @@ typedef enum att_strategy {
  * state continues the counts of its origin).
  * @since 0.2.0
  */
+/* clang-format off */
 typedef enum att_stat_kind {
   ATT_STAT_UPDATES_Q = 0,           /**< Q changes applied (entries; a row counts 1). */
   ATT_STAT_UPDATES_K = 1,           /**< K changes applied (entries; a row counts 1). */
@@ -221,6 +223,7 @@ typedef enum att_stat_kind {
                                          strategy folds (a fixed function of the
                                          shape). @since 0.3.0 */
 } att_stat_kind;
+/* clang-format on */
 
 /** Opaque handle holding one maintained attention problem. */
 typedef struct att_state att_state;
@@ -431,9 +434,8 @@ ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strateg
  * Thread-safe (touches no shared state).
  * @since 0.1.0
  */
-ATT_API att_status att_init(att_state **out, int64_t n, int64_t d,
-                            const double *Q, const double *K, const double *V,
-                            const att_config *cfg);
+ATT_API att_status att_init(att_state **out, int64_t n, int64_t d, const double *Q, const double *K,
+                            const double *V, const att_config *cfg);
 
 /**
  * Free a handle and everything it owns. NULL is a no-op.
@@ -463,8 +465,7 @@ ATT_API void att_free(att_state *s);
  * refuses them, so it cannot fail.
  * @since 0.1.0
  */
-ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j,
-                                double delta);
+ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j, double delta);
 
 /**
  * V[i][j] += delta (paper Algorithm 3).
@@ -486,8 +487,7 @@ ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j,
  * (streamed storage: see att_update_k()).
  * @since 0.1.0
  */
-ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j,
-                                double delta);
+ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j, double delta);
 
 /**
  * *out = B[i][j] = (D^-1 exp(s Q K^T) V)[i][j] for the current Q, K, V
@@ -505,8 +505,7 @@ ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j,
  * (ATT_STAT_QUERY_WORK) with relaxed atomic operations; see att_strategy.
  * @since 0.1.0
  */
-ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j,
-                             double *out);
+ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j, double *out);
 
 /** @} */
 
@@ -548,9 +547,9 @@ ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j,
  * @since 0.2.0
  */
 ATT_API att_status att_init_general(att_state **out, int64_t n_q, int64_t n_kv, int64_t d_k,
-                                    int64_t d_v, att_layout layout, const double *Q,
-                                    int64_t ldq, const double *K, int64_t ldk, const double *V,
-                                    int64_t ldv, const att_config *cfg);
+                                    int64_t d_v, att_layout layout, const double *Q, int64_t ldq,
+                                    const double *K, int64_t ldk, const double *V, int64_t ldv,
+                                    const att_config *cfg);
 
 /**
  * The shape of a handle. Any output pointer may be NULL to skip it.
@@ -676,8 +675,7 @@ ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const 
  * @since 0.2.0
  */
 ATT_API att_status att_update_batch(att_state *s, att_matrix which, int64_t count,
-                                    const int64_t *rows, const int64_t *cols,
-                                    const double *deltas);
+                                    const int64_t *rows, const int64_t *cols, const double *deltas);
 
 /**
  * As att_update_batch(), but which[rows[t]][cols[t]] = values[t]; when an
@@ -696,9 +694,8 @@ ATT_API att_status att_update_batch(att_state *s, att_matrix which, int64_t coun
  * att_update_batch(). Needs exclusive access to s.
  * @since 0.2.0
  */
-ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count,
-                                 const int64_t *rows, const int64_t *cols,
-                                 const double *values);
+ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count, const int64_t *rows,
+                                 const int64_t *cols, const double *values);
 
 /**
  * Fold every pending term into the maintained product now (paper Algorithm
@@ -749,8 +746,8 @@ ATT_API att_status att_query_row(const att_state *s, int64_t i, double *out);
  * Complexity: count times att_query_row(). Never allocates.
  * @since 0.2.0
  */
-ATT_API att_status att_query_rows(const att_state *s, int64_t i0, int64_t count,
-                                  att_layout layout, double *out, int64_t ld);
+ATT_API att_status att_query_rows(const att_state *s, int64_t i0, int64_t count, att_layout layout,
+                                  double *out, int64_t ld);
 
 /**
  * The whole output B (n_q x d_v) into a caller buffer. The handle is const:
@@ -959,10 +956,9 @@ typedef enum att_mask {
  * among helper threads that end with the call (see the top of this file).
  * @since 0.2.0
  */
-ATT_API att_status att_attention(int64_t n_q, int64_t n_kv, int64_t d_k,
-                                 int64_t d_v, const double *Q, int64_t ldq,
-                                 const double *K, int64_t ldk, const double *V,
-                                 int64_t ldv, double scale, att_mask mask,
+ATT_API att_status att_attention(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
+                                 const double *Q, int64_t ldq, const double *K, int64_t ldk,
+                                 const double *V, int64_t ldv, double scale, att_mask mask,
                                  att_layout layout, double *out, int64_t ldo);
 
 /** Polynomials that att_attention_poly() can use in place of exp. */
@@ -1008,8 +1004,7 @@ ATT_API void att_poly_config_free(att_poly_config *cfg);
  * Needs exclusive access to cfg; O(1).
  * @since 0.2.0
  */
-ATT_API att_status att_poly_config_set_tolerance(att_poly_config *cfg,
-                                                 double tol);
+ATT_API att_status att_poly_config_set_tolerance(att_poly_config *cfg, double tol);
 
 /**
  * Fix the degree g of the polynomial instead of deriving it from the
@@ -1021,8 +1016,7 @@ ATT_API att_status att_poly_config_set_tolerance(att_poly_config *cfg,
  * Needs exclusive access to cfg; O(1).
  * @since 0.2.0
  */
-ATT_API att_status att_poly_config_set_degree(att_poly_config *cfg,
-                                              int64_t degree);
+ATT_API att_status att_poly_config_set_degree(att_poly_config *cfg, int64_t degree);
 
 /**
  * Limit the rank r = C(d_k + g, g) of the factorization. The automatic
@@ -1035,8 +1029,7 @@ ATT_API att_status att_poly_config_set_degree(att_poly_config *cfg,
  * Needs exclusive access to cfg; O(1).
  * @since 0.2.0
  */
-ATT_API att_status att_poly_config_set_max_rank(att_poly_config *cfg,
-                                                int64_t max_rank);
+ATT_API att_status att_poly_config_set_max_rank(att_poly_config *cfg, int64_t max_rank);
 
 /**
  * Choose the polynomial (ATT_POLY_CHEBYSHEV, the default, or ATT_POLY_TAYLOR).
@@ -1047,8 +1040,7 @@ ATT_API att_status att_poly_config_set_max_rank(att_poly_config *cfg,
  * Needs exclusive access to cfg; O(1).
  * @since 0.2.0
  */
-ATT_API att_status att_poly_config_set_basis(att_poly_config *cfg,
-                                             att_poly_basis basis);
+ATT_API att_status att_poly_config_set_basis(att_poly_config *cfg, att_poly_basis basis);
 
 /**
  * Plan the polynomial method without running it: the degree, rank and
@@ -1072,9 +1064,8 @@ ATT_API att_status att_poly_config_set_basis(att_poly_config *cfg,
  *         about 10^6 in all. Thread-safe.
  * @since 0.2.0
  */
-ATT_API att_status att_poly_plan(int64_t n_q, int64_t n_kv, int64_t d_k,
-                                 int64_t d_v, double logit_bound,
-                                 const att_poly_config *cfg, int64_t *degree,
+ATT_API att_status att_poly_plan(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
+                                 double logit_bound, const att_poly_config *cfg, int64_t *degree,
                                  int64_t *rank, double *error_bound);
 
 /**
@@ -1114,11 +1105,11 @@ ATT_API att_status att_poly_plan(int64_t n_q, int64_t n_kv, int64_t d_k,
  * Thread-safe (touches no shared state); OpenBLAS may use its own threads.
  * @since 0.2.0
  */
-ATT_API att_status att_attention_poly(
-    int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, const double *Q,
-    int64_t ldq, const double *K, int64_t ldk, const double *V, int64_t ldv,
-    double scale, att_layout layout, const att_poly_config *cfg, double *out,
-    int64_t ldo, int64_t *degree, int64_t *rank, double *error_bound);
+ATT_API att_status att_attention_poly(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
+                                      const double *Q, int64_t ldq, const double *K, int64_t ldk,
+                                      const double *V, int64_t ldv, double scale, att_layout layout,
+                                      const att_poly_config *cfg, double *out, int64_t ldo,
+                                      int64_t *degree, int64_t *rank, double *error_bound);
 
 /**
  * Default sketch width of att_sparsify_gaussian(): m = ceil(n ln(n / delta))
@@ -1177,9 +1168,8 @@ ATT_API att_status att_sketch_width(int64_t n, double delta, int64_t *m);
  * Thread-safe (touches no shared state).
  * @since 0.2.0
  */
-ATT_API att_status att_sparsify_gaussian(int64_t n, int64_t d, const double *X,
-                                         int64_t ldx, att_layout layout,
-                                         int64_t m, uint64_t seed, double *Y,
+ATT_API att_status att_sparsify_gaussian(int64_t n, int64_t d, const double *X, int64_t ldx,
+                                         att_layout layout, int64_t m, uint64_t seed, double *Y,
                                          int64_t ldy);
 
 /**
@@ -1204,9 +1194,8 @@ ATT_API att_status att_sparsify_gaussian(int64_t n, int64_t d, const double *X,
  * Thread-safe (touches no shared state).
  * @since 0.2.0
  */
-ATT_API att_status att_sparsify_lq(int64_t n, int64_t d, const double *X,
-                                   int64_t ldx, att_layout layout, double *Y,
-                                   int64_t ldy);
+ATT_API att_status att_sparsify_lq(int64_t n, int64_t d, const double *X, int64_t ldx,
+                                   att_layout layout, double *Y, int64_t ldy);
 
 /** @} */
 

@@ -320,8 +320,8 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
 // in magnitude (its rows are then unusable), or -1.
 int64_t DynamicAttention::compute_rows(int64_t i0, int64_t count, double limit) {
   const int64_t bad = store_->compute_rows_and_multiply(
-      i0, count, Q_, K_, scale_, limit, shift_.data() + i0, d_hi_.data() + i0,
-      err_.data() + i0, V0_.data(), V0_.ld(), shape_.d_v, C0_.data() + i0, C0_.ld());
+      i0, count, Q_, K_, scale_, limit, shift_.data() + i0, d_hi_.data() + i0, err_.data() + i0,
+      V0_.data(), V0_.ld(), shape_.d_v, C0_.data() + i0, C0_.ld());
   if (bad >= 0) return bad;
   reset_rows(i0, count);
   return -1;
@@ -352,8 +352,7 @@ void DynamicAttention::exact_logits(int64_t row, double *out) const {
   const int64_t end = mask_.key_end(row, shape_.n_kv);
   for (int64_t c = 0; c < end; ++c) {
     long double dot = 0.0L;
-    for (int64_t t = 0; t < shape_.d_k; ++t)
-      dot += static_cast<long double>(Q_(row, t)) * K_(c, t);
+    for (int64_t t = 0; t < shape_.d_k; ++t) dot += static_cast<long double>(Q_(row, t)) * K_(c, t);
     out[c] = static_cast<double>(std::clamp(scale_ * dot, -limit, limit));
   }
 }
@@ -405,23 +404,21 @@ void DynamicAttention::sweep() {
   // Never more than one pass over the rows is owed.
   sweep_credit_ = std::min(sweep_credit_ + earned, static_cast<double>(sh.n_q));
   if (sweep_credit_ < static_cast<double>(std::min(kMinSweepRows, sh.n_q))) return;
-  const int64_t count =
-      std::min(static_cast<int64_t>(sweep_credit_), sh.n_q - sweep_next_);
+  const int64_t count = std::min(static_cast<int64_t>(sweep_credit_), sh.n_q - sweep_next_);
   refresh_rows(sweep_next_, count);
   sweep_credit_ -= static_cast<double>(count);
   rows_recomputed_ += count;
   sweep_next_ = (sweep_next_ + count) % sh.n_q;
 }
 
-void DynamicAttention::check_key_logits(int64_t row, const double *logits,
-                                        const char *what) const {
+void DynamicAttention::check_key_logits(int64_t row, const double *logits, const char *what) const {
   check_logit_values(logits, mask_.first_row(row), shape_.n_q, what);
 }
 
 void DynamicAttention::propose_key_row(int64_t row, const double *k, double *out) const {
   const int64_t lo = mask_.first_row(row);
-  blas::gemv(blas::Op::N, shape_.n_q - lo, shape_.d_k, scale_, Q_.data() + lo, Q_.ld(), k, 1,
-             0.0, out + lo, 1);
+  blas::gemv(blas::Op::N, shape_.n_q - lo, shape_.d_k, scale_, Q_.data() + lo, Q_.ld(), k, 1, 0.0,
+             out + lo, 1);
   char what[64];
   std::snprintf(what, sizeof what, "the new K[%lld, :]", static_cast<long long>(row));
   check_key_logits(row, out, what);
@@ -430,8 +427,8 @@ void DynamicAttention::propose_key_row(int64_t row, const double *k, double *out
 // Row `row` of Q has changed and `logits` are its validated logits: restore
 // (I1) and (I2) for that row only.
 void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
-  store_->commit_query_row(row, logits, &shift_[row], &d_hi_[row], &err_[row], V0_.data(),
-                           V0_.ld(), shape_.d_v, C0_.data() + row, C0_.ld());
+  store_->commit_query_row(row, logits, &shift_[row], &d_hi_[row], &err_[row], V0_.data(), V0_.ld(),
+                           shape_.d_v, C0_.data() + row, C0_.ld());
   compute_query_norms(row, 1);
   reset_rows(row, 1);
 }
@@ -454,11 +451,11 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
     recompute = store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
   }
   double *old_logits = store_->key_logits(operands(), row, old_key_.data());
-  const int64_t n_flagged = kern::key_column(
-      old_logits + lo, logits + lo, shift_.data() + lo, query_norm_.data() + lo, recompute,
-      store_->logit_drift_factor() * kU, a_new + lo, delta_a + lo, d_hi_.data() + lo,
-      d_lo_.data() + lo, err_.data() + lo, flagged_.data() + lo, num::kUpdateCharge * kU,
-      num::kRowTolerance, n_q - lo);
+  const int64_t n_flagged =
+      kern::key_column(old_logits + lo, logits + lo, shift_.data() + lo, query_norm_.data() + lo,
+                       recompute, store_->logit_drift_factor() * kU, a_new + lo, delta_a + lo,
+                       d_hi_.data() + lo, d_lo_.data() + lo, err_.data() + lo, flagged_.data() + lo,
+                       num::kUpdateCharge * kU, num::kRowTolerance, n_q - lo);
   int64_t slot = key_slot_[row];
   if (slot < 0) {
     slot = key_slot_[row] = n_key_cols_++;
@@ -705,8 +702,7 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
       kern::axpy(out + lo, scaled, Q_.col(c) + lo, out + lo, ATT_MAX_LOGIT, shape_.n_q - lo);
     }
   }
-  std::snprintf(what, sizeof what, "the batch's change of K[%lld, :]",
-                static_cast<long long>(row));
+  std::snprintf(what, sizeof what, "the batch's change of K[%lld, :]", static_cast<long long>(row));
   if (check)
     check_key_logits(row, out, what);
   else
@@ -763,9 +759,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
   const int64_t logit_len = which == ATT_MATRIX_Q ? shape_.n_kv : shape_.n_q;
   // Groups [0, kept) keep their logits; the others share one more row.
   const int64_t kept =
-      has_logits ? std::min(groups, std::max<int64_t>(
-                                        1, kBatchLogitBytes / (8 * logit_len)))
-                 : 0;
+      has_logits ? std::min(groups, std::max<int64_t>(1, kBatchLogitBytes / (8 * logit_len))) : 0;
   std::vector<double> new_rows(static_cast<size_t>(groups * w));
   std::vector<double> logits;
   if (has_logits)
@@ -791,7 +785,8 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
       v[cols[t]] = x;
     }
     for (int64_t c = 0; c < w; ++c) changed[static_cast<size_t>(g)] |= v[c] != m(row, c);
-    if (changed[static_cast<size_t>(g)] && has_logits) propose_row(which, row, v, logits_of(g), true);
+    if (changed[static_cast<size_t>(g)] && has_logits)
+      propose_row(which, row, v, logits_of(g), true);
   }
 
   // Phase 2: nothing below can fail.
@@ -859,8 +854,8 @@ void DynamicAttention::query_rows(int64_t i0, int64_t count, att_layout layout, 
                                   int64_t ld) const {
   if (count < 0) fail(ATT_E_SIZE, "count=%lld is negative", static_cast<long long>(count));
   if (i0 < 0 || i0 > shape_.n_q || count > shape_.n_q - i0)
-    fail(ATT_E_INDEX, "rows [%lld, %lld + %lld) are outside [0, %lld)",
-         static_cast<long long>(i0), static_cast<long long>(i0), static_cast<long long>(count),
+    fail(ATT_E_INDEX, "rows [%lld, %lld + %lld) are outside [0, %lld)", static_cast<long long>(i0),
+         static_cast<long long>(i0), static_cast<long long>(count),
          static_cast<long long>(shape_.n_q));
   check_view("", InputMatrix{out, layout, ld}, count, shape_.d_v);
   for (int64_t r = 0; r < count; ++r) {
@@ -875,8 +870,8 @@ void DynamicAttention::query_rows(int64_t i0, int64_t count, att_layout layout, 
 void DynamicAttention::query_lse(int64_t i0, int64_t count, double *out) const {
   if (count < 0) fail(ATT_E_SIZE, "count=%lld is negative", static_cast<long long>(count));
   if (i0 < 0 || i0 > shape_.n_q || count > shape_.n_q - i0)
-    fail(ATT_E_INDEX, "rows [%lld, %lld + %lld) are outside [0, %lld)",
-         static_cast<long long>(i0), static_cast<long long>(i0), static_cast<long long>(count),
+    fail(ATT_E_INDEX, "rows [%lld, %lld + %lld) are outside [0, %lld)", static_cast<long long>(i0),
+         static_cast<long long>(i0), static_cast<long long>(count),
          static_cast<long long>(shape_.n_q));
   for (int64_t r = 0; r < count; ++r)
     out[r] = shift_[i0 + r] + std::log(d_hi_[i0 + r] + d_lo_[i0 + r]);
@@ -912,11 +907,10 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
     case ATT_STAT_BYTES: {
       const int64_t doubles = Q_.size() + K_.size() + V_.size() + V0_.size() + C0_.size() +
                               5 * shape_.n_q + pending_a_.size() + value_scale_.size() +
-                              pending_r_.size() + logits_.size() + a_new_.size() +
-                              delta_a_.size() + row_logits_.size() + vec_.size() +
-                              old_key_.size() + ones_.size();
-      const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size() +
-                            value_slot_.size();
+                              pending_r_.size() + logits_.size() + a_new_.size() + delta_a_.size() +
+                              row_logits_.size() + vec_.size() + old_key_.size() + ones_.size();
+      const int64_t words =
+          pending_key_.size() + key_slot_.size() + pending_value_.size() + value_slot_.size();
       const int64_t bytes_ = column_touched_.size() + flagged_.size();
       return 8 * doubles + 8 * words + bytes_ + store_->bytes() +
              static_cast<int64_t>(sizeof(DynamicAttention));
@@ -967,15 +961,13 @@ void DynamicAttention::fold() {
   if (rounds)
     for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * d_hi_[i];
   if (width > 0) {
-    blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.col(x0),
-               pending_a_.ld(), pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(),
-               C0_.ld());
+    blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
+               pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(), C0_.ld());
   }
   for (int64_t s = n_dense; s < n_rows; ++s) {
     const int64_t x = value_column(s);
     for (int64_t j = 0; j < d_v; ++j)
-      if (pending_r_(x, j) != 0.0)
-        blas::axpy(n_q, pending_r_(x, j), pending_a_.col(x), C0_.col(j));
+      if (pending_r_(x, j) != 0.0) blas::axpy(n_q, pending_r_(x, j), pending_a_.col(x), C0_.col(j));
   }
   for (int64_t s = 0; s < n_rows; ++s) {
     const int64_t r = pending_value_[s], x = value_column(s);

@@ -118,8 +118,8 @@ class DynamicAttention {
   // Allocates every buffer for the shape without computing anything (the
   // first step of both constructors and of loading a saved state).
   // storage is ATT_STORAGE_DENSE or ATT_STORAGE_STREAMED.
-  DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask,
-                   att_storage storage, att_strategy strategy);
+  DynamicAttention(Shape shape, double scale, int64_t lazy_limit, KeyMask mask, att_storage storage,
+                   att_strategy strategy);
   static Shape checked_shape(Shape shape, const InputMatrix &Q, const InputMatrix &K,
                              const InputMatrix &V, const Config &config);
   // The store a configuration asks for, ATT_STORAGE_AUTO resolved.

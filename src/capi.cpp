@@ -98,7 +98,9 @@ void write_atomically(const std::string &path, const std::vector<unsigned char> 
     io_failure("cannot write", path, error);
   }
   const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
   const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
     // Best effort: some file systems refuse fsync on directories, and the
@@ -258,14 +260,14 @@ ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strateg
   });
 }
 
-ATT_API att_status att_init(att_state **out, int64_t n, int64_t d, const double *Q,
-                            const double *K, const double *V, const att_config *cfg) {
+ATT_API att_status att_init(att_state **out, int64_t n, int64_t d, const double *Q, const double *K,
+                            const double *V, const att_config *cfg) {
   if (out != nullptr) *out = nullptr;
   return guarded([&] {
     require(out, "out");
     if (n < 1 || d < 1)
-      att::fail(ATT_E_SIZE, "n=%lld and d=%lld must both be at least 1",
-                static_cast<long long>(n), static_cast<long long>(d));
+      att::fail(ATT_E_SIZE, "n=%lld and d=%lld must both be at least 1", static_cast<long long>(n),
+                static_cast<long long>(d));
     require(Q, "Q");
     require(K, "K");
     require(V, "V");
@@ -281,15 +283,11 @@ ATT_API att_status att_init(att_state **out, int64_t n, int64_t d, const double 
 ATT_API void att_free(att_state *s) { delete s; }
 
 ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j, double delta) {
-  return guarded([&] {
-    impl(s).update_k(i, j, delta);
-  });
+  return guarded([&] { impl(s).update_k(i, j, delta); });
 }
 
 ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j, double delta) {
-  return guarded([&] {
-    impl(s).update_v(i, j, delta);
-  });
+  return guarded([&] { impl(s).update_v(i, j, delta); });
 }
 
 ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j, double *out) {
@@ -301,9 +299,9 @@ ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j, double *o
 }
 
 ATT_API att_status att_init_general(att_state **out, int64_t n_q, int64_t n_kv, int64_t d_k,
-                                    int64_t d_v, att_layout layout, const double *Q,
-                                    int64_t ldq, const double *K, int64_t ldk, const double *V,
-                                    int64_t ldv, const att_config *cfg) {
+                                    int64_t d_v, att_layout layout, const double *Q, int64_t ldq,
+                                    const double *K, int64_t ldk, const double *V, int64_t ldv,
+                                    const att_config *cfg) {
   if (out != nullptr) *out = nullptr;
   return guarded([&] {
     require(out, "out");
@@ -384,9 +382,8 @@ ATT_API att_status att_update_batch(att_state *s, att_matrix which, int64_t coun
   return batch(s, which, count, rows, cols, deltas, false);
 }
 
-ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count,
-                                 const int64_t *rows, const int64_t *cols,
-                                 const double *values) {
+ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count, const int64_t *rows,
+                                 const int64_t *cols, const double *values) {
   return batch(s, which, count, rows, cols, values, true);
 }
 
@@ -402,8 +399,8 @@ ATT_API att_status att_query_row(const att_state *s, int64_t i, double *out) {
   });
 }
 
-ATT_API att_status att_query_rows(const att_state *s, int64_t i0, int64_t count,
-                                  att_layout layout, double *out, int64_t ld) {
+ATT_API att_status att_query_rows(const att_state *s, int64_t i0, int64_t count, att_layout layout,
+                                  double *out, int64_t ld) {
   return guarded([&] {
     const att::DynamicAttention &a = impl(s);
     require(out, "out");
@@ -485,7 +482,8 @@ ATT_API att_status att_load_buffer(att_state **out, const void *buf, int64_t siz
     require(buf, "buf");
     if (size < 0) att::fail(ATT_E_SIZE, "size=%lld is negative", static_cast<long long>(size));
     auto state = std::make_unique<att_state>();
-    state->impl = att::ser::load(static_cast<const unsigned char *>(buf), static_cast<size_t>(size));
+    state->impl =
+        att::ser::load(static_cast<const unsigned char *>(buf), static_cast<size_t>(size));
     *out = state.release();
   });
 }

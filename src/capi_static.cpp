@@ -28,10 +28,9 @@ struct AttentionArgs {
   att::MutView out;
 };
 
-AttentionArgs attention_args(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
-                             const double *Q, int64_t ldq, const double *K, int64_t ldk,
-                             const double *V, int64_t ldv, const att_layout &layout, double *out,
-                             int64_t ldo) {
+AttentionArgs attention_args(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, const double *Q,
+                             int64_t ldq, const double *K, int64_t ldk, const double *V,
+                             int64_t ldv, const att_layout &layout, double *out, int64_t ldo) {
   const bool row_major = att::row_major_of(layout);
   return {{Q, n_q, d_k, ldq, row_major},
           {K, n_kv, d_k, ldk, row_major},
@@ -136,10 +135,9 @@ ATT_API att_status att_poly_plan(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t
 
 ATT_API att_status att_attention_poly(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
                                       const double *Q, int64_t ldq, const double *K, int64_t ldk,
-                                      const double *V, int64_t ldv, double scale,
-                                      att_layout layout, const att_poly_config *cfg, double *out,
-                                      int64_t ldo, int64_t *degree, int64_t *rank,
-                                      double *error_bound) {
+                                      const double *V, int64_t ldv, double scale, att_layout layout,
+                                      const att_poly_config *cfg, double *out, int64_t ldo,
+                                      int64_t *degree, int64_t *rank, double *error_bound) {
   return guarded([&] {
     const AttentionArgs a =
         attention_args(n_q, n_kv, d_k, d_v, Q, ldq, K, ldk, V, ldv, layout, out, ldo);
@@ -158,8 +156,7 @@ ATT_API att_status att_sketch_width(int64_t n, double delta, int64_t *m) {
   return guarded([&] {
     require(m, "m");
     att::check_dimension("n", n);
-    if (!(delta > 0.0 && delta < 1.0))
-      att::fail(ATT_E_CONFIG, "delta %g is outside (0, 1)", delta);
+    if (!(delta > 0.0 && delta < 1.0)) att::fail(ATT_E_CONFIG, "delta %g is outside (0, 1)", delta);
     *m = att::sketch_width(n, delta);
   });
 }

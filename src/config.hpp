@@ -10,8 +10,8 @@ struct Config {
   static constexpr int64_t kMaxLazyLimit = int64_t{1} << 20;
   static constexpr int64_t kDefaultLazyLimit = 64;
 
-  int64_t lazy_limit = 0;     // 0: automatic, or derived from lazy_exponent
-  double lazy_exponent = 0.0; // 0: unused; else k = ceil(n^a)
+  int64_t lazy_limit = 0;      // 0: automatic, or derived from lazy_exponent
+  double lazy_exponent = 0.0;  // 0: unused; else k = ceil(n^a)
   double logit_scale = 1.0;
   bool causal = false;        // causal mask (KeyMask in kernel_store.hpp)
   int storage = 2;            // an att_storage value; 2 = ATT_STORAGE_AUTO
@@ -26,8 +26,9 @@ struct Config {
     if (lazy_limit > 0) return lazy_limit;
     if (lazy_exponent > 0.0) {
       const double k = std::ceil(std::pow(static_cast<double>(n), lazy_exponent));
-      return k >= static_cast<double>(kMaxLazyLimit) ? kMaxLazyLimit
-                                                       : std::max<int64_t>(1, static_cast<int64_t>(k));
+      return k >= static_cast<double>(kMaxLazyLimit)
+                 ? kMaxLazyLimit
+                 : std::max<int64_t>(1, static_cast<int64_t>(k));
     }
     return std::max<int64_t>(1, std::min<int64_t>(kDefaultLazyLimit, n));
   }

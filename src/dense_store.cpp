@@ -94,19 +94,18 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
       row_sum[r0 + r] = hi[r] + lo[r];
       err[r0 + r] = num::kFreshCharge * num::kUnitRoundoff * row_sum[r0 + r];
     }
-    blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V,
-               ldv, 0.0, out + r0, ldo);
+    blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V, ldv,
+               0.0, out + r0, ldo);
   }
   return -1;
 }
 
-void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift,
-                                  double *row_sum, double *err, const double *V, int64_t ldv,
-                                  int64_t cols, double *out, int64_t ldo) {
+void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
+                                  double *err, const double *V, int64_t ldv, int64_t cols,
+                                  double *out, int64_t ldo) {
   const int64_t n_kv = M_.cols();
   const int64_t end = mask_.key_end(i, n_kv);
-  commit_kernel_row(logits, end, row_scratch_.data(), shift, row_sum, err, V, ldv, cols, out,
-                    ldo);
+  commit_kernel_row(logits, end, row_scratch_.data(), shift, row_sum, err, V, ldv, cols, out, ldo);
   for (int64_t c = 0; c < end; ++c) M_(i, c) = logits[c];
   for (int64_t c = end; c < n_kv; ++c) M_(i, c) = 0.0;
 }
@@ -124,11 +123,10 @@ void DenseStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t co
       double *a = block_.col(c);
       const int64_t hidden = hidden_rows(c, i, rows);
       std::fill(a, a + hidden, 0.0);
-      kern::exp_shifted(M_.col(c) + i + hidden, ops.shift + i + hidden, a + hidden,
-                        rows - hidden);
+      kern::exp_shifted(M_.col(c) + i + hidden, ops.shift + i + hidden, a + hidden, rows - hidden);
     }
-    blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V,
-               ldv, 0.0, out + r0, ldo);
+    blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V, ldv,
+               0.0, out + r0, ldo);
   }
 }
 

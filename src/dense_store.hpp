@@ -59,8 +59,8 @@ class DenseStore final : public KernelStore {
   }
 
   KeyMask mask_;
-  Matrix M_;      // scale * Q K^T; masked entries are 0 and never read
-  Matrix block_;  // a block of rows of A
+  Matrix M_;                       // scale * Q K^T; masked entries are 0 and never read
+  Matrix block_;                   // a block of rows of A
   Array<double> sum_hi_, sum_lo_;  // compensated row sums of one block
   Array<double> row_scratch_;      // n_kv: commit_query_row's kernel row
 };

@@ -17,7 +17,7 @@ struct Error {
 // Throws Error{status, printf-style message}. Formatting into a fixed buffer
 // cannot allocate, so reporting a failure never fails itself.
 [[noreturn]] __attribute__((format(printf, 2, 3))) inline void fail(att_status status,
-                                                                   const char *fmt, ...) {
+                                                                    const char *fmt, ...) {
   Error e{status, {}};
   va_list args;
   va_start(args, fmt);

@@ -67,26 +67,25 @@ class KernelStore {
   virtual int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                             const Matrix &K, double scale, double limit,
                                             double *shift, double *row_sum, double *err,
-                                            const double *V, int64_t ldv, int64_t cols,
-                                            double *out, int64_t ldo) = 0;
+                                            const double *V, int64_t ldv, int64_t cols, double *out,
+                                            int64_t ldo) = 0;
 
   // Make `logits` (n_kv values, of which the first mask.key_end(i) are read)
   // the logits of query row i, already validated by the caller: *shift = the
   // largest of them, A[i, :] = exp(logits - *shift), *row_sum = sum_c A[i, c]
-  // (compensated), *err as compute_rows_and_multiply's, and out[j * ldo] = (A[i, :] V)[j] for the n_kv x cols
-  // column-major V (leading dimension ldv), from the same entries of A. Used
-  // when Q[i, :] changes; cannot fail.
+  // (compensated), *err as compute_rows_and_multiply's, and out[j * ldo] = (A[i, :] V)[j] for the
+  // n_kv x cols column-major V (leading dimension ldv), from the same entries of A. Used when Q[i,
+  // :] changes; cannot fail.
   virtual void commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
-                                double *err, const double *V, int64_t ldv, int64_t cols, double *out,
-                                int64_t ldo) = 0;
+                                double *err, const double *V, int64_t ldv, int64_t cols,
+                                double *out, int64_t ldo) = 0;
 
   // out = A[i0 : i0 + count, :] * V for an n_kv x cols column-major V with
   // leading dimension ldv; out is column-major with leading dimension ldo and
   // points at the output's row i0. Not for concurrent use (a store may use
   // scratch).
-  virtual void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
-                             const double *V, int64_t ldv, int64_t cols, double *out,
-                             int64_t ldo) = 0;
+  virtual void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const double *V,
+                             int64_t ldv, int64_t cols, double *out, int64_t ldo) = 0;
 
   // The logits of key column c after K[c, j] += delta, without changing
   // anything (ops.K still holds the old key row): out[i] = M[i, c] +

@@ -74,9 +74,9 @@ void isa_exp_accumulate(const double *m, const double *shift, double *a, double 
 int64_t isa_key_column(double *__restrict m, const double *__restrict logits,
                        const double *__restrict shift, const double *__restrict norm,
                        double recompute, double drift, double *__restrict a_new,
-                       double *__restrict delta,
-                       double *__restrict hi, double *__restrict lo, double *__restrict err,
-                       unsigned char *__restrict flagged, double charge, double tol, int64_t n) {
+                       double *__restrict delta, double *__restrict hi, double *__restrict lo,
+                       double *__restrict err, unsigned char *__restrict flagged, double charge,
+                       double tol, int64_t n) {
   double x_old[kBlock], x_new[kBlock], e_old[kBlock], e_new[kBlock];
   int64_t over[kBlock];
   int64_t count = 0;
@@ -244,13 +244,8 @@ void isa_add(const double *x, double *y, int64_t n) {
 }  // namespace att::kern
 
 // Defines the unit's table.
-#define ATT_DEFINE_KERNEL_TABLE(table)                                                       \
-  const ::att::kern::Table table = {::att::kern::isa_exp_offset,                           \
-                                    ::att::kern::isa_axpy,                                 \
-                                    ::att::kern::isa_running_max,                          \
-                                    ::att::kern::isa_exp_accumulate,                       \
-                                    ::att::kern::isa_key_column,                           \
-                                    ::att::kern::isa_exp_shifted,                          \
-                                    ::att::kern::isa_max_of,                               \
-                                    ::att::kern::isa_exp_sum,                              \
-                                    ::att::kern::isa_add}
+#define ATT_DEFINE_KERNEL_TABLE(table)                                                            \
+  const ::att::kern::Table table = {                                                              \
+      ::att::kern::isa_exp_offset,     ::att::kern::isa_axpy,       ::att::kern::isa_running_max, \
+      ::att::kern::isa_exp_accumulate, ::att::kern::isa_key_column, ::att::kern::isa_exp_shifted, \
+      ::att::kern::isa_max_of,         ::att::kern::isa_exp_sum,    ::att::kern::isa_add}

@@ -6,7 +6,8 @@
 #include <cstdint>
 
 #if defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__ != 0
-#error "dynattn must not be built with -ffast-math / -ffinite-math-only: it relies on isfinite and on exact rounding"
+#error \
+    "dynattn must not be built with -ffast-math / -ffinite-math-only: it relies on isfinite and on exact rounding"
 #endif
 
 namespace att::num {

@@ -78,15 +78,18 @@ std::vector<double> polynomial_coefficients(int64_t g, double R, bool taylor) {
     for (auto &ck : c) ck *= 2.0L / points;
     c[0] /= 2.0L;
     std::vector<long double> prev(static_cast<size_t>(points), 0.0L), cur(prev), next(prev);
-    prev[0] = 1.0L;  // T_0
+    prev[0] = 1.0L;             // T_0
     if (g >= 1) cur[1] = 1.0L;  // T_1
     for (int64_t k = 0; k <= g; ++k) {
       const std::vector<long double> &t = k == 0 ? prev : cur;
-      for (int64_t p = 0; p <= k; ++p) b[static_cast<size_t>(p)] += c[static_cast<size_t>(k)] * t[static_cast<size_t>(p)];
+      for (int64_t p = 0; p <= k; ++p)
+        b[static_cast<size_t>(p)] += c[static_cast<size_t>(k)] * t[static_cast<size_t>(p)];
       if (k >= 1 && k < g) {
         std::fill(next.begin(), next.end(), 0.0L);
-        for (int64_t p = 0; p <= k; ++p) next[static_cast<size_t>(p + 1)] += 2.0L * cur[static_cast<size_t>(p)];
-        for (int64_t p = 0; p < k; ++p) next[static_cast<size_t>(p)] -= prev[static_cast<size_t>(p)];
+        for (int64_t p = 0; p <= k; ++p)
+          next[static_cast<size_t>(p + 1)] += 2.0L * cur[static_cast<size_t>(p)];
+        for (int64_t p = 0; p < k; ++p)
+          next[static_cast<size_t>(p)] -= prev[static_cast<size_t>(p)];
         prev.swap(cur);
         cur.swap(next);
       }
@@ -120,10 +123,10 @@ double relative_error(const std::vector<double> &a, double R) {
 int64_t break_even_rank(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v) {
   const double exact = static_cast<double>(n_q) * static_cast<double>(n_kv) *
                        (2.0 * static_cast<double>(d_k + d_v) + kExpCost);
-  const double per_rank = static_cast<double>(n_q + n_kv) *
-                          (2.0 * static_cast<double>(d_v + 1) + kFeatureCost);
-  return static_cast<int64_t>(std::clamp(exact / per_rank, 1.0,
-                                         static_cast<double>(blas::kMaxDim)));
+  const double per_rank =
+      static_cast<double>(n_q + n_kv) * (2.0 * static_cast<double>(d_v + 1) + kFeatureCost);
+  return static_cast<int64_t>(
+      std::clamp(exact / per_rank, 1.0, static_cast<double>(blas::kMaxDim)));
 }
 
 // The monomials of degree <= g in d variables, in graded order. Monomial f
@@ -162,16 +165,16 @@ Monomials enumerate_monomials(int64_t d, int64_t g, int64_t r, const std::vector
     begin = end;
     end = count;
   }
-  if (count != r) fail(ATT_E_INTERNAL, "enumerated %lld monomials, expected %lld",
-                       static_cast<long long>(count), static_cast<long long>(r));
+  if (count != r)
+    fail(ATT_E_INTERNAL, "enumerated %lld monomials, expected %lld", static_cast<long long>(count),
+         static_cast<long long>(r));
   return m;
 }
 
 // Column c of `features` (r x rows, column-major) = the monomials of
 // sigma * row (first + c) of X, times `weight` when it is not null.
-void features(const ConstView &X, int64_t first, int64_t rows, double sigma,
-              const Monomials &m, const double *weight, int64_t r, double *out,
-              double *scaled_row) {
+void features(const ConstView &X, int64_t first, int64_t rows, double sigma, const Monomials &m,
+              const double *weight, int64_t r, double *out, double *scaled_row) {
   const int64_t d = X.cols;
   for (int64_t c = 0; c < rows; ++c) {
     for (int64_t t = 0; t < d; ++t) scaled_row[t] = sigma * X(first + c, t);
@@ -185,8 +188,8 @@ void features(const ConstView &X, int64_t first, int64_t rows, double sigma,
 
 }  // namespace
 
-PolyPlan plan_polynomial(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
-                         double logit_bound, const PolyOptions &options) {
+PolyPlan plan_polynomial(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, double logit_bound,
+                         const PolyOptions &options) {
   PolyPlan plan;
   const double R = std::max(logit_bound, kMinInterval);
   auto try_degree = [&](int64_t g) {
@@ -211,8 +214,8 @@ PolyPlan plan_polynomial(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
     if (!met) {
       plan.degree = PolyOptions::kMaxDegree + 1;
       std::snprintf(plan.refusal, sizeof plan.refusal,
-                    "no degree <= %d reaches tolerance %g on [-%g, %g]",
-                    PolyOptions::kMaxDegree, options.tolerance, R, R);
+                    "no degree <= %d reaches tolerance %g on [-%g, %g]", PolyOptions::kMaxDegree,
+                    options.tolerance, R, R);
     }
   }
   plan.rank = binomial_rank(d_k, plan.degree);
@@ -249,8 +252,8 @@ double polynomial_attention(const ConstView &Q, const ConstView &K, const ConstV
   const int64_t block = std::clamp<int64_t>(kFeatureBlock / r, 1, 512);
   Array<double> feature(checked_product(r, block));
   Array<double> scaled_row(d_k);
-  Array<double> W(checked_product(r, width));  // U2^T [V 1], column-major r x (d_v + 1)
-  Array<double> abs_mass(r);                   // |U2|^T 1
+  Array<double> W(checked_product(r, width));         // U2^T [V 1], column-major r x (d_v + 1)
+  Array<double> abs_mass(r);                          // |U2|^T 1
   Array<double> result(checked_product(n_q, width));  // column-major (d_v + 1) x n_q
   Array<double> abs_normalizer(n_q);                  // |U1| |U2|^T 1
   abs_mass.fill(0.0);
@@ -262,8 +265,8 @@ double polynomial_attention(const ConstView &Q, const ConstView &K, const ConstV
     features(K, c0, bk, sigma_k, monomials, nullptr, r, feature.data(), scaled_row.data());
     const double *v_rows = V.row_major ? V.data + c0 * V.ld : V.data + c0;
     // W[:, 0:d_v] += F (r x bk) V[c0:c0+bk, :]
-    blas::gemm(blas::Op::N, V.as_col_major(blas::Op::N), r, d_v, bk, 1.0, feature.data(), r,
-               v_rows, V.ld, c0 == 0 ? 0.0 : 1.0, W.data(), r);
+    blas::gemm(blas::Op::N, V.as_col_major(blas::Op::N), r, d_v, bk, 1.0, feature.data(), r, v_rows,
+               V.ld, c0 == 0 ? 0.0 : 1.0, W.data(), r);
     for (int64_t c = 0; c < bk; ++c) {
       const double *f = feature.data() + c * r;
       for (int64_t k = 0; k < r; ++k) {

@@ -16,23 +16,23 @@ struct PolyOptions {
   static constexpr double kMinTolerance = 1e-15;
   static constexpr int kMaxDegree = 64;
   double tolerance = 1e-6;
-  int64_t degree = -1;    // -1: the smallest degree that meets the tolerance
-  int64_t max_rank = 0;   // 0: the break-even rank against the exact method
-  bool taylor = false;    // false: Chebyshev interpolation
+  int64_t degree = -1;   // -1: the smallest degree that meets the tolerance
+  int64_t max_rank = 0;  // 0: the break-even rank against the exact method
+  bool taylor = false;   // false: Chebyshev interpolation
 };
 
 struct PolyPlan {
   int64_t degree = 0;
-  int64_t rank = 0;            // C(d_k + degree, degree), saturated at INT64_MAX
-  double eta = 0.0;            // max relative error |P/exp - 1| on [-R, R], with margin
-  double error_bound = 0.0;    // 2 eta / (1 - eta)
+  int64_t rank = 0;                  // C(d_k + degree, degree), saturated at INT64_MAX
+  double eta = 0.0;                  // max relative error |P/exp - 1| on [-R, R], with margin
+  double error_bound = 0.0;          // 2 eta / (1 - eta)
   std::vector<double> coefficients;  // P(x) = sum_k coefficients[k] x^k
-  char refusal[160] = "";      // non-empty: the plan cannot be used, and why
+  char refusal[160] = "";            // non-empty: the plan cannot be used, and why
 };
 
 // Degree, rank and polynomial for logits in [-logit_bound, logit_bound].
-PolyPlan plan_polynomial(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
-                         double logit_bound, const PolyOptions &options);
+PolyPlan plan_polynomial(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, double logit_bound,
+                         const PolyOptions &options);
 
 // out ~ D~^-1 U1 (U2^T V) for an accepted plan; returns the error bound (the
 // plan's plus the rounding estimate). Throws ATT_E_APPROXIMATION, leaving out

@@ -1,5 +1,5 @@
-// The saved-state format, version 3 (versions 1 and 2 are still read). docs/FORMAT.md is the prose version of
-// this file; the two must agree.
+// The saved-state format, version 3 (versions 1 and 2 are still read). docs/FORMAT.md is the prose
+// version of this file; the two must agree.
 //
 //   offset  size  field
 //   0       8     magic 89 44 59 4E 41 54 54 0A ("\x89DYNATT\n")
@@ -35,9 +35,7 @@ constexpr uint32_t kFormatVersion = 3;
 constexpr uint32_t kOldestVersion = 1;
 constexpr size_t kHeaderSize = 32;
 
-[[noreturn]] void corrupt(const char *what) {
-  fail(ATT_E_CORRUPT, "saved state: %s", what);
-}
+[[noreturn]] void corrupt(const char *what) { fail(ATT_E_CORRUPT, "saved state: %s", what); }
 
 void expect(bool ok, const char *what) {
   if (!ok) corrupt(what);
@@ -131,17 +129,15 @@ struct StateCodec {
     expect(k >= 1 && k <= Config::kMaxLazyLimit, "the lazy limit is out of range");
     expect(causal == 0 || causal == 1, "the causal flag is neither 0 nor 1");
     expect(causal == 0 || sh.n_q <= sh.n_kv, "causal masking with n_q > n_kv");
-    expect(storage == ATT_STORAGE_DENSE || storage == ATT_STORAGE_STREAMED,
-           "unknown storage kind");
-    expect(strategy == ATT_STRATEGY_LAZY ||
-               (version >= 2 && (strategy == ATT_STRATEGY_ADAPTIVE || strategy == ATT_STRATEGY_EAGER)),
+    expect(storage == ATT_STORAGE_DENSE || storage == ATT_STORAGE_STREAMED, "unknown storage kind");
+    expect(strategy == ATT_STRATEGY_LAZY || (version >= 2 && (strategy == ATT_STRATEGY_ADAPTIVE ||
+                                                              strategy == ATT_STRATEGY_EAGER)),
            "unknown strategy");
 
     // Before allocating anything: the payload must hold every array the
     // shape implies (the dense store's n_q x n_kv logits included, and its
-    // kernel matrix before version 3; the streamed store saves none), so allocations stay within a small
-    // multiple of the data's own size. Computed in long double, which cannot
-    // overflow here.
+    // kernel matrix before version 3; the streamed store saves none), so allocations stay within a
+    // small multiple of the data's own size. Computed in long double, which cannot overflow here.
     const long double nq = sh.n_q, nkv = sh.n_kv, dk = sh.d_k, dv = sh.d_v;
     const long double store_doubles =
         storage == ATT_STORAGE_DENSE ? (version < 3 ? 2 : 1) * nq * nkv : 0;

@@ -61,9 +61,9 @@ void SoftmaxTiles::sweep_keys(const TileOperands &ops, WorkerTeam &team, int64_t
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
     // tile (bk x bq) = s K[c0 : c0 + bk, :] Q[i : i + bq, :]^T
-    blas::gemm(ops.K.as_col_major(blas::Op::N), ops.Q.as_col_major(blas::Op::T), bk, bq,
-               ops.Q.cols, ops.scale, ops.K.row_pointer(c0), ops.K.ld, ops.Q.row_pointer(i),
-               ops.Q.ld, 0.0, tile, bk);
+    blas::gemm(ops.K.as_col_major(blas::Op::N), ops.Q.as_col_major(blas::Op::T), bk, bq, ops.Q.cols,
+               ops.scale, ops.K.row_pointer(c0), ops.K.ld, ops.Q.row_pointer(i), ops.Q.ld, 0.0,
+               tile, bk);
     team.run(bq, kRowChunk, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         double *x = tile + r * bk;
@@ -130,8 +130,8 @@ int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count
   return -1;
 }
 
-void SoftmaxTiles::multiply(const TileOperands &ops, const double *shift, int64_t i0,
-                            int64_t count, double *acc, int64_t ld) {
+void SoftmaxTiles::multiply(const TileOperands &ops, const double *shift, int64_t i0, int64_t count,
+                            double *acc, int64_t ld) {
   WorkerTeam team(helpers_for(count, ops.K.rows));
   for (int64_t r0 = 0; r0 < count; r0 += bq_max_) {
     const double *row_shift = shift + r0;

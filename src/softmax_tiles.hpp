@@ -51,8 +51,8 @@ class SoftmaxTiles {
   // pointer points at row i0's entry. Returns the first row with a visible
   // logit that is NaN or exceeds `limit` in magnitude (the rows' outputs
   // are then unusable), or -1.
-  int64_t compute(const TileOperands &ops, int64_t i0, int64_t count, double limit,
-                  double *shift, double *row_sum, double *err, double *acc, int64_t ld);
+  int64_t compute(const TileOperands &ops, int64_t i0, int64_t count, double limit, double *shift,
+                  double *row_sum, double *err, double *acc, int64_t ld);
 
   // acc = exp(logits - shift) V for query rows [i0, i0 + count) whose
   // shifts are known (shift points at row i0's).
@@ -72,8 +72,8 @@ class SoftmaxTiles {
 
   int64_t bq_max_, bk_max_;
   Array<double> tile_;
-  Array<double> hi_, lo_;        // per query row of a tile: compensated sum
-  Array<int64_t> rescales_;      // per query row of a tile
+  Array<double> hi_, lo_;    // per query row of a tile: compensated sum
+  Array<int64_t> rescales_;  // per query row of a tile
 };
 
 }  // namespace att

@@ -26,7 +26,7 @@ void sparsify_gaussian(const ConstView &X, uint64_t seed, const MutView &Y) {
   // S is generated in row blocks of at most 2^20 entries; the stream is
   // consumed in the same order whatever the block size.
   const int64_t block = std::clamp<int64_t>((int64_t{1} << 20) / m, 1, d);
-  Array<double> s_block(block * m);  // row-major block x m
+  Array<double> s_block(block * m);          // row-major block x m
   Array<double> acc(checked_product(n, m));  // column-major n x m
   NormalStream normals(seed);
   for (int64_t t0 = 0; t0 < d; t0 += block) {
@@ -49,9 +49,9 @@ void sparsify_lq(const ConstView &X, const MutView &Y) {
   for (int64_t j = 0; j < d; ++j)
     for (int64_t i = 0; i < n; ++i) a[i + j * n] = X(i, j);
   Array<double> tau(m);
-  const lapack_int info = LAPACKE_dgelqf(LAPACK_COL_MAJOR, static_cast<lapack_int>(n),
-                                         static_cast<lapack_int>(d), a.data(),
-                                         static_cast<lapack_int>(n), tau.data());
+  const lapack_int info =
+      LAPACKE_dgelqf(LAPACK_COL_MAJOR, static_cast<lapack_int>(n), static_cast<lapack_int>(d),
+                     a.data(), static_cast<lapack_int>(n), tau.data());
   if (info == LAPACK_WORK_MEMORY_ERROR) throw std::bad_alloc();
   if (info != 0) fail(ATT_E_INTERNAL, "LAPACKE_dgelqf returned %d", static_cast<int>(info));
   for (int64_t k = 0; k < m; ++k) {

@@ -62,8 +62,8 @@ void StreamedStore::commit_query_row(int64_t i, const double *logits, double *sh
 void StreamedStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
                                   const double *V, int64_t ldv, int64_t cols, double *out,
                                   int64_t ldo) {
-  tiles_.multiply(tile_operands(ops.Q, ops.K, ops.scale, mask_, V, ldv, cols), ops.shift + i0,
-                  i0, count, out, ldo);
+  tiles_.multiply(tile_operands(ops.Q, ops.K, ops.scale, mask_, V, ldv, cols), ops.shift + i0, i0,
+                  count, out, ldo);
 }
 
 // The column's current logits are recomputed exactly as key_logits

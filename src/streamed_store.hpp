@@ -46,9 +46,9 @@ class StreamedStore final : public KernelStore {
  private:
   int64_t n_q_, n_kv_, d_k_;
   KeyMask mask_;
-  SoftmaxTiles tiles_;          // row blocks of A V
-  Array<double> row_scratch_;   // n_kv: commit_query_row's kernel row
-  Array<double> old_logits_;    // n_q: key_logits' old column
+  SoftmaxTiles tiles_;         // row blocks of A V
+  Array<double> row_scratch_;  // n_kv: commit_query_row's kernel row
+  Array<double> old_logits_;   // n_q: key_logits' old column
 };
 
 }  // namespace att

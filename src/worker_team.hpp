@@ -63,8 +63,8 @@ class WorkerTeam {
   const Part *part_ = nullptr;
   int64_t n_ = 0, chunk_ = 1;
   std::atomic<int64_t> next_{0};  // first row of the next chunk to take
-  uint64_t round_ = 0;  // counts run() calls; a helper works once per round
-  int busy_ = 0;        // helpers still working on the current round
+  uint64_t round_ = 0;            // counts run() calls; a helper works once per round
+  int busy_ = 0;                  // helpers still working on the current round
   bool stop_ = false;
 };
 

@@ -26,17 +26,17 @@
 #define REF_LOGIT_C0 30.0
 
 /* B (n x d, row-major) = D^-1 exp(scale * Q K^T) V for the whole matrix. */
-void ref_attention(int64_t n, int64_t d, const double *Q, const double *K,
-                   const double *V, double scale, double *B);
+void ref_attention(int64_t n, int64_t d, const double *Q, const double *K, const double *V,
+                   double scale, double *B);
 
 /* Row i of B only: out[j] = B[i][j] for j in [0, d). O(n d). */
-void ref_attention_row(int64_t n, int64_t d, const double *Q, const double *K,
-                       const double *V, double scale, int64_t i, double *out);
+void ref_attention_row(int64_t n, int64_t d, const double *Q, const double *K, const double *V,
+                       double scale, int64_t i, double *out);
 
 /* L_i = max_c sum_t |scale * Q[i][t] * K[c][t]|: the size that the rounding of
  * row i's logits scales with (a logit's own rounding is about d u L_i). */
-double ref_row_logit_abs_sum(int64_t n, int64_t d, const double *Q,
-                             const double *K, double scale, int64_t i);
+double ref_row_logit_abs_sum(int64_t n, int64_t d, const double *Q, const double *K, double scale,
+                             int64_t i);
 
 /* max_c |V[c][j]|: B[:, j] is a convex combination of V[:, j]. */
 double ref_col_abs_max(int64_t n, int64_t d, const double *V, int64_t j);

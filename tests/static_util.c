@@ -9,10 +9,9 @@
 
 #include "test_util.h"
 
-void su_attention(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
-                  const double *Q, const double *K, const double *V, double s,
-                  int causal, long double *B, double *L)
-{
+void su_attention(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, const double *Q,
+                  const double *K, const double *V, double s, int causal, long double *B,
+                  double *L) {
   long double *logit = (long double *)tu_xmalloc((size_t)n_kv * sizeof *logit);
   long double *acc = (long double *)tu_xmalloc((size_t)d_v * sizeof *acc);
   int64_t i, c, t, j;
@@ -44,18 +43,15 @@ void su_attention(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
   free(acc);
 }
 
-int64_t su_extent(int64_t rows, int64_t cols, att_layout layout, int64_t ld)
-{
+int64_t su_extent(int64_t rows, int64_t cols, att_layout layout, int64_t ld) {
   return layout == ATT_ROW_MAJOR ? (rows - 1) * ld + cols : (cols - 1) * ld + rows;
 }
 
-double su_at(const double *a, att_layout layout, int64_t ld, int64_t i, int64_t j)
-{
+double su_at(const double *a, att_layout layout, int64_t ld, int64_t i, int64_t j) {
   return layout == ATT_ROW_MAJOR ? a[i * ld + j] : a[i + j * ld];
 }
 
-double *su_output(int64_t rows, int64_t cols, att_layout layout, int64_t ld, double fill)
-{
+double *su_output(int64_t rows, int64_t cols, att_layout layout, int64_t ld, double fill) {
   const int64_t count = su_extent(rows, cols, layout, ld);
   double *a = (double *)tu_xmalloc((size_t)count * sizeof *a);
   int64_t k;
@@ -63,8 +59,7 @@ double *su_output(int64_t rows, int64_t cols, att_layout layout, int64_t ld, dou
   return a;
 }
 
-double *su_pack(const double *a, int64_t rows, int64_t cols, att_layout layout, int64_t ld)
-{
+double *su_pack(const double *a, int64_t rows, int64_t cols, att_layout layout, int64_t ld) {
   double *p = su_output(rows, cols, layout, ld, NAN);
   int64_t i, j;
   for (i = 0; i < rows; ++i)
@@ -77,9 +72,8 @@ double *su_pack(const double *a, int64_t rows, int64_t cols, att_layout layout, 
   return p;
 }
 
-int su_padding_intact(const double *a, int64_t rows, int64_t cols, att_layout layout,
-                      int64_t ld, double fill)
-{
+int su_padding_intact(const double *a, int64_t rows, int64_t cols, att_layout layout, int64_t ld,
+                      double fill) {
   const int64_t count = su_extent(rows, cols, layout, ld);
   const int64_t width = layout == ATT_ROW_MAJOR ? cols : rows;
   int64_t k;
@@ -89,8 +83,7 @@ int su_padding_intact(const double *a, int64_t rows, int64_t cols, att_layout la
 }
 
 double su_scaled_error(const double *out, att_layout layout, int64_t ldo, const long double *B,
-                       int64_t n_q, int64_t n_kv, int64_t d_v, const double *V)
-{
+                       int64_t n_q, int64_t n_kv, int64_t d_v, const double *V) {
   double worst = 0.0;
   int64_t i, j, c;
   for (j = 0; j < d_v; ++j) {

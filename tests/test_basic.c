@@ -26,16 +26,14 @@
 #define INIT_TOL 1e-12
 
 /* Must run first: no call on this thread has failed yet. */
-static void test_last_error_initially_empty(void **state)
-{
+static void test_last_error_initially_empty(void **state) {
   const char *msg = att_last_error();
   (void)state;
   assert_non_null(msg);
   assert_string_equal(msg, "");
 }
 
-static void test_version(void **state)
-{
+static void test_version(void **state) {
   const char *vs = att_version_string();
   int major = -1, minor = -1, patch = -1, consumed = 0;
   (void)state;
@@ -55,12 +53,10 @@ static void test_version(void **state)
   assert_ptr_equal(vs, att_version_string());
 }
 
-static void test_status_strings(void **state)
-{
-  static const att_status codes[] = {ATT_OK,          ATT_E_NULL,   ATT_E_SIZE,
-                                     ATT_E_INDEX,     ATT_E_NONFINITE, ATT_E_NOMEM,
-                                     ATT_E_CONFIG,    ATT_E_INTERNAL, ATT_E_RANGE,
-                                     ATT_E_APPROXIMATION};
+static void test_status_strings(void **state) {
+  static const att_status codes[] = {
+      ATT_OK,      ATT_E_NULL,   ATT_E_SIZE,     ATT_E_INDEX, ATT_E_NONFINITE,
+      ATT_E_NOMEM, ATT_E_CONFIG, ATT_E_INTERNAL, ATT_E_RANGE, ATT_E_APPROXIMATION};
   const size_t ncodes = sizeof codes / sizeof codes[0];
   const char *strs[sizeof codes / sizeof codes[0]];
   size_t a, b;
@@ -84,8 +80,7 @@ static void test_status_strings(void **state)
     assert_ptr_equal(strs[a], att_status_string(codes[a]));
   }
   for (a = 0; a < ncodes; ++a)
-    for (b = a + 1; b < ncodes; ++b)
-      assert_string_not_equal(strs[a], strs[b]);
+    for (b = a + 1; b < ncodes; ++b) assert_string_not_equal(strs[a], strs[b]);
   assert_string_equal(att_status_string((att_status)10), "unknown status");
   assert_string_equal(att_status_string((att_status)-1), "unknown status");
   assert_string_equal(att_status_string((att_status)1000), "unknown status");
@@ -93,8 +88,7 @@ static void test_status_strings(void **state)
 }
 
 /* A problem whose B clearly depends on the logit scale. */
-static void make_problem(tu_mirror *m, int64_t n, int64_t d, double scale, uint64_t seed)
-{
+static void make_problem(tu_mirror *m, int64_t n, int64_t d, double scale, uint64_t seed) {
   tu_rng r;
   tu_rng_seed(&r, seed);
   tu_mirror_alloc(m, n, d, scale);
@@ -102,8 +96,7 @@ static void make_problem(tu_mirror *m, int64_t n, int64_t d, double scale, uint6
 }
 
 /* Init with cfg and check against the reference with scale m->scale. */
-static void init_and_check(tu_mirror *m, const att_config *cfg, const char *label)
-{
+static void init_and_check(tu_mirror *m, const att_config *cfg, const char *label) {
   att_state *h = tu_init(m, cfg);
   tu_check_all(h, m, INIT_TOL, label);
   att_free(h);
@@ -111,8 +104,7 @@ static void init_and_check(tu_mirror *m, const att_config *cfg, const char *labe
 
 /* The biggest |B(scale a) - B(scale b)|: makes sure a scale test can tell the
  * two apart. */
-static double scale_sensitivity(const tu_mirror *m, double a, double b)
-{
+static double scale_sensitivity(const tu_mirror *m, double a, double b) {
   const int64_t cnt = m->n * m->d;
   double *ba = tu_alloc_doubles(cnt), *bb = tu_alloc_doubles(cnt);
   double diff = 0.0;
@@ -120,15 +112,13 @@ static double scale_sensitivity(const tu_mirror *m, double a, double b)
   ref_attention(m->n, m->d, m->Q, m->K, m->V, a, ba);
   ref_attention(m->n, m->d, m->Q, m->K, m->V, b, bb);
   for (t = 0; t < cnt; ++t)
-    if (fabs(ba[t] - bb[t]) > diff)
-      diff = fabs(ba[t] - bb[t]);
+    if (fabs(ba[t] - bb[t]) > diff) diff = fabs(ba[t] - bb[t]);
   free(ba);
   free(bb);
   return diff;
 }
 
-static void test_config_null(void **state)
-{
+static void test_config_null(void **state) {
   (void)state;
   assert_int_equal(att_config_create(NULL), ATT_E_NULL);
   assert_string_not_equal(att_last_error(), "");
@@ -138,8 +128,7 @@ static void test_config_null(void **state)
   att_config_free(NULL); /* no-op */
 }
 
-static void test_config_defaults(void **state)
-{
+static void test_config_defaults(void **state) {
   tu_mirror m;
   att_config *cfg = NULL;
   (void)state;
@@ -154,8 +143,7 @@ static void test_config_defaults(void **state)
   tu_mirror_free(&m);
 }
 
-static void test_config_valid_setters(void **state)
-{
+static void test_config_valid_setters(void **state) {
   static const int64_t limits[] = {0, 1, 2, 7, 64, 1000, INT64_C(1) << 20};
   static const double exponents[] = {1e-9, 0.25, 0.5, 0.999, 1.0};
   static const double scales[] = {0.5, 1.0 / 3.0, 2.0, 1e-6};
@@ -201,10 +189,9 @@ static void test_config_valid_setters(void **state)
   tu_mirror_free(&m);
 }
 
-static void test_config_invalid_setters(void **state)
-{
-  static const int64_t bad_limits[] = {-1, -64, (INT64_C(1) << 20) + 1, INT64_C(1) << 40,
-                                       INT64_MAX, INT64_MIN};
+static void test_config_invalid_setters(void **state) {
+  static const int64_t bad_limits[] = {
+      -1, -64, (INT64_C(1) << 20) + 1, INT64_C(1) << 40, INT64_MAX, INT64_MIN};
   double bad_exponents[8];
   double bad_scales[8];
   size_t nbe = 0, nbs = 0, a;
@@ -265,8 +252,7 @@ static void test_config_invalid_setters(void **state)
   tu_mirror_free(&m);
 }
 
-static void check_init_shape(int64_t n, int64_t d, double scale, uint64_t seed)
-{
+static void check_init_shape(int64_t n, int64_t d, double scale, uint64_t seed) {
   char label[96];
   tu_mirror m;
   att_config *cfg = tu_config(-1, 0.0, scale);
@@ -277,16 +263,15 @@ static void check_init_shape(int64_t n, int64_t d, double scale, uint64_t seed)
   /* Logits of size up to about d * 4: far from uniform rows. */
   tu_mirror_randomize(&m, &r, 2.0, 3.0);
   h = tu_init(&m, cfg);
-  snprintf(label, sizeof label, "init n=%lld d=%lld scale=%g seed=%llu", (long long)n,
-           (long long)d, scale, (unsigned long long)seed);
+  snprintf(label, sizeof label, "init n=%lld d=%lld scale=%g seed=%llu", (long long)n, (long long)d,
+           scale, (unsigned long long)seed);
   tu_check_all(h, &m, INIT_TOL, label);
   att_free(h);
   att_config_free(cfg);
   tu_mirror_free(&m);
 }
 
-static void test_init_exact(void **state)
-{
+static void test_init_exact(void **state) {
   static const int64_t shapes[][2] = {{1, 1}, {7, 3}, {64, 16}, {200, 5}, {2, 1}, {1, 9}};
   size_t a;
   uint64_t seed;
@@ -301,8 +286,7 @@ static void test_init_exact(void **state)
 }
 
 /* n = 1: B is the single row of V, whatever Q and K are. */
-static void test_init_single_row(void **state)
-{
+static void test_init_single_row(void **state) {
   const double Q[3] = {3.0, -2.0, 0.5}, K[3] = {-1.0, 4.0, 2.0}, V[3] = {1.5, -7.25, 1e-3};
   att_state *h = NULL;
   int64_t j;
@@ -317,8 +301,7 @@ static void test_init_single_row(void **state)
 }
 
 /* Q = 0: every row is the plain column mean of V. */
-static void test_init_zero_queries(void **state)
-{
+static void test_init_zero_queries(void **state) {
   tu_mirror m;
   tu_rng r;
   att_state *h;
@@ -331,8 +314,7 @@ static void test_init_zero_queries(void **state)
   h = tu_init(&m, NULL);
   for (j = 0; j < 3; ++j) {
     double mean = 0.0;
-    for (c = 0; c < 10; ++c)
-      mean += m.V[c * 3 + j];
+    for (c = 0; c < 10; ++c) mean += m.V[c * 3 + j];
     mean /= 10.0;
     for (i = 0; i < 10; ++i) {
       double b;
@@ -346,8 +328,7 @@ static void test_init_zero_queries(void **state)
 
 /* The handle copies Q, K, V: changing the caller's arrays afterwards has no
  * effect. */
-static void test_init_copies_inputs(void **state)
-{
+static void test_init_copies_inputs(void **state) {
   tu_mirror m, saved;
   tu_rng r;
   att_state *h;
@@ -369,16 +350,14 @@ static void test_init_copies_inputs(void **state)
   tu_mirror_free(&saved);
 }
 
-static void test_free_null(void **state)
-{
+static void test_free_null(void **state) {
   (void)state;
   att_free(NULL);
   att_config_free(NULL);
   assert_true(1);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_last_error_initially_empty),
       cmocka_unit_test(test_version),

@@ -54,15 +54,13 @@ typedef void (*customize_fn)(tu_mirror *m);
  * lazy limit 8, then 3 key updates and 2 value updates (all in column 2, which
  * the customized fixtures leave alone): both pending lists are non-empty and
  * nothing has been folded when the failing call comes. */
-static void fixture_setup(fixture *fx, int pending, customize_fn customize, uint64_t seed)
-{
+static void fixture_setup(fixture *fx, int pending, customize_fn customize, uint64_t seed) {
   tu_rng r;
   att_config *cfg = tu_config(pending ? 8 : 4, 0.0, 1.0);
   tu_rng_seed(&r, seed);
   tu_mirror_alloc(&fx->m, FN, FD, 1.0);
   tu_mirror_randomize(&fx->m, &r, 1.0, 1.0);
-  if (customize != NULL)
-    customize(&fx->m);
+  if (customize != NULL) customize(&fx->m);
   fx->h = tu_init(&fx->m, cfg);
   att_config_free(cfg);
   fx->pending = pending;
@@ -79,8 +77,7 @@ static void fixture_setup(fixture *fx, int pending, customize_fn customize, uint
 
 /* The handle still tracks the reference after all the failed calls: more
  * valid updates, enough to force folds, then a full check. */
-static void fixture_finish(fixture *fx)
-{
+static void fixture_finish(fixture *fx) {
   char label[160];
   int t;
   for (t = 0; t < 20; ++t) {
@@ -96,30 +93,26 @@ static void fixture_finish(fixture *fx)
 
 /* Make the thread's last error a known, different message, so that the
  * message read after the call under test provably comes from that call. */
-static void mark_last_error(const att_state *h)
-{
+static void mark_last_error(const att_state *h) {
   double x = 0.0;
   assert_int_equal(att_query(h, MARK_INDEX, 0, &x), ATT_E_INDEX);
   assert_non_null(strstr(att_last_error(), "-777777"));
 }
 
-static void snapshot(fixture *fx)
-{
+static void snapshot(fixture *fx) {
   tu_query_all(fx->h, FN, FD, fx->before);
   mark_last_error(fx->h);
 }
 
 /* The call returned `got`; it must be `want` (or `want2` when >= 0). */
 static void expect_failure2(fixture *fx, att_status got, att_status want, int want2,
-                            const char *needle, const char *call)
-{
+                            const char *needle, const char *call) {
   const char *msg = att_last_error();
   if (got != want && (want2 < 0 || got != (att_status)want2))
     fail_msg("%s (%s): status %d (%s), expected %d (%s)", call, fx->what, (int)got,
              att_status_string(got), (int)want, att_status_string(want));
   assert_non_null(msg);
-  if (msg[0] == '\0')
-    fail_msg("%s (%s): att_last_error() is empty", call, fx->what);
+  if (msg[0] == '\0') fail_msg("%s (%s): att_last_error() is empty", call, fx->what);
   if (strstr(msg, "777777") != NULL)
     fail_msg("%s (%s): att_last_error() was not updated: \"%s\"", call, fx->what, msg);
   if (needle != NULL && strstr(msg, needle) == NULL)
@@ -131,38 +124,32 @@ static void expect_failure2(fixture *fx, att_status got, att_status want, int wa
 }
 
 static void expect_failure(fixture *fx, att_status got, att_status want, const char *needle,
-                           const char *call)
-{
+                           const char *call) {
   expect_failure2(fx, got, want, -1, needle, call);
 }
 
 /* ---- att_init ---------------------------------------------------------------------- */
 
 /* Any non-NULL value: att_init must overwrite it with NULL on failure. */
-static att_state *sentinel(void)
-{
+static att_state *sentinel(void) {
   static double somewhere;
   return (att_state *)(void *)&somewhere;
 }
 
 static void expect_init_failure(att_status got, att_state *const *out_ptr, att_status want,
-                                const char *needle, const char *call)
-{
+                                const char *needle, const char *call) {
   const att_state *out = *out_ptr; /* read after att_init has returned */
   const char *msg = att_last_error();
   if (got != want)
     fail_msg("%s: status %d (%s), expected %d (%s)", call, (int)got, att_status_string(got),
              (int)want, att_status_string(want));
-  if (out != NULL)
-    fail_msg("%s: *out is not NULL after a failed att_init", call);
-  if (msg[0] == '\0')
-    fail_msg("%s: att_last_error() is empty", call);
+  if (out != NULL) fail_msg("%s: *out is not NULL after a failed att_init", call);
+  if (msg[0] == '\0') fail_msg("%s: att_last_error() is empty", call);
   if (needle != NULL && strstr(msg, needle) == NULL)
     fail_msg("%s: att_last_error() = \"%s\" does not mention \"%s\"", call, msg, needle);
 }
 
-static void test_init_null(void **state)
-{
+static void test_init_null(void **state) {
   double Q[4] = {1, 2, 3, 4}, K[4] = {0.5, 0.25, -1, 2}, V[4] = {1, -1, 2, -2};
   att_state *h;
   (void)state;
@@ -186,8 +173,7 @@ static void test_init_null(void **state)
  * library can reject such sizes at all. A library that read first would be
  * caught by AddressSanitizer in the sanitized build.
  */
-static void test_init_size(void **state)
-{
+static void test_init_size(void **state) {
   struct {
     int64_t n, d;
     const char *needle; /* the offending value, as the message should show it */
@@ -222,8 +208,7 @@ static void test_init_size(void **state)
 
 /* n = 2^20, d = 1: Q, K, V are 8 MB each, but the n x n logits and A need
  * 2 * 2^40 doubles (16 TB): the allocation must fail cleanly. */
-static void test_init_nomem(void **state)
-{
+static void test_init_nomem(void **state) {
   const int64_t n = INT64_C(1) << 20;
   double *Q = tu_alloc_doubles(n), *K = tu_alloc_doubles(n), *V = tu_alloc_doubles(n);
   att_state *h = sentinel();
@@ -252,8 +237,7 @@ static void test_init_nomem(void **state)
   }
 }
 
-static void test_init_nonfinite(void **state)
-{
+static void test_init_nonfinite(void **state) {
   const double bad[] = {NAN, INFINITY, -INFINITY};
   size_t b;
   int which, pos;
@@ -278,8 +262,7 @@ static void test_init_nonfinite(void **state)
       }
 }
 
-static void test_init_range(void **state)
-{
+static void test_init_range(void **state) {
   tu_mirror m;
   tu_rng r;
   att_state *h;
@@ -318,8 +301,7 @@ static void test_init_range(void **state)
 
 /* ---- NULL handles and outputs ------------------------------------------------------- */
 
-static void test_null_handle_and_out(void **state)
-{
+static void test_null_handle_and_out(void **state) {
   int pending;
   (void)state;
   for (pending = 0; pending < 2; ++pending) {
@@ -349,8 +331,7 @@ static void test_null_handle_and_out(void **state)
 
 /* ---- Indices -------------------------------------------------------------------------- */
 
-static void test_index(void **state)
-{
+static void test_index(void **state) {
   const int64_t bad_i[] = {-1, FN, FN + 1, 1000000, INT64_MAX, INT64_MIN, (int64_t)INT32_MAX + 1};
   const int64_t bad_j[] = {-1, FD, FD + 1, 4096, INT64_MAX, INT64_MIN, (int64_t)INT32_MAX + 1};
   int pending;
@@ -404,8 +385,7 @@ static void test_index(void **state)
 
 /* ---- Non-finite deltas ---------------------------------------------------------------- */
 
-static void test_nonfinite_delta(void **state)
-{
+static void test_nonfinite_delta(void **state) {
   const double bad[] = {NAN, -NAN, INFINITY, -INFINITY};
   int pending;
   size_t a;
@@ -433,17 +413,14 @@ static void test_nonfinite_delta(void **state)
  * Column 0 of Q is zero, so K[2][0] = 1e308 gives zero logits and is
  * accepted; K[2][0] += 1e308 overflows to +inf. */
 
-static void customize_huge_k(tu_mirror *m)
-{
+static void customize_huge_k(tu_mirror *m) {
   int64_t i;
-  for (i = 0; i < FN; ++i)
-    m->Q[i * FD] = 0.0;
+  for (i = 0; i < FN; ++i) m->Q[i * FD] = 0.0;
   m->K[2 * FD] = 1e308;
   m->K[4 * FD] = -1e308;
 }
 
-static void test_k_becomes_nonfinite(void **state)
-{
+static void test_k_becomes_nonfinite(void **state) {
   int pending;
   (void)state;
   for (pending = 0; pending < 2; ++pending) {
@@ -466,8 +443,7 @@ static void test_k_becomes_nonfinite(void **state)
  * Column 0 of Q is 1e150 and column 1 is 1e300 in every row, with K's
  * columns 0 and 1 zero: the logits start small. */
 
-static void customize_huge_q(tu_mirror *m)
-{
+static void customize_huge_q(tu_mirror *m) {
   int64_t i;
   for (i = 0; i < FN; ++i) {
     m->Q[i * FD] = 1e150;
@@ -477,8 +453,7 @@ static void customize_huge_q(tu_mirror *m)
   }
 }
 
-static void test_logit_range(void **state)
-{
+static void test_logit_range(void **state) {
   int pending;
   (void)state;
   for (pending = 0; pending < 2; ++pending) {
@@ -512,8 +487,7 @@ static void test_logit_range(void **state)
 /* 5e199 is just below ATT_MAX_VALUE = 2^664 ~ 7.65e199. */
 static void customize_big_v(tu_mirror *m) { m->V[3 * FD + 1] = 5e199; }
 
-static void test_value_range(void **state)
-{
+static void test_value_range(void **state) {
   int pending;
   (void)state;
   for (pending = 0; pending < 2; ++pending) {
@@ -522,7 +496,8 @@ static void test_value_range(void **state)
     snapshot(&fx);
     expect_failure(&fx, att_update_v(fx.h, 3, 1, 5e199), ATT_E_RANGE, NULL, "V = 5e199 + 5e199");
     snapshot(&fx);
-    expect_failure(&fx, att_update_v(fx.h, 3, 1, -1.5e200), ATT_E_RANGE, NULL, "V = 5e199 - 1.5e200");
+    expect_failure(&fx, att_update_v(fx.h, 3, 1, -1.5e200), ATT_E_RANGE, NULL,
+                   "V = 5e199 - 1.5e200");
     snapshot(&fx);
     expect_failure(&fx, att_update_v(fx.h, 0, 0, 1e201), ATT_E_RANGE, NULL, "V += 1e201");
     snapshot(&fx);
@@ -539,8 +514,7 @@ static void test_value_range(void **state)
 
 /* ---- The detail message is sticky and per call ------------------------------------------ */
 
-static void test_last_error_sticky(void **state)
-{
+static void test_last_error_sticky(void **state) {
   fixture fx;
   char saved[256];
   double out;
@@ -572,8 +546,7 @@ static void test_last_error_sticky(void **state)
 
 /* ---- Config failures, for completeness (test_basic checks cfg is unchanged) ---- */
 
-static void test_config_errors(void **state)
-{
+static void test_config_errors(void **state) {
   att_config *cfg = NULL;
   (void)state;
   assert_int_equal(att_config_create(NULL), ATT_E_NULL);
@@ -603,11 +576,10 @@ static void test_config_errors(void **state)
 
 /* ATT_STORAGE_AUTO: dense within the budget, streamed beyond it; an explicit
  * choice ignores the budget. */
-static void test_storage_choice(void **state)
-{
+static void test_storage_choice(void **state) {
   static const struct {
-    int storage;      /* -1: leave the default */
-    int64_t budget;   /* -1: leave the default */
+    int storage;    /* -1: leave the default */
+    int64_t budget; /* -1: leave the default */
     int64_t expected;
   } cases[] = {
       {-1, -1, ATT_STORAGE_DENSE},
@@ -644,13 +616,11 @@ static void test_storage_choice(void **state)
   tu_mirror_free(&m);
 }
 
-
 /* ---- The 0.2.0 operations ---------------------------------------------------------- */
 
 /* Updates that must fail and leave the handle as it was, in a fresh handle
  * and inside a window of pending updates. */
-static void test_new_update_errors(void **state)
-{
+static void test_new_update_errors(void **state) {
   int pending;
   (void)state;
   for (pending = 0; pending < 2; ++pending) {
@@ -660,8 +630,7 @@ static void test_new_update_errors(void **state)
     double bv[4];
     int t;
     fixture_setup(&fx, pending, NULL, 4100 + (uint64_t)pending);
-    for (t = 0; t < 2 * FD; ++t)
-      row[t] = 0.5;
+    for (t = 0; t < 2 * FD; ++t) row[t] = 0.5;
 
     snapshot(&fx);
     expect_failure(&fx, att_update_q(NULL, 0, 0, 1.0), ATT_E_NULL, "state", "update_q NULL");
@@ -720,8 +689,8 @@ static void test_new_update_errors(void **state)
     bi[2] = 0, bj[2] = 2, bv[2] = 0.125;
     bi[3] = 5, bj[3] = FD, bv[3] = 1.0;
     snapshot(&fx);
-    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 4, bi, bj, bv), ATT_E_INDEX,
-                   "entry 3", "batch index");
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 4, bi, bj, bv), ATT_E_INDEX, "entry 3",
+                   "batch index");
     bj[3] = 0;
     bv[3] = NAN;
     snapshot(&fx);
@@ -729,17 +698,17 @@ static void test_new_update_errors(void **state)
                    "entry 3", "batch NaN");
     bv[3] = 1e300; /* K[5][0] += 1e300: logits out of range */
     snapshot(&fx);
-    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 4, bi, bj, bv), ATT_E_RANGE,
-                   "K[5", "batch K logit range");
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 4, bi, bj, bv), ATT_E_RANGE, "K[5",
+                   "batch K logit range");
     snapshot(&fx);
-    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_Q, 4, bi, bj, bv), ATT_E_RANGE,
-                   "Q[5", "batch Q logit range");
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_Q, 4, bi, bj, bv), ATT_E_RANGE, "Q[5",
+                   "batch Q logit range");
     /* Each delta is fine on its own; their running sum is not. */
     bi[2] = 5, bj[2] = 0, bv[2] = 5e199;
     bv[3] = 5e199;
     snapshot(&fx);
-    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_V, 4, bi, bj, bv), ATT_E_RANGE,
-                   "entry 3", "batch V running sum");
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_V, 4, bi, bj, bv), ATT_E_RANGE, "entry 3",
+                   "batch V running sum");
     bv[2] = DBL_MAX;
     bv[3] = DBL_MAX;
     snapshot(&fx);
@@ -749,8 +718,8 @@ static void test_new_update_errors(void **state)
     expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, -1, bi, bj, bv), ATT_E_SIZE,
                    "count=-1", "batch count");
     snapshot(&fx);
-    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 2, NULL, bj, bv), ATT_E_NULL,
-                   "rows", "batch rows NULL");
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 2, NULL, bj, bv), ATT_E_NULL, "rows",
+                   "batch rows NULL");
     snapshot(&fx);
     expect_failure(&fx, att_set_batch(fx.h, (att_matrix)-1, 2, bi, bj, bv), ATT_E_ENUM, "-1",
                    "batch which");
@@ -763,23 +732,20 @@ static void test_new_update_errors(void **state)
 
 /* Queries that must fail, leave their output untouched and the handle as
  * it was. */
-static void test_new_query_errors(void **state)
-{
+static void test_new_query_errors(void **state) {
   fixture fx;
   double out[64];
   int64_t v = 77, t;
   (void)state;
   fixture_setup(&fx, 1, NULL, 4200);
-  for (t = 0; t < 64; ++t)
-    out[t] = -1.0;
-#define EXPECT_QUERY(call, want, needle)                                        \
-  do {                                                                          \
-    snapshot(&fx);                                                              \
-    expect_failure(&fx, call, want, needle, #call);                             \
-    for (t = 0; t < 64; ++t)                                                    \
-      if (out[t] != -1.0)                                                       \
-        fail_msg("%s wrote to its output", #call);                              \
-    assert_int_equal(v, 77);                                                    \
+  for (t = 0; t < 64; ++t) out[t] = -1.0;
+#define EXPECT_QUERY(call, want, needle)                             \
+  do {                                                               \
+    snapshot(&fx);                                                   \
+    expect_failure(&fx, call, want, needle, #call);                  \
+    for (t = 0; t < 64; ++t)                                         \
+      if (out[t] != -1.0) fail_msg("%s wrote to its output", #call); \
+    assert_int_equal(v, 77);                                         \
   } while (0)
   EXPECT_QUERY(att_query_row(NULL, 0, out), ATT_E_NULL, "state");
   EXPECT_QUERY(att_query_row(fx.h, 0, NULL), ATT_E_NULL, "out");
@@ -805,31 +771,30 @@ static void test_new_query_errors(void **state)
 }
 
 /* att_init_general and att_config_set_causal. */
-static void test_init_general_errors(void **state)
-{
+static void test_init_general_errors(void **state) {
   double Q[12] = {0}, K[12] = {0}, V[12] = {0};
   att_config *cfg = NULL;
   att_state *h;
   (void)state;
   h = sentinel();
-  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_ROW_MAJOR, Q, 1, K, 2, V, 2, NULL),
-                      &h, ATT_E_SIZE, "ldq=1", "ldq too small");
+  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_ROW_MAJOR, Q, 1, K, 2, V, 2, NULL), &h,
+                      ATT_E_SIZE, "ldq=1", "ldq too small");
   h = sentinel();
-  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_COL_MAJOR, Q, 2, K, 2, V, 3, NULL),
-                      &h, ATT_E_SIZE, "ldk=2", "ldk too small (column-major)");
+  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_COL_MAJOR, Q, 2, K, 2, V, 3, NULL), &h,
+                      ATT_E_SIZE, "ldk=2", "ldk too small (column-major)");
   h = sentinel();
-  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, (att_layout)9, Q, 2, K, 2, V, 2, NULL),
-                      &h, ATT_E_ENUM, "layout=9", "layout");
+  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, (att_layout)9, Q, 2, K, 2, V, 2, NULL), &h,
+                      ATT_E_ENUM, "layout=9", "layout");
   h = sentinel();
-  expect_init_failure(att_init_general(&h, 2, 0, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, NULL),
-                      &h, ATT_E_SIZE, "n_kv=0", "n_kv=0");
+  expect_init_failure(att_init_general(&h, 2, 0, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, NULL), &h,
+                      ATT_E_SIZE, "n_kv=0", "n_kv=0");
   h = sentinel();
   expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_ROW_MAJOR, Q, 2, NULL, 2, V, 2, NULL),
                       &h, ATT_E_NULL, "K", "K NULL");
   V[5] = NAN;
   h = sentinel();
-  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, NULL),
-                      &h, ATT_E_NONFINITE, "V[2][1]", "V NaN");
+  expect_init_failure(att_init_general(&h, 2, 3, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, NULL), &h,
+                      ATT_E_NONFINITE, "V[2][1]", "V NaN");
   assert_int_equal(att_config_create(&cfg), ATT_OK);
   assert_int_equal(att_config_set_causal(cfg, 2), ATT_E_CONFIG);
   assert_non_null(strstr(att_last_error(), "causal=2"));
@@ -837,24 +802,20 @@ static void test_init_general_errors(void **state)
   assert_int_equal(att_config_set_causal(cfg, 1), ATT_OK);
   V[5] = 0.0;
   h = sentinel();
-  expect_init_failure(att_init_general(&h, 4, 3, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, cfg),
-                      &h, ATT_E_SIZE, "n_q <= n_kv", "causal n_q > n_kv");
-  assert_int_equal(att_init_general(&h, 3, 4, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, cfg),
-                   ATT_OK);
+  expect_init_failure(att_init_general(&h, 4, 3, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, cfg), &h,
+                      ATT_E_SIZE, "n_q <= n_kv", "causal n_q > n_kv");
+  assert_int_equal(att_init_general(&h, 3, 4, 2, 2, ATT_ROW_MAJOR, Q, 2, K, 2, V, 2, cfg), ATT_OK);
   att_free(h);
   att_config_free(cfg);
 }
 
 /* Every status has its own name. */
-static void test_status_strings(void **state)
-{
+static void test_status_strings(void **state) {
   int a, b;
-  static const att_status all[] = {ATT_OK,         ATT_E_NULL,      ATT_E_SIZE,
-                                   ATT_E_INDEX,    ATT_E_NONFINITE, ATT_E_NOMEM,
-                                   ATT_E_CONFIG,   ATT_E_INTERNAL,  ATT_E_RANGE,
-                                   ATT_E_FORMAT,   ATT_E_VERSION,   ATT_E_ENDIAN,
-                                   ATT_E_TRUNCATED, ATT_E_CORRUPT,  ATT_E_IO,
-                                   ATT_E_ENUM};
+  static const att_status all[] = {ATT_OK,          ATT_E_NULL,    ATT_E_SIZE,    ATT_E_INDEX,
+                                   ATT_E_NONFINITE, ATT_E_NOMEM,   ATT_E_CONFIG,  ATT_E_INTERNAL,
+                                   ATT_E_RANGE,     ATT_E_FORMAT,  ATT_E_VERSION, ATT_E_ENDIAN,
+                                   ATT_E_TRUNCATED, ATT_E_CORRUPT, ATT_E_IO,      ATT_E_ENUM};
   const int n = (int)(sizeof all / sizeof all[0]);
   (void)state;
   for (a = 0; a < n; ++a) {
@@ -865,8 +826,7 @@ static void test_status_strings(void **state)
   assert_string_equal(att_status_string((att_status)19), "unknown status");
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_init_null),
       cmocka_unit_test(test_init_size),

@@ -45,8 +45,7 @@ typedef struct instance {
   int64_t nnz;
 } instance;
 
-static void instance_make(instance *in, int64_t n, double tau, tu_rng *r, double density)
-{
+static void instance_make(instance *in, int64_t n, double tau, tu_rng *r, double density) {
   int64_t t, placed = 0;
   in->n = n;
   in->M = tu_xmalloc((size_t)(n * n));
@@ -56,8 +55,7 @@ static void instance_make(instance *in, int64_t n, double tau, tu_rng *r, double
     in->M[t] = tu_uniform(r) < density;
     in->V[t] = tu_uniform(r) < density;
   }
-  for (t = 0; t < n; ++t)
-    in->P[t] = 0;
+  for (t = 0; t < n; ++t) in->P[t] = 0;
   in->nnz = (int64_t)ceil(pow((double)n, tau));
   while (placed < in->nnz) {
     const int64_t c = tu_below(r, n);
@@ -68,34 +66,28 @@ static void instance_make(instance *in, int64_t n, double tau, tu_rng *r, double
   }
 }
 
-static void instance_free(instance *in)
-{
+static void instance_free(instance *in) {
   free(in->M);
   free(in->V);
   free(in->P);
 }
 
 /* The Boolean product (M P V)[i][j], directly. */
-static int boolean_mpv(const instance *in, int64_t i, int64_t j)
-{
+static int boolean_mpv(const instance *in, int64_t i, int64_t j) {
   int64_t c;
   for (c = 0; c < in->n; ++c)
-    if (in->M[i * in->n + c] && in->P[c] && in->V[c * in->n + j])
-      return 1;
+    if (in->M[i * in->n + c] && in->P[c] && in->V[c * in->n + j]) return 1;
   return 0;
 }
 
-static int64_t count_mpv(const instance *in, int64_t i, int64_t j)
-{
+static int64_t count_mpv(const instance *in, int64_t i, int64_t j) {
   int64_t c, cnt = 0;
-  for (c = 0; c < in->n; ++c)
-    cnt += in->M[i * in->n + c] && in->P[c] && in->V[c * in->n + j];
+  for (c = 0; c < in->n; ++c) cnt += in->M[i * in->n + c] && in->P[c] && in->V[c * in->n + j];
   return cnt;
 }
 
 /* Phase 1: the ODAMV instance of size N = 2n with K~ = 0. */
-static void build_phase1(const instance *in, tu_mirror *m)
-{
+static void build_phase1(const instance *in, tu_mirror *m) {
   const int64_t n = in->n, N = 2 * n;
   int64_t i, c;
   tu_mirror_alloc(m, N, N, 1.0); /* zero-filled; the paper's s = 1 */
@@ -108,8 +100,7 @@ static void build_phase1(const instance *in, tu_mirror *m)
 }
 
 /* Phase 2: set K~ = diag(P, P) through update_k, in a random order. */
-static void phase2_apply(const instance *in, tu_mirror *m, att_state *h, tu_rng *r, double sign)
-{
+static void phase2_apply(const instance *in, tu_mirror *m, att_state *h, tu_rng *r, double sign) {
   const int64_t n = in->n;
   int64_t *order = tu_xmalloc((size_t)(2 * n) * sizeof *order);
   int64_t cnt = 0, t;
@@ -124,15 +115,13 @@ static void phase2_apply(const instance *in, tu_mirror *m, att_state *h, tu_rng 
     order[t] = order[u];
     order[u] = tmp;
   }
-  for (t = 0; t < cnt; ++t)
-    tu_update_k(m, h, order[t], order[t], sign);
+  for (t = 0; t < cnt; ++t) tu_update_k(m, h, order[t], order[t], sign);
   free(order);
 }
 
 /* Phase 3: recover M P V from queries and compare with the direct product. */
 static void phase3_check(const instance *in, const tu_mirror *m, const att_state *h,
-                         const char *label)
-{
+                         const char *label) {
   const int64_t n = in->n, N = 2 * n;
   const long double Di = (long double)(2 * n) + (long double)in->nnz * E_MINUS_1;
   int64_t i, j, c;
@@ -143,13 +132,13 @@ static void phase3_check(const instance *in, const tu_mirror *m, const att_state
       long double colsum = 0.0L, recovered;
       const int expect = boolean_mpv(in, i, j);
       assert_int_equal(att_query(h, i, j, &b), ATT_OK);
-      for (c = 0; c < n; ++c)
-        colsum += in->V[c * n + j];
+      for (c = 0; c < n; ++c) colsum += in->V[c * n + j];
       recovered = (long double)b * Di - colsum;
       if ((recovered > 0.5L) != expect)
-        fail_msg("%s: (M P V)[%lld][%lld] is %d but the attention query gives B=%.17g, "
-                 "B*D_i - sum V = %.6Lg",
-                 label, (long long)i, (long long)j, expect, b, recovered);
+        fail_msg(
+            "%s: (M P V)[%lld][%lld] is %d but the attention query gives B=%.17g, "
+            "B*D_i - sum V = %.6Lg",
+            label, (long long)i, (long long)j, expect, b, recovered);
       /* Stronger: the recovered count is (e - 1) times an integer. */
       if (fabsl(recovered - E_MINUS_1 * (long double)count_mpv(in, i, j)) > 1e-8L)
         fail_msg("%s: (%lld, %lld): recovered %.12Lg, expected (e-1)*%lld", label, (long long)i,
@@ -163,8 +152,7 @@ static void phase3_check(const instance *in, const tu_mirror *m, const att_state
       double b;
       long double mean = 0.0L;
       assert_int_equal(att_query(h, i, j, &b), ATT_OK);
-      for (c = 0; c < N; ++c)
-        mean += m->V[c * N + j];
+      for (c = 0; c < N; ++c) mean += m->V[c * N + j];
       mean /= (long double)N;
       assert_true(fabsl((long double)b - mean) <= 1e-12L);
     }
@@ -178,8 +166,7 @@ static void phase3_check(const instance *in, const tu_mirror *m, const att_state
   tu_check_all(h, m, TOL, label);
 }
 
-static void run_reduction(int64_t n, double tau, int64_t lazy_limit, uint64_t seed)
-{
+static void run_reduction(int64_t n, double tau, int64_t lazy_limit, uint64_t seed) {
   tu_rng r;
   instance in;
   tu_mirror m;
@@ -206,8 +193,7 @@ static void run_reduction(int64_t n, double tau, int64_t lazy_limit, uint64_t se
   tu_check_all(h, &m, TOL, "after undoing P");
   {
     int64_t t, placed = 0;
-    for (t = 0; t < n; ++t)
-      in.P[t] = 0;
+    for (t = 0; t < n; ++t) in.P[t] = 0;
     while (placed < in.nnz) {
       const int64_t c = tu_below(&r, n);
       if (!in.P[c]) {
@@ -226,8 +212,7 @@ static void run_reduction(int64_t n, double tau, int64_t lazy_limit, uint64_t se
   instance_free(&in);
 }
 
-static void test_lemma_5_9(void **state)
-{
+static void test_lemma_5_9(void **state) {
   static const int64_t limits[] = {1, 3, 0};
   static const int64_t sizes[] = {16, 24};
   size_t a, b;
@@ -242,8 +227,7 @@ static void test_lemma_5_9(void **state)
 }
 
 /* tau = 1 (P = I, every key updated) and a denser M, V. */
-static void test_lemma_5_9_dense(void **state)
-{
+static void test_lemma_5_9_dense(void **state) {
   static const int64_t limits[] = {1, 3, 0, 100000};
   size_t a;
   (void)state;
@@ -255,8 +239,7 @@ static void test_lemma_5_9_dense(void **state)
 
 /* The checker itself: with a wrong P the recovery must disagree with the
  * direct product (the test can fail). */
-static void test_reduction_detects_wrong_answer(void **state)
-{
+static void test_reduction_detects_wrong_answer(void **state) {
   tu_rng r;
   instance in;
   tu_mirror m;
@@ -276,8 +259,7 @@ static void test_reduction_detects_wrong_answer(void **state)
       double b;
       long double colsum = 0.0L;
       assert_int_equal(att_query(h, i, j, &b), ATT_OK);
-      for (c = 0; c < n; ++c)
-        colsum += in.V[c * n + j];
+      for (c = 0; c < n; ++c) colsum += in.V[c * n + j];
       mismatches += ((long double)b * Di - colsum > 0.5L) != boolean_mpv(&in, i, j);
     }
   assert_true(mismatches > 0);
@@ -286,8 +268,7 @@ static void test_reduction_detects_wrong_answer(void **state)
   instance_free(&in);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lemma_5_9),
       cmocka_unit_test(test_lemma_5_9_dense),

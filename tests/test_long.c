@@ -39,13 +39,11 @@
 #define K_LIMIT 3.0
 #define V_LIMIT 10.0
 
-static double reflect(double cur, double delta, double limit)
-{
+static double reflect(double cur, double delta, double limit) {
   return fabs(cur + delta) > limit ? -delta : delta;
 }
 
-static void run_long(uint64_t seed, int64_t updates, int64_t lazy_limit)
-{
+static void run_long(uint64_t seed, int64_t updates, int64_t lazy_limit) {
   tu_rng r;
   tu_mirror m;
   att_state *h;
@@ -57,8 +55,7 @@ static void run_long(uint64_t seed, int64_t updates, int64_t lazy_limit)
   tu_rng_seed(&r, seed);
   tu_mirror_alloc(&m, N, D, 1.0);
   tu_mirror_randomize(&m, &r, 1.0, 1.0);
-  if (lazy_limit >= 0)
-    cfg = tu_config(lazy_limit, 0.0, 1.0);
+  if (lazy_limit >= 0) cfg = tu_config(lazy_limit, 0.0, 1.0);
   h = tu_init(&m, cfg); /* NULL: the default configuration */
   att_config_free(cfg);
 
@@ -97,8 +94,7 @@ static void run_long(uint64_t seed, int64_t updates, int64_t lazy_limit)
   tu_mirror_free(&m);
 }
 
-static void test_long_default(void **state)
-{
+static void test_long_default(void **state) {
   (void)state;
   tu_reset_worst_ratio();
   run_long(20240601, DYNATTN_TEST_LONG_UPDATES, -1);
@@ -107,8 +103,7 @@ static void test_long_default(void **state)
 
 /* A shorter stream with k = 1 (a fold per update) and one with a large k
  * (long pending windows): the drift must not depend on the folding pattern. */
-static void test_long_other_limits(void **state)
-{
+static void test_long_other_limits(void **state) {
   (void)state;
   tu_reset_worst_ratio();
   run_long(77, DYNATTN_TEST_LONG_UPDATES / 20, 1);
@@ -116,8 +111,7 @@ static void test_long_other_limits(void **state)
   tu_report("test_long_other_limits");
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_long_default),
       cmocka_unit_test(test_long_other_limits),

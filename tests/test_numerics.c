@@ -31,8 +31,7 @@
 static const int64_t kLimits[] = {0, 1, 100000};
 #define NLIMITS (sizeof kLimits / sizeof kLimits[0])
 
-static double max_abs_logit(const tu_mirror *m)
-{
+static double max_abs_logit(const tu_mirror *m) {
   double best = 0.0;
   int64_t i, c, t;
   for (i = 0; i < m->n; ++i)
@@ -40,29 +39,25 @@ static double max_abs_logit(const tu_mirror *m)
       long double dot = 0.0L;
       for (t = 0; t < m->d; ++t)
         dot += (long double)m->Q[i * m->d + t] * (long double)m->K[c * m->d + t];
-      if (fabsl(dot * m->scale) > best)
-        best = (double)fabsl(dot * m->scale);
+      if (fabsl(dot * m->scale) > best) best = (double)fabsl(dot * m->scale);
     }
   return best;
 }
 
-static att_state *init_with_limit(const tu_mirror *m, int64_t limit)
-{
+static att_state *init_with_limit(const tu_mirror *m, int64_t limit) {
   att_config *cfg = tu_config(limit, 0.0, m->scale);
   att_state *h = tu_init(m, cfg);
   att_config_free(cfg);
   return h;
 }
 
-static double reflect(double cur, double delta, double limit)
-{
+static double reflect(double cur, double delta, double limit) {
   return fabs(cur + delta) > limit ? -delta : delta;
 }
 
 /* ---- Logits of magnitude ~1e4 ---------------------------------------------- */
 
-static void test_large_logits(void **state)
-{
+static void test_large_logits(void **state) {
   size_t a;
   (void)state;
   tu_reset_worst_ratio();
@@ -89,8 +84,7 @@ static void test_large_logits(void **state)
       else
         tu_update_v(&m, h, i, j, reflect(m.V[i * 4 + j], tu_normal(&r), 10.0));
       if (op % 10 == 0) {
-        snprintf(label, sizeof label, "large logits k=%lld op=%d entry", (long long)kLimits[a],
-                 op);
+        snprintf(label, sizeof label, "large logits k=%lld op=%d entry", (long long)kLimits[a], op);
         tu_check_entry(h, &m, tu_below(&r, 48), tu_below(&r, 4), TOL, label);
       }
       if (op % 100 == 0) {
@@ -107,8 +101,7 @@ static void test_large_logits(void **state)
 
 /* ---- A row's maximum moves by hundreds, up and down -------------------------- */
 
-static void test_row_max_moves(void **state)
-{
+static void test_row_max_moves(void **state) {
   static const double amplitudes[] = {100.0, 300.0, 500.0, 700.0, 1000.0, 250.0};
   size_t a, b;
   (void)state;
@@ -124,8 +117,7 @@ static void test_row_max_moves(void **state)
     tu_mirror_randomize(&m, &r, 1.0, 1.0);
     /* Column 0 of Q is +-1: a K[c][0] change moves key c's logit up in half
      * the rows and down in the other half. */
-    for (i = 0; i < 32; ++i)
-      m.Q[i * 3] = (i % 2) ? 1.0 : -1.0;
+    for (i = 0; i < 32; ++i) m.Q[i * 3] = (i % 2) ? 1.0 : -1.0;
     h = init_with_limit(&m, kLimits[a]);
     for (rep = 0; rep < 4; ++rep)
       for (b = 0; b < sizeof amplitudes / sizeof amplitudes[0]; ++b) {
@@ -162,8 +154,7 @@ static void test_row_max_moves(void **state)
  * raises key c by R in every row. */
 
 static void rise_and_fall(tu_mirror *m, att_state *h, int64_t c, double rise, int steps,
-                          const char *what)
-{
+                          const char *what) {
   char label[160];
   int s;
   for (s = 0; s < steps; ++s) {
@@ -173,14 +164,12 @@ static void rise_and_fall(tu_mirror *m, att_state *h, int64_t c, double rise, in
   }
   for (s = 0; s < steps; ++s) {
     tu_update_k(m, h, c, 0, -rise / steps);
-    snprintf(label, sizeof label, "%s key=%lld rise=%g step down %d", what, (long long)c, rise,
-             s);
+    snprintf(label, sizeof label, "%s key=%lld rise=%g step down %d", what, (long long)c, rise, s);
     tu_check_all(h, m, TOL, label);
   }
 }
 
-static void test_dominate_and_fall(void **state)
-{
+static void test_dominate_and_fall(void **state) {
   static const double rises[] = {20.0, 40.0, 60.0, 70.0, 200.0, 700.0, 1500.0};
   size_t a, b;
   (void)state;
@@ -194,8 +183,7 @@ static void test_dominate_and_fall(void **state)
     tu_rng_seed(&r, 3000 + a);
     tu_mirror_alloc(&m, 128, 16, 1.0);
     tu_mirror_randomize(&m, &r, 1.0, 1.0);
-    for (i = 0; i < 128; ++i)
-      m.Q[i * 16] = 1.0;
+    for (i = 0; i < 128; ++i) m.Q[i * 16] = 1.0;
     h = init_with_limit(&m, kLimits[a]);
     snprintf(what, sizeof what, "dominate k=%lld", (long long)kLimits[a]);
     for (b = 0; b < sizeof rises / sizeof rises[0]; ++b) {
@@ -248,8 +236,7 @@ static void test_dominate_and_fall(void **state)
  * u * big > 1e-10 * max|V[:, j]|. Checked right after the fall and again after
  * further ordinary updates. */
 
-static void test_value_rise_and_fall(void **state)
-{
+static void test_value_rise_and_fall(void **state) {
   static const double bigs[] = {1e3, 1e6, 1e8, 1e12, 1e100};
   size_t a, b;
   (void)state;
@@ -295,8 +282,7 @@ static void test_value_rise_and_fall(void **state)
  * within 2^10 of the column's scale must fold and recompute the column at
  * once, not at the next scheduled fold (the lazy strategy, so that nothing
  * else folds in between). */
-static void test_column_falls_between_folds(void **state)
-{
+static void test_column_falls_between_folds(void **state) {
   size_t a;
   (void)state;
   tu_reset_worst_ratio();
@@ -309,8 +295,7 @@ static void test_column_falls_between_folds(void **state)
     tu_rng_seed(&r, 7500 + a);
     tu_mirror_alloc(&m, 8, 2, 1.0);
     tu_mirror_randomize(&m, &r, 1.0, 1.0);
-    for (i = 0; i < 8; ++i)
-      m.V[i * 2 + 1] = 1e8;
+    for (i = 0; i < 8; ++i) m.V[i * 2 + 1] = 1e8;
     { /* The lazy strategy: the checks' queries must not bring the fold. */
       att_config *cfg = tu_config(kLimits[a], 0.0, m.scale);
       assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
@@ -335,8 +320,7 @@ static void test_column_falls_between_folds(void **state)
 
 /* ---- Rows whose mass would underflow (or overflow) without a shift ----------- */
 
-static void test_underflow_rows(void **state)
-{
+static void test_underflow_rows(void **state) {
   static const double drops[] = {-800.0, -5000.0, 5000.0};
   size_t a, b;
   (void)state;
@@ -353,14 +337,12 @@ static void test_underflow_rows(void **state)
     /* Even rows see K[:,0] with sign +1, odd rows with sign -1: moving every
      * key down by 800 drives the even rows' whole mass towards exp(-800)
      * (underflow) and the odd rows' towards exp(800) (overflow). */
-    for (i = 0; i < 40; ++i)
-      m.Q[i * 2] = (i % 2) ? -1.0 : 1.0;
+    for (i = 0; i < 40; ++i) m.Q[i * 2] = (i % 2) ? -1.0 : 1.0;
     h = init_with_limit(&m, kLimits[a]);
     for (b = 0; b < sizeof drops / sizeof drops[0]; ++b)
       for (c = 0; c < 40; ++c) {
         tu_update_k(&m, h, c, 0, drops[b]);
-        if (c % 2 == 0)
-          tu_update_v(&m, h, tu_below(&r, 40), tu_below(&r, 2), tu_normal(&r));
+        if (c % 2 == 0) tu_update_v(&m, h, tu_below(&r, 40), tu_below(&r, 2), tu_normal(&r));
         if (c % 5 == 4 || c == 0) {
           /* Half-way, rows mix keys 800 apart: some weights underflow
            * legitimately, the row must still be right. */
@@ -380,8 +362,7 @@ static void test_underflow_rows(void **state)
 
 /* ---- Large random swings: never a NaN or an infinity -------------------------- */
 
-static void test_random_swings(void **state)
-{
+static void test_random_swings(void **state) {
   size_t a;
   (void)state;
   tu_reset_worst_ratio();
@@ -425,8 +406,7 @@ static void test_random_swings(void **state)
 
 /* ---- Values at ATT_MAX_VALUE ----------------------------------------------------- */
 
-static void test_max_value(void **state)
-{
+static void test_max_value(void **state) {
   const double below = nextafter(ATT_MAX_VALUE, 0.0);
   const double above = nextafter(ATT_MAX_VALUE, INFINITY);
   tu_rng r;
@@ -460,8 +440,7 @@ static void test_max_value(void **state)
       tu_update_v(&m, h, i, j, -v); /* exactly 0 */
       tu_update_v(&m, h, i, j, (t % 2 ? -1.0 : 1.0) * below);
     }
-    if (t % 20 == 0)
-      tu_check_all(h, &m, TOL, "V at the limit, after updates");
+    if (t % 20 == 0) tu_check_all(h, &m, TOL, "V at the limit, after updates");
   }
   tu_check_all(h, &m, TOL, "V at the limit, final");
   /* One ulp above is rejected, by update and by init. */
@@ -498,8 +477,7 @@ static void test_max_value(void **state)
  * ATT_MAX_LOGIT, and 2^661 apart, so every row is one-hot: rows with
  * Q = +2^332 return V[7], rows with Q = -2^332 return V[0]. */
 
-static void test_max_logit(void **state)
-{
+static void test_max_logit(void **state) {
   static const double scales[] = {1.0, 0.5};
   size_t a;
   (void)state;
@@ -575,8 +553,7 @@ static void test_max_logit(void **state)
  * rows must meet the init bound of the dense store (1e-12) after init, and
  * TOL after updates that move a row maximum between tiles and recompute rows. */
 
-static void test_streamed_tiles(void **state)
-{
+static void test_streamed_tiles(void **state) {
   enum { n = 2600, d = 3 };
   static const att_storage storages[] = {ATT_STORAGE_STREAMED, ATT_STORAGE_DENSE};
   size_t a;
@@ -632,8 +609,7 @@ static void test_streamed_tiles(void **state)
  * before a row is recomputed: only the error bound's charge for the kept
  * logits' drift keeps the rows within the bound at every check. */
 
-static void test_logit_drift(void **state)
-{
+static void test_logit_drift(void **state) {
   enum { n = 4, d = 2, steps = 20000, every = 50 };
   static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
   size_t a;
@@ -682,8 +658,7 @@ static void test_logit_drift(void **state)
  * because its maximum moved past the headroom, must still be recomputed
  * whole: every query answers V[0] (key 0 dominates) and the log-sum-exp is
  * that logit, then V[1] once key 0 is set back. */
-static void test_recomputed_logit_above_limit(void **state)
-{
+static void test_recomputed_logit_above_limit(void **state) {
   static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
   const double big = 0x1p118 + 0x1p66; /* odd last bit: +2^65 ties upward */
   const double Q[2 * 3] = {0x1p600, 0x1p600, 0x1p600, 0x1p600, 0x1p600, 0x1p600};
@@ -729,16 +704,20 @@ static void test_recomputed_logit_above_limit(void **state)
   }
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_large_logits),     cmocka_unit_test(test_row_max_moves),
-      cmocka_unit_test(test_dominate_and_fall), cmocka_unit_test(test_value_rise_and_fall),
+      cmocka_unit_test(test_large_logits),
+      cmocka_unit_test(test_row_max_moves),
+      cmocka_unit_test(test_dominate_and_fall),
+      cmocka_unit_test(test_value_rise_and_fall),
       cmocka_unit_test(test_column_falls_between_folds),
       cmocka_unit_test(test_underflow_rows),
-      cmocka_unit_test(test_random_swings),    cmocka_unit_test(test_max_value),
-      cmocka_unit_test(test_max_logit),        cmocka_unit_test(test_streamed_tiles),
-      cmocka_unit_test(test_logit_drift),      cmocka_unit_test(test_recomputed_logit_above_limit),
+      cmocka_unit_test(test_random_swings),
+      cmocka_unit_test(test_max_value),
+      cmocka_unit_test(test_max_logit),
+      cmocka_unit_test(test_streamed_tiles),
+      cmocka_unit_test(test_logit_drift),
+      cmocka_unit_test(test_recomputed_logit_above_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,30 +46,25 @@ typedef struct variant {
 
 static void variant_default(att_config *cfg) { (void)cfg; }
 
-static void variant_streamed(att_config *cfg)
-{
+static void variant_streamed(att_config *cfg) {
   assert_int_equal(att_config_set_storage(cfg, ATT_STORAGE_STREAMED), ATT_OK);
 }
 
-static void variant_lazy(att_config *cfg)
-{
+static void variant_lazy(att_config *cfg) {
   assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
 }
 
-static void variant_eager(att_config *cfg)
-{
+static void variant_eager(att_config *cfg) {
   assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_EAGER), ATT_OK);
 }
 
-static void variant_streamed_lazy(att_config *cfg)
-{
+static void variant_streamed_lazy(att_config *cfg) {
   variant_streamed(cfg);
   variant_lazy(cfg);
 }
 
 /* The automatic choice under a budget no dense store fits in. */
-static void variant_auto_streamed(att_config *cfg)
-{
+static void variant_auto_streamed(att_config *cfg) {
   assert_int_equal(att_config_set_storage(cfg, ATT_STORAGE_AUTO), ATT_OK);
   assert_int_equal(att_config_set_memory_budget(cfg, 1), ATT_OK);
 }
@@ -90,9 +85,8 @@ typedef struct gmirror {
   double *Q, *K, *V;
 } gmirror;
 
-static void gm_alloc(gmirror *m, int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,
-                     double scale, int causal)
-{
+static void gm_alloc(gmirror *m, int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, double scale,
+                     int causal) {
   m->Q = tu_alloc_doubles(n_q * d_k);
   m->K = tu_alloc_doubles(n_kv * d_k);
   m->V = tu_alloc_doubles(n_kv * d_v);
@@ -107,15 +101,13 @@ static void gm_alloc(gmirror *m, int64_t n_q, int64_t n_kv, int64_t d_k, int64_t
   m->p.V = m->V;
 }
 
-static void gm_free(gmirror *m)
-{
+static void gm_free(gmirror *m) {
   free(m->Q);
   free(m->K);
   free(m->V);
 }
 
-static double *gm_matrix(gmirror *m, att_matrix which, int64_t *rows, int64_t *cols)
-{
+static double *gm_matrix(gmirror *m, att_matrix which, int64_t *rows, int64_t *cols) {
   *rows = which == ATT_MATRIX_Q ? m->p.n_q : m->p.n_kv;
   *cols = which == ATT_MATRIX_V ? m->p.d_v : m->p.d_k;
   return which == ATT_MATRIX_Q ? m->Q : which == ATT_MATRIX_K ? m->K : m->V;
@@ -124,13 +116,11 @@ static double *gm_matrix(gmirror *m, att_matrix which, int64_t *rows, int64_t *c
 /* A layout-converted copy with leading dimension ld (padding filled with a
  * value that would be noticed if read). */
 static double *to_layout(const double *a, int64_t rows, int64_t cols, att_layout layout,
-                         int64_t ld)
-{
+                         int64_t ld) {
   const int64_t outer = layout == ATT_ROW_MAJOR ? rows : cols;
   double *out = tu_xmalloc((size_t)(outer * ld) * sizeof *out);
   int64_t i, j;
-  for (i = 0; i < outer * ld; ++i)
-    out[i] = NAN;
+  for (i = 0; i < outer * ld; ++i) out[i] = NAN;
   for (i = 0; i < rows; ++i)
     for (j = 0; j < cols; ++j)
       out[layout == ATT_ROW_MAJOR ? i * ld + j : i + j * ld] = a[i * cols + j];
@@ -139,15 +129,13 @@ static double *to_layout(const double *a, int64_t rows, int64_t cols, att_layout
 
 /* ---- Checks against the reference ----------------------------------------------- */
 
-static double entry_bound(const gmirror *m, int64_t i, int64_t j)
-{
+static double entry_bound(const gmirror *m, int64_t i, int64_t j) {
   return ref_tolerance(TOL, m->p.d_k, ref_general_logit_abs_sum(&m->p, i),
                        ref_general_col_abs_max(&m->p, j));
 }
 
 static void check_row_values(const gmirror *m, int64_t i, const double *got, int64_t stride,
-                             const char *label)
-{
+                             const char *label) {
   double *ref = tu_xmalloc((size_t)m->p.d_v * sizeof *ref);
   int64_t j;
   ref_general_row(&m->p, i, ref);
@@ -160,21 +148,19 @@ static void check_row_values(const gmirror *m, int64_t i, const double *got, int
   free(ref);
 }
 
-static void check_lse(const gmirror *m, const att_state *h, int64_t i, const char *label)
-{
+static void check_lse(const gmirror *m, const att_state *h, int64_t i, const char *label) {
   double got = NAN, ref = ref_general_lse(&m->p, i);
-  const double bound = TOL + REF_LOGIT_C0 * REF_UNIT_ROUNDOFF *
-                                 (2.0 * (double)m->p.d_k * ref_general_logit_abs_sum(&m->p, i) +
-                                  fabs(ref));
+  const double bound =
+      TOL + REF_LOGIT_C0 * REF_UNIT_ROUNDOFF *
+                (2.0 * (double)m->p.d_k * ref_general_logit_abs_sum(&m->p, i) + fabs(ref));
   assert_int_equal(att_query_lse(h, i, 1, &got), ATT_OK);
   if (!(fabs(got - ref) <= bound))
-    fail_msg("%s: lse[%lld] = %.17g, reference %.17g, |diff| %.3g > %.3g", label, (long long)i,
-             got, ref, fabs(got - ref), bound);
+    fail_msg("%s: lse[%lld] = %.17g, reference %.17g, |diff| %.3g > %.3g", label, (long long)i, got,
+             ref, fabs(got - ref), bound);
 }
 
 /* att_query_row against the reference, and bitwise against att_query. */
-static void check_row(const gmirror *m, const att_state *h, int64_t i, const char *label)
-{
+static void check_row(const gmirror *m, const att_state *h, int64_t i, const char *label) {
   double *row = tu_xmalloc((size_t)m->p.d_v * sizeof *row);
   int64_t j;
   assert_int_equal(att_query_row(h, i, row), ATT_OK);
@@ -190,16 +176,14 @@ static void check_row(const gmirror *m, const att_state *h, int64_t i, const cha
 }
 
 /* The whole output through att_output in a random layout with padding. */
-static void check_all(const gmirror *m, const att_state *h, tu_rng *r, const char *label)
-{
+static void check_all(const gmirror *m, const att_state *h, tu_rng *r, const char *label) {
   const int64_t n_q = m->p.n_q, d_v = m->p.d_v;
   const att_layout layout = tu_below(r, 2) ? ATT_COL_MAJOR : ATT_ROW_MAJOR;
   const int64_t ld = (layout == ATT_ROW_MAJOR ? d_v : n_q) + tu_below(r, 3);
   const int64_t outer = layout == ATT_ROW_MAJOR ? n_q : d_v;
   double *out = tu_xmalloc((size_t)(outer * ld) * sizeof *out);
   int64_t i;
-  for (i = 0; i < outer * ld; ++i)
-    out[i] = -12345.0;
+  for (i = 0; i < outer * ld; ++i) out[i] = -12345.0;
   assert_int_equal(att_output(h, layout, out, ld), ATT_OK);
   for (i = 0; i < n_q; ++i) {
     if (layout == ATT_ROW_MAJOR) {
@@ -215,8 +199,7 @@ static void check_all(const gmirror *m, const att_state *h, tu_rng *r, const cha
 }
 
 /* A block of rows through att_query_rows, compared bitwise with att_query_row. */
-static void check_block(const gmirror *m, const att_state *h, tu_rng *r, const char *label)
-{
+static void check_block(const gmirror *m, const att_state *h, tu_rng *r, const char *label) {
   const int64_t n_q = m->p.n_q, d_v = m->p.d_v;
   const int64_t i0 = tu_below(r, n_q), count = 1 + tu_below(r, n_q - i0);
   const att_layout layout = tu_below(r, 2) ? ATT_COL_MAJOR : ATT_ROW_MAJOR;
@@ -234,8 +217,8 @@ static void check_block(const gmirror *m, const att_state *h, tu_rng *r, const c
     for (j = 0; j < d_v; ++j) {
       const double got = layout == ATT_ROW_MAJOR ? out[a * ld + j] : out[a + j * ld];
       if (got != row[j])
-        fail_msg("%s: att_query_rows(%lld..) entry (%lld, %lld) differs from att_query_row",
-                 label, (long long)i0, (long long)a, (long long)j);
+        fail_msg("%s: att_query_rows(%lld..) entry (%lld, %lld) differs from att_query_row", label,
+                 (long long)i0, (long long)a, (long long)j);
     }
     assert_int_equal(att_query_lse(h, i0 + a, 1, &one), ATT_OK);
     assert_true(one == lse[a]);
@@ -247,8 +230,7 @@ static void check_block(const gmirror *m, const att_state *h, tu_rng *r, const c
 }
 
 /* att_get_matrix returns exactly the mirror's matrix, in both layouts. */
-static void check_readback(gmirror *m, const att_state *h, att_matrix which, tu_rng *r)
-{
+static void check_readback(gmirror *m, const att_state *h, att_matrix which, tu_rng *r) {
   int64_t rows, cols, i, j;
   const double *want = gm_matrix(m, which, &rows, &cols);
   const att_layout layout = tu_below(r, 2) ? ATT_COL_MAJOR : ATT_ROW_MAJOR;
@@ -268,26 +250,23 @@ static void check_readback(gmirror *m, const att_state *h, att_matrix which, tu_
 
 /* Every query result of two handles is bitwise the same. */
 static void assert_same_results(const att_state *a, const att_state *b, int64_t n_q, int64_t d_v,
-                                const char *label)
-{
+                                const char *label) {
   double *x = tu_xmalloc((size_t)(n_q * d_v) * sizeof *x);
   double *y = tu_xmalloc((size_t)(n_q * d_v) * sizeof *y);
   int64_t kind;
   assert_int_equal(att_output(a, ATT_ROW_MAJOR, x, d_v), ATT_OK);
   assert_int_equal(att_output(b, ATT_ROW_MAJOR, y, d_v), ATT_OK);
-  if (memcmp(x, y, (size_t)(n_q * d_v) * sizeof *x) != 0)
-    fail_msg("%s: the outputs differ", label);
+  if (memcmp(x, y, (size_t)(n_q * d_v) * sizeof *x) != 0) fail_msg("%s: the outputs differ", label);
   assert_int_equal(att_query_lse(a, 0, n_q, x), ATT_OK);
   assert_int_equal(att_query_lse(b, 0, n_q, y), ATT_OK);
-  if (memcmp(x, y, (size_t)n_q * sizeof *x) != 0)
-    fail_msg("%s: the log-sum-exps differ", label);
+  if (memcmp(x, y, (size_t)n_q * sizeof *x) != 0) fail_msg("%s: the log-sum-exps differ", label);
   for (kind = ATT_STAT_UPDATES_Q; kind <= ATT_STAT_FOLD_THRESHOLD; ++kind) {
     int64_t u = -1, v = -2;
     assert_int_equal(att_stat(a, (att_stat_kind)kind, &u), ATT_OK);
     assert_int_equal(att_stat(b, (att_stat_kind)kind, &v), ATT_OK);
     if (kind != ATT_STAT_BYTES && u != v)
-      fail_msg("%s: statistic %lld differs: %lld vs %lld", label, (long long)kind,
-               (long long)u, (long long)v);
+      fail_msg("%s: statistic %lld differs: %lld vs %lld", label, (long long)kind, (long long)u,
+               (long long)v);
   }
   free(x);
   free(y);
@@ -295,8 +274,7 @@ static void assert_same_results(const att_state *a, const att_state *b, int64_t 
 
 /* ---- The random operations --------------------------------------------------------- */
 
-static double reflect(double cur, double delta, double limit)
-{
+static double reflect(double cur, double delta, double limit) {
   return fabs(cur + delta) > limit ? -delta : delta;
 }
 
@@ -304,20 +282,17 @@ static double limit_of(att_matrix which) { return which == ATT_MATRIX_V ? V_LIMI
 
 static att_matrix random_matrix(tu_rng *r) { return (att_matrix)tu_below(r, 3); }
 
-static double random_value(tu_rng *r, att_matrix which)
-{
+static double random_value(tu_rng *r, att_matrix which) {
   return which == ATT_MATRIX_V ? 3.0 * tu_normal(r) : tu_range(r, -1.5, 1.5);
 }
 
-static void expect_ok(att_status st, const char *call)
-{
+static void expect_ok(att_status st, const char *call) {
   if (st != ATT_OK)
     fail_msg("%s = %d (%s): %s", call, (int)st, att_status_string(st), att_last_error());
 }
 
 /* Replace *h by a clone or a loaded copy, after checking bit-identity. */
-static void swap_for_copy(att_state **h, const gmirror *m, int how)
-{
+static void swap_for_copy(att_state **h, const gmirror *m, int how) {
   att_state *copy = NULL;
   if (how == 0) {
     expect_ok(att_clone(*h, &copy), "att_clone");
@@ -341,8 +316,7 @@ static void swap_for_copy(att_state **h, const gmirror *m, int how)
  * update, a set, a row replacement or as the last entry of a batch whose
  * other entries are valid. The handle must be exactly as it was: the same
  * outputs, log-sum-exps and statistics as a copy taken before the call. */
-static void failing_call(att_state *h, const gmirror *m, tu_rng *r, const char *label)
-{
+static void failing_call(att_state *h, const gmirror *m, tu_rng *r, const char *label) {
   static const att_status expected[3] = {ATT_E_INDEX, ATT_E_NONFINITE, ATT_E_RANGE};
   const att_matrix which = random_matrix(r);
   const int64_t rows = which == ATT_MATRIX_Q ? m->p.n_q : m->p.n_kv;
@@ -368,10 +342,8 @@ static void failing_call(att_state *h, const gmirror *m, tu_rng *r, const char *
     st = att_set_entry(h, which, i, j, value);
   } else if (call == 2) {
     double *row = tu_xmalloc((size_t)cols * sizeof *row);
-    for (t = 0; t < cols; ++t)
-      row[t] = random_value(r, which);
-    if (bad != 0)
-      row[cols - 1] = value;
+    for (t = 0; t < cols; ++t) row[t] = random_value(r, which);
+    if (bad != 0) row[cols - 1] = value;
     st = att_set_row(h, which, i, row, 1);
     free(row);
   } else {
@@ -395,12 +367,13 @@ static void failing_call(att_state *h, const gmirror *m, tu_rng *r, const char *
     free(bv);
   }
   snprintf(what, sizeof what, "%s: failing call %d (matrix %d, %s)", label, call, (int)which,
-           bad == 0 ? "index" : bad == 1 ? "NaN" : "out of range");
+           bad == 0   ? "index"
+           : bad == 1 ? "NaN"
+                      : "out of range");
   if (st != expected[bad])
     fail_msg("%s: status %d (%s), expected %d (%s)", what, (int)st, att_status_string(st),
              (int)expected[bad], att_status_string(expected[bad]));
-  if (att_last_error()[0] == '\0')
-    fail_msg("%s: no detail message", what);
+  if (att_last_error()[0] == '\0') fail_msg("%s: no detail message", what);
   assert_same_results(h, copy, m->p.n_q, m->p.d_v, what);
   att_free(copy);
 }
@@ -421,19 +394,16 @@ typedef struct untouched_check {
   double *before;
 } untouched_check;
 
-static int64_t stat_of(const att_state *h, att_stat_kind kind)
-{
+static int64_t stat_of(const att_state *h, att_stat_kind kind) {
   int64_t v = -1;
   assert_int_equal(att_stat(h, kind, &v), ATT_OK);
   return v;
 }
 
-static void untouched_begin(untouched_check *u, const gmirror *m, const att_state *h, int64_t c)
-{
+static void untouched_begin(untouched_check *u, const gmirror *m, const att_state *h, int64_t c) {
   const int64_t first = c - (m->p.n_kv - m->p.n_q);
   u->active = m->p.causal && first > 0;
-  if (!u->active)
-    return;
+  if (!u->active) return;
   u->first_row = first > m->p.n_q ? m->p.n_q : first;
   u->folds = stat_of(h, ATT_STAT_FOLDS);
   u->rows = stat_of(h, ATT_STAT_ROWS_RECOMPUTED);
@@ -441,11 +411,9 @@ static void untouched_begin(untouched_check *u, const gmirror *m, const att_stat
   assert_int_equal(att_output(h, ATT_ROW_MAJOR, u->before, m->p.d_v), ATT_OK);
 }
 
-static void untouched_end(untouched_check *u, const gmirror *m, const att_state *h)
-{
+static void untouched_end(untouched_check *u, const gmirror *m, const att_state *h) {
   double *after;
-  if (!u->active)
-    return;
+  if (!u->active) return;
   if (stat_of(h, ATT_STAT_FOLDS) == u->folds && stat_of(h, ATT_STAT_ROWS_RECOMPUTED) == u->rows) {
     after = tu_xmalloc((size_t)(m->p.n_q * m->p.d_v) * sizeof(double));
     assert_int_equal(att_output(h, ATT_ROW_MAJOR, after, m->p.d_v), ATT_OK);
@@ -457,8 +425,7 @@ static void untouched_end(untouched_check *u, const gmirror *m, const att_state 
   u->active = 0;
 }
 
-static void run(const scenario *sc, const variant *va, att_layout layout, uint64_t seed)
-{
+static void run(const scenario *sc, const variant *va, att_layout layout, uint64_t seed) {
   tu_rng r;
   gmirror m;
   att_config *cfg = NULL;
@@ -519,8 +486,7 @@ static void run(const scenario *sc, const variant *va, att_layout layout, uint64
              (unsigned long long)seed, (long long)op, (long long)kind, (int)which);
     if (kind < 24) { /* entry deltas of Q, K, V */
       const double delta = reflect(mat[i * cols + j], 0.4 * tu_normal(&r), limit_of(which));
-      if (which != ATT_MATRIX_Q)
-        untouched_begin(&u, &m, h, i);
+      if (which != ATT_MATRIX_Q) untouched_begin(&u, &m, h, i);
       expect_ok(which == ATT_MATRIX_Q   ? att_update_q(h, i, j, delta)
                 : which == ATT_MATRIX_K ? att_update_k(h, i, j, delta)
                                         : att_update_v(h, i, j, delta),
@@ -529,23 +495,18 @@ static void run(const scenario *sc, const variant *va, att_layout layout, uint64
       untouched_end(&u, &m, h);
     } else if (kind < 34) { /* set one entry */
       const double value = random_value(&r, which);
-      if (which != ATT_MATRIX_Q)
-        untouched_begin(&u, &m, h, i);
+      if (which != ATT_MATRIX_Q) untouched_begin(&u, &m, h, i);
       expect_ok(att_set_entry(h, which, i, j, value), label);
       mat[i * cols + j] = value;
       untouched_end(&u, &m, h);
     } else if (kind < 44) { /* replace a row, contiguous or strided */
       const int64_t inc = 1 + tu_below(&r, 2);
       int64_t t;
-      for (t = 0; t < 2 * cols; ++t)
-        rowbuf[t] = NAN;
-      for (t = 0; t < cols; ++t)
-        rowbuf[t * inc] = random_value(&r, which);
-      if (which != ATT_MATRIX_Q)
-        untouched_begin(&u, &m, h, i);
+      for (t = 0; t < 2 * cols; ++t) rowbuf[t] = NAN;
+      for (t = 0; t < cols; ++t) rowbuf[t * inc] = random_value(&r, which);
+      if (which != ATT_MATRIX_Q) untouched_begin(&u, &m, h, i);
       expect_ok(att_set_row(h, which, i, rowbuf, inc), label);
-      for (t = 0; t < cols; ++t)
-        mat[i * cols + t] = rowbuf[t * inc];
+      for (t = 0; t < cols; ++t) mat[i * cols + t] = rowbuf[t * inc];
       untouched_end(&u, &m, h);
     } else if (kind < 54) { /* a batch, with repeated rows and entries */
       const int64_t count = 1 + tu_below(&r, 10);
@@ -602,18 +563,18 @@ static void run(const scenario *sc, const variant *va, att_layout layout, uint64
       const int64_t k = stat_of(h, ATT_STAT_LAZY_LIMIT);
       assert_true(stat_of(h, ATT_STAT_PENDING_KEY_UPDATES) < k);
       assert_true(stat_of(h, ATT_STAT_PENDING_VALUE_UPDATES) < k);
-      assert_true(stat_of(h, ATT_STAT_PENDING_KEY_ROWS) <= stat_of(h, ATT_STAT_PENDING_KEY_UPDATES));
+      assert_true(stat_of(h, ATT_STAT_PENDING_KEY_ROWS) <=
+                  stat_of(h, ATT_STAT_PENDING_KEY_UPDATES));
       /* The eager strategy leaves nothing pending between calls; the
        * adaptive one folds once the queries have done a fold's worth. */
       if (va->strategy == ATT_STRATEGY_EAGER)
-        assert_int_equal(stat_of(h, ATT_STAT_PENDING_KEY_UPDATES) +
-                             stat_of(h, ATT_STAT_PENDING_VALUE_UPDATES),
-                         0);
+        assert_int_equal(
+            stat_of(h, ATT_STAT_PENDING_KEY_UPDATES) + stat_of(h, ATT_STAT_PENDING_VALUE_UPDATES),
+            0);
       if (va->strategy != ATT_STRATEGY_ADAPTIVE)
         assert_int_equal(stat_of(h, ATT_STAT_QUERY_WORK), 0);
     }
-    if (op % 150 == 0)
-      check_all(&m, h, &r, label);
+    if (op % 150 == 0) check_all(&m, h, &r, label);
   }
   snprintf(label, sizeof label, "%s [%s] seed=%llu final", sc->name, va->name,
            (unsigned long long)seed);
@@ -626,8 +587,7 @@ static void run(const scenario *sc, const variant *va, att_layout layout, uint64
   free(rowbuf);
 }
 
-static void run_all(const scenario *sc, int seeds)
-{
+static void run_all(const scenario *sc, int seeds) {
   size_t v;
   int s, layout;
   for (v = 0; v < sizeof variants / sizeof variants[0]; ++v)
@@ -638,8 +598,7 @@ static void run_all(const scenario *sc, int seeds)
                 (uint64_t)sc->n_kv * 7u + (uint64_t)sc->causal);
 }
 
-static void test_square(void **state)
-{
+static void test_square(void **state) {
   const scenario a = {"square 6x6 d=3", 6, 6, 3, 3, 0, 4, 1500};
   const scenario b = {"square causal 7x7 d_k=3 d_v=5", 7, 7, 3, 5, 1, 5, 1500};
   (void)state;
@@ -647,8 +606,7 @@ static void test_square(void **state)
   run_all(&b, 3);
 }
 
-static void test_cross(void **state)
-{
+static void test_cross(void **state) {
   const scenario a = {"cross 5x9 d_k=4 d_v=2", 5, 9, 4, 2, 0, 6, 1500};
   const scenario b = {"cross 9x4 d_k=2 d_v=6", 9, 4, 2, 6, 0, 3, 1500};
   const scenario c = {"cross 1x1", 1, 1, 1, 1, 0, 0, 600};
@@ -658,8 +616,7 @@ static void test_cross(void **state)
   run_all(&c, 2);
 }
 
-static void test_causal_suffix(void **state)
-{
+static void test_causal_suffix(void **state) {
   const scenario a = {"causal suffix 3x10 d_k=4 d_v=3", 3, 10, 4, 3, 1, 4, 1500};
   const scenario b = {"causal 24x40 d_k=8 d_v=6 k=auto", 24, 40, 8, 6, 1, 0, 1200};
   const scenario c = {"causal 1x5", 1, 5, 2, 2, 1, 2, 600};
@@ -669,8 +626,7 @@ static void test_causal_suffix(void **state)
   run_all(&c, 2);
 }
 
-static void test_never_folds(void **state)
-{
+static void test_never_folds(void **state) {
   const scenario a = {"cross 8x12 k=100000", 8, 12, 3, 4, 0, 100000, 1200};
   const scenario b = {"causal 10x10 k=100000", 10, 10, 4, 2, 1, 100000, 1200};
   (void)state;
@@ -681,8 +637,7 @@ static void test_never_folds(void **state)
 /* ---- Strategies ----------------------------------------------------------------- */
 
 static att_state *strategy_state(att_strategy strategy, const double *Q, const double *K,
-                                 const double *V, int64_t n, int64_t d)
-{
+                                 const double *V, int64_t n, int64_t d) {
   att_config *cfg = NULL;
   att_state *h = NULL;
   assert_int_equal(att_config_create(&cfg), ATT_OK);
@@ -697,8 +652,7 @@ static att_state *strategy_state(att_strategy strategy, const double *Q, const d
  * have read ATT_STAT_FOLD_THRESHOLD pending terms, at the next update; the
  * lazy one ignores queries; the eager one never leaves anything pending; and
  * all three answer every query alike, within the bound of the reference. */
-static void test_strategies(void **state)
-{
+static void test_strategies(void **state) {
   enum { n = 40, d = 6 };
   const att_strategy kinds[3] = {ATT_STRATEGY_LAZY, ATT_STRATEGY_ADAPTIVE, ATT_STRATEGY_EAGER};
   double Q[n * d], K[n * d], V[n * d];
@@ -728,16 +682,16 @@ static void test_strategies(void **state)
   for (t = 0; t < 5; ++t) {
     const int64_t row = 3 * t + 1, col = t % d;
     for (w = 0; w < 3; ++w) {
-      assert_int_equal(t % 2 ? att_update_v(h[w], row, col, 0.5) : att_update_k(h[w], row, col, 0.25),
-                       ATT_OK);
+      assert_int_equal(
+          t % 2 ? att_update_v(h[w], row, col, 0.5) : att_update_k(h[w], row, col, 0.25), ATT_OK);
     }
     (t % 2 ? m.V : m.K)[row * d + col] += t % 2 ? 0.5 : 0.25;
   }
   pending = stat_of(h[1], ATT_STAT_PENDING_KEY_ROWS) + stat_of(h[1], ATT_STAT_PENDING_VALUE_ROWS);
   assert_int_equal(pending, 5);
-  assert_int_equal(stat_of(h[2], ATT_STAT_PENDING_KEY_UPDATES) +
-                       stat_of(h[2], ATT_STAT_PENDING_VALUE_UPDATES),
-                   0);
+  assert_int_equal(
+      stat_of(h[2], ATT_STAT_PENDING_KEY_UPDATES) + stat_of(h[2], ATT_STAT_PENDING_VALUE_UPDATES),
+      0);
   assert_int_equal(stat_of(h[1], ATT_STAT_QUERY_WORK), 0);
 
   /* Queries: each reads the five pending terms. */
@@ -748,8 +702,8 @@ static void test_strategies(void **state)
     for (w = 0; w < 3; ++w) {
       assert_int_equal(att_query(h[w], i, j, &b[w]), ATT_OK);
       if (!(fabs(b[w] - want[j]) <= entry_bound(&m, i, j)))
-        fail_msg("strategy %d: B[%lld][%lld] = %.17g, reference %.17g", (int)kinds[w],
-                 (long long)i, (long long)j, b[w], want[j]);
+        fail_msg("strategy %d: B[%lld][%lld] = %.17g, reference %.17g", (int)kinds[w], (long long)i,
+                 (long long)j, b[w], want[j]);
     }
     ++queries;
     work += pending;
@@ -759,8 +713,7 @@ static void test_strategies(void **state)
   assert_int_equal(stat_of(h[1], ATT_STAT_FOLDS), 0);
 
   /* The next update folds under the adaptive strategy only. */
-  for (w = 0; w < 3; ++w)
-    assert_int_equal(att_update_v(h[w], 0, 0, 0.125), ATT_OK);
+  for (w = 0; w < 3; ++w) assert_int_equal(att_update_v(h[w], 0, 0, 0.125), ATT_OK);
   m.V[0] += 0.125;
   assert_int_equal(stat_of(h[1], ATT_STAT_FOLDS), 1);
   assert_int_equal(stat_of(h[1], ATT_STAT_PENDING_VALUE_ROWS), 0);
@@ -779,8 +732,7 @@ static void test_strategies(void **state)
 /* ---- Batches against the same changes one by one -------------------------------- */
 
 /* a and b hold bit-identical outputs (n_q x d_v). */
-static void assert_same_outputs(const att_state *a, const att_state *b, int64_t n_q, int64_t d_v)
-{
+static void assert_same_outputs(const att_state *a, const att_state *b, int64_t n_q, int64_t d_v) {
   double *out_a = malloc(sizeof(double) * (size_t)(n_q * d_v));
   double *out_b = malloc(sizeof(double) * (size_t)(n_q * d_v));
   assert_non_null(out_a);
@@ -799,8 +751,7 @@ static void assert_same_outputs(const att_state *a, const att_state *b, int64_t 
  * the logits the dense store keeps differ from Q K^T in their last bits,
  * and k = 1 makes every change fold, so the sweep recomputes rows inside
  * the batch. Both handles must then hold bit-identical outputs. */
-static void test_batch_matches_one_by_one(void **state)
-{
+static void test_batch_matches_one_by_one(void **state) {
   enum { n = 600, d = 3 };
   static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
   double *Q = malloc(sizeof(double) * n * d), *K = malloc(sizeof(double) * n * d);
@@ -855,8 +806,7 @@ static void test_batch_matches_one_by_one(void **state)
  * (here 64 rows of 65536 keys, 32 MiB) checks them all first and computes
  * the rest again when it applies them: the same outputs, bit for bit, as
  * att_set_entry row by row. */
-static void test_large_query_batch(void **state)
-{
+static void test_large_query_batch(void **state) {
   enum { n_q = 64, n_kv = 65536, d = 2 };
   static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
   double *Q = malloc(sizeof(double) * n_q * d), *K = malloc(sizeof(double) * n_kv * d);
@@ -898,8 +848,7 @@ static void test_large_query_batch(void **state)
   free(V);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_square),
       cmocka_unit_test(test_cross),

@@ -39,8 +39,7 @@ static const uint32_t kFormatVersion = 3;
 /* A small (causal, cross-attention) state with pending key and value terms,
  * in the given storage. */
 static att_state *stored_state(att_storage storage, int64_t n_q, int64_t n_kv, int64_t d_k,
-                               int64_t d_v, int causal, uint64_t seed)
-{
+                               int64_t d_v, int causal, uint64_t seed) {
   tu_rng r;
   double *Q = tu_alloc_doubles(n_q * d_k), *K = tu_alloc_doubles(n_kv * d_k);
   double *V = tu_alloc_doubles(n_kv * d_v);
@@ -54,9 +53,9 @@ static att_state *stored_state(att_storage storage, int64_t n_q, int64_t n_kv, i
   assert_int_equal(att_config_set_lazy_limit(cfg, 8), ATT_OK);
   assert_int_equal(att_config_set_causal(cfg, causal), ATT_OK);
   assert_int_equal(att_config_set_storage(cfg, storage), ATT_OK);
-  assert_int_equal(att_init_general(&h, n_q, n_kv, d_k, d_v, ATT_ROW_MAJOR, Q, d_k, K, d_k, V,
-                                    d_v, cfg),
-                   ATT_OK);
+  assert_int_equal(
+      att_init_general(&h, n_q, n_kv, d_k, d_v, ATT_ROW_MAJOR, Q, d_k, K, d_k, V, d_v, cfg),
+      ATT_OK);
   att_config_free(cfg);
   assert_int_equal(att_update_k(h, n_kv - 1, 0, 0.25), ATT_OK);
   assert_int_equal(att_update_v(h, 0, d_v - 1, -0.5), ATT_OK);
@@ -69,13 +68,11 @@ static att_state *stored_state(att_storage storage, int64_t n_q, int64_t n_kv, i
 }
 
 static att_state *small_state(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, int causal,
-                              uint64_t seed)
-{
+                              uint64_t seed) {
   return stored_state(ATT_STORAGE_DENSE, n_q, n_kv, d_k, d_v, causal, seed);
 }
 
-static unsigned char *save(const att_state *h, int64_t *size)
-{
+static unsigned char *save(const att_state *h, int64_t *size) {
   unsigned char *buf;
   int64_t written = -1;
   assert_int_equal(att_save_size(h, size), ATT_OK);
@@ -86,8 +83,7 @@ static unsigned char *save(const att_state *h, int64_t *size)
 }
 
 /* All results and statistics bitwise equal. */
-static void assert_identical(const att_state *a, const att_state *b)
-{
+static void assert_identical(const att_state *a, const att_state *b) {
   int64_t n_q, n_kv, d_k, d_v, kind, i, j;
   double *x, *y;
   assert_int_equal(att_shape(a, &n_q, &n_kv, &d_k, &d_v), ATT_OK);
@@ -119,8 +115,7 @@ static void assert_identical(const att_state *a, const att_state *b)
 
 /* The same updates on both handles, then bitwise comparison again. */
 static void evolve_both(att_state *a, att_state *b, int64_t n_q, int64_t n_kv, int64_t d_k,
-                        int64_t d_v)
-{
+                        int64_t d_v) {
   int t;
   for (t = 0; t < 40; ++t) {
     att_state *h[2] = {a, b};
@@ -128,23 +123,21 @@ static void evolve_both(att_state *a, att_state *b, int64_t n_q, int64_t n_kv, i
     for (w = 0; w < 2; ++w) {
       assert_int_equal(att_update_k(h[w], t % n_kv, t % d_k, 0.01 * (t % 7 - 3)), ATT_OK);
       assert_int_equal(att_update_v(h[w], (t * 3) % n_kv, t % d_v, 0.1 * (t % 5 - 2)), ATT_OK);
-      if (t % 5 == 0)
-        assert_int_equal(att_update_q(h[w], t % n_q, t % d_k, 0.05), ATT_OK);
+      if (t % 5 == 0) assert_int_equal(att_update_q(h[w], t % n_q, t % d_k, 0.05), ATT_OK);
     }
   }
   assert_identical(a, b);
 }
 
-static void test_round_trips(void **state)
-{
+static void test_round_trips(void **state) {
   static const int64_t shapes[][5] = {
       {3, 3, 2, 2, 0}, {3, 3, 2, 2, 1}, {4, 9, 3, 5, 1}, {7, 5, 2, 3, 0}, {1, 1, 1, 1, 0}};
   size_t a;
   (void)state;
   for (a = 0; a < 2 * (sizeof shapes / sizeof shapes[0]); ++a) {
     const int64_t *s = shapes[a / 2];
-    att_state *h = stored_state(a % 2 ? ATT_STORAGE_STREAMED : ATT_STORAGE_DENSE, s[0], s[1],
-                                s[2], s[3], (int)s[4], 77 + a);
+    att_state *h = stored_state(a % 2 ? ATT_STORAGE_STREAMED : ATT_STORAGE_DENSE, s[0], s[1], s[2],
+                                s[3], (int)s[4], 77 + a);
     att_state *loaded = NULL, *clone = NULL;
     int64_t size, size2;
     unsigned char *buf = save(h, &size), *buf2;
@@ -174,8 +167,7 @@ static void test_round_trips(void **state)
 }
 
 /* A clone is independent: updating one leaves the other as it was. */
-static void test_clone_independent(void **state)
-{
+static void test_clone_independent(void **state) {
   att_state *h = small_state(4, 6, 2, 3, 1, 5), *c = NULL, *ref = NULL;
   (void)state;
   assert_int_equal(att_clone(h, &c), ATT_OK);
@@ -190,30 +182,26 @@ static void test_clone_independent(void **state)
   att_free(ref);
 }
 
-static int allowed_status(att_status st)
-{
-  return st == ATT_E_FORMAT || st == ATT_E_VERSION || st == ATT_E_ENDIAN ||
-         st == ATT_E_TRUNCATED || st == ATT_E_CORRUPT;
+static int allowed_status(att_status st) {
+  return st == ATT_E_FORMAT || st == ATT_E_VERSION || st == ATT_E_ENDIAN || st == ATT_E_TRUNCATED ||
+         st == ATT_E_CORRUPT;
 }
 
 static void expect_load_failure(const unsigned char *buf, int64_t size, att_status want,
-                                const char *what, int64_t where)
-{
+                                const char *what, int64_t where) {
   att_state *out = (att_state *)(void *)&out; /* any non-NULL value */
   const att_status st = att_load_buffer(&out, buf, size);
   if (out != NULL)
     fail_msg("%s at %lld: *out is not NULL after a failed load", what, (long long)where);
   if (want == ATT_OK ? !allowed_status(st) : st != want)
-    fail_msg("%s at %lld: status %d (%s)", what, (long long)where, (int)st,
-             att_status_string(st));
+    fail_msg("%s at %lld: status %d (%s)", what, (long long)where, (int)st, att_status_string(st));
   if (att_last_error()[0] == '\0')
     fail_msg("%s at %lld: no detail message", what, (long long)where);
 }
 
 /* Flip every byte (three patterns each) and truncate to every length, of a
  * dense and of a streamed state. */
-static void test_flip_and_truncate(void **state)
-{
+static void test_flip_and_truncate(void **state) {
   static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
   static const unsigned char patterns[] = {0x01, 0x80, 0xff};
   size_t s;
@@ -237,12 +225,14 @@ static void test_flip_and_truncate(void **state)
           att_free(loaded);
           continue;
         }
-        expect_load_failure(copy, size, p < 8 ? ATT_E_FORMAT : p >= 24 ? ATT_E_CORRUPT : ATT_OK,
+        expect_load_failure(copy, size,
+                            p < 8     ? ATT_E_FORMAT
+                            : p >= 24 ? ATT_E_CORRUPT
+                                      : ATT_OK,
                             "flipped byte", p);
       }
     }
-    for (p = 0; p < size; ++p)
-      expect_load_failure(buf, p, ATT_E_TRUNCATED, "truncated to", p);
+    for (p = 0; p < size; ++p) expect_load_failure(buf, p, ATT_E_TRUNCATED, "truncated to", p);
     /* One byte too many. */
     memcpy(copy, buf, (size_t)size);
     copy[size] = 0;
@@ -256,14 +246,12 @@ static void test_flip_and_truncate(void **state)
 static void put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put_u64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
 
-static void reseal(unsigned char *buf, int64_t size)
-{
+static void reseal(unsigned char *buf, int64_t size) {
   put_u64(buf + 24, XXH3_64bits(buf + HEADER, (size_t)(size - HEADER)));
 }
 
 /* Foreign and hostile data, each with its own status. */
-static void test_foreign(void **state)
-{
+static void test_foreign(void **state) {
   att_state *h = small_state(3, 3, 2, 2, 0, 12);
   int64_t size;
   unsigned char *buf = save(h, &size);
@@ -271,8 +259,7 @@ static void test_foreign(void **state)
   unsigned char junk[64];
   int64_t t;
   (void)state;
-  for (t = 0; t < 64; ++t)
-    junk[t] = (unsigned char)(t * 37 + 5);
+  for (t = 0; t < 64; ++t) junk[t] = (unsigned char)(t * 37 + 5);
   expect_load_failure(junk, 64, ATT_E_FORMAT, "junk", 0);
   expect_load_failure((const unsigned char *)"%PDF-1.7 not a state", 20, ATT_E_FORMAT, "pdf", 0);
   expect_load_failure(buf, 0, ATT_E_TRUNCATED, "empty", 0);
@@ -295,7 +282,7 @@ static void test_foreign(void **state)
   /* A valid checksum over hostile contents: a huge shape must be refused
    * before anything is allocated, and so must inconsistent fields. */
   memcpy(copy, buf, (size_t)size);
-  put_u64(copy + HEADER, UINT64_C(1) << 30); /* n_q */
+  put_u64(copy + HEADER, UINT64_C(1) << 30);     /* n_q */
   put_u64(copy + HEADER + 8, UINT64_C(1) << 30); /* n_kv */
   reseal(copy, size);
   expect_load_failure(copy, size, ATT_E_CORRUPT, "huge shape", HEADER);
@@ -362,21 +349,18 @@ static void test_foreign(void **state)
 
 static char dir_template[] = "/tmp/dynattn-persist-XXXXXX";
 
-static int count_entries(const char *dir)
-{
+static int count_entries(const char *dir) {
   DIR *d = opendir(dir);
   struct dirent *e;
   int n = 0;
   assert_non_null(d);
   while ((e = readdir(d)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-      ++n;
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) ++n;
   closedir(d);
   return n;
 }
 
-static void test_files(void **state)
-{
+static void test_files(void **state) {
   char dir[sizeof dir_template], path[256], missing[256], subdir[256];
   att_state *h = small_state(4, 6, 3, 2, 1, 21), *loaded = NULL, *other = NULL;
   att_state *out;
@@ -431,23 +415,18 @@ static void test_files(void **state)
 /* ---- Older format versions ---------------------------------------------------------------- */
 
 /* The problem states_v1.h describes, rebuilt here from its description. */
-static double lcg_uniform(uint64_t *s)
-{
+static double lcg_uniform(uint64_t *s) {
   *s = *s * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
   return (double)(*s >> 11) * 0x1p-53 * 2.0 - 1.0;
 }
 
-static void v1_problem(double *Q, double *K, double *V)
-{
+static void v1_problem(double *Q, double *K, double *V) {
   static const double row5[4] = {0.5, -0.25, 1.5, 2};
   uint64_t s = 42;
   int t;
-  for (t = 0; t < 15; ++t)
-    Q[t] = lcg_uniform(&s);
-  for (t = 0; t < 21; ++t)
-    K[t] = lcg_uniform(&s);
-  for (t = 0; t < 28; ++t)
-    V[t] = lcg_uniform(&s);
+  for (t = 0; t < 15; ++t) Q[t] = lcg_uniform(&s);
+  for (t = 0; t < 21; ++t) K[t] = lcg_uniform(&s);
+  for (t = 0; t < 28; ++t) V[t] = lcg_uniform(&s);
   K[6 * 3 + 0] += 0.25;
   V[0 * 4 + 3] += -0.5;
   V[2 * 4 + 1] += 0.75;
@@ -459,16 +438,15 @@ static void v1_problem(double *Q, double *K, double *V)
 
 /* Every entry of h against the reference of (Q, K, V), causal, scale 1. */
 static void check_against_reference(const att_state *h, const double *Q, const double *K,
-                                    const double *V, const char *what)
-{
+                                    const double *V, const char *what) {
   const ref_problem p = {5, 7, 3, 4, 1.0, 1, Q, K, V};
   int64_t i, j;
   for (i = 0; i < 5; ++i) {
     double want[4];
     ref_general_row(&p, i, want);
     for (j = 0; j < 4; ++j) {
-      const double bound = ref_tolerance(1e-12, 3, ref_general_logit_abs_sum(&p, i),
-                                         ref_col_abs_max(7, 4, V, j));
+      const double bound =
+          ref_tolerance(1e-12, 3, ref_general_logit_abs_sum(&p, i), ref_col_abs_max(7, 4, V, j));
       double got = NAN;
       assert_int_equal(att_query(h, i, j, &got), ATT_OK);
       if (!(fabs(got - want[j]) <= bound))
@@ -481,8 +459,7 @@ static void check_against_reference(const att_state *h, const double *Q, const d
 /* States saved in older formats (version 1 by 0.2.0, version 2 by a
  * development build of 0.3.0) load, answer correctly, keep their strategy and
  * pending work, go on evolving, and save again in the current version. */
-static void test_old_versions(void **state)
-{
+static void test_old_versions(void **state) {
   const struct {
     const unsigned char *data;
     int64_t size;
@@ -499,8 +476,7 @@ static void test_old_versions(void **state)
   const uint32_t little = 1;
   size_t a;
   (void)state;
-  if (*(const unsigned char *)&little != 1)
-    skip(); /* the fixtures are little-endian */
+  if (*(const unsigned char *)&little != 1) skip(); /* the fixtures are little-endian */
   for (a = 0; a < sizeof states / sizeof states[0]; ++a) {
     double Q[15], K[21], V[28], got[28];
     att_state *h = NULL, *again = NULL;
@@ -543,8 +519,7 @@ static void test_old_versions(void **state)
   }
 }
 
-static void test_persist_errors(void **state)
-{
+static void test_persist_errors(void **state) {
   att_state *h = small_state(3, 3, 2, 2, 0, 31), *out;
   int64_t size = 0, written = 77;
   unsigned char *buf;
@@ -579,8 +554,7 @@ static void test_persist_errors(void **state)
   att_free(h);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trips),
       cmocka_unit_test(test_clone_independent),

@@ -28,16 +28,14 @@
 
 #define SENTINEL 31.5
 
-static int64_t binomial(int64_t d, int64_t g)
-{
+static int64_t binomial(int64_t d, int64_t g) {
   long double r = 1.0L;
   int64_t k;
   for (k = 1; k <= g; ++k) r = r * (long double)(d + k) / (long double)k;
   return (int64_t)(r + 0.5L);
 }
 
-static att_poly_config *config(double tol, int64_t degree, att_poly_basis basis, int64_t max_rank)
-{
+static att_poly_config *config(double tol, int64_t degree, att_poly_basis basis, int64_t max_rank) {
   att_poly_config *c = NULL;
   assert_int_equal(att_poly_config_create(&c), ATT_OK);
   assert_non_null(c);
@@ -57,8 +55,7 @@ typedef struct run {
  * padding `pad`) and measures the scaled error against the reference. */
 static run run_poly(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, const double *Q,
                     const double *K, const double *V, double scale, const att_poly_config *cfg,
-                    att_layout layout, int64_t pad)
-{
+                    att_layout layout, int64_t pad) {
   const int row = layout == ATT_ROW_MAJOR;
   const int64_t ldq = (row ? d_k : n_q) + pad, ldk = (row ? d_k : n_kv) + pad;
   const int64_t ldv = (row ? d_v : n_kv) + pad, ldo = (row ? d_v : n_q) + pad;
@@ -67,8 +64,8 @@ static run run_poly(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, const d
   double *out = su_output(n_q, d_v, layout, ldo, SENTINEL);
   long double *B = (long double *)tu_xmalloc((size_t)(n_q * d_v) * sizeof *B);
   run res = {-1, -1, -1.0, -1.0};
-  att_status st = att_attention_poly(n_q, n_kv, d_k, d_v, Qp, ldq, Kp, ldk, Vp, ldv, scale,
-                                     layout, cfg, out, ldo, &res.degree, &res.rank, &res.bound);
+  att_status st = att_attention_poly(n_q, n_kv, d_k, d_v, Qp, ldq, Kp, ldk, Vp, ldv, scale, layout,
+                                     cfg, out, ldo, &res.degree, &res.rank, &res.bound);
   if (st != ATT_OK) fail_msg("att_attention_poly: status %d: %s", (int)st, att_last_error());
   assert_true(su_padding_intact(out, n_q, d_v, layout, ldo, SENTINEL));
   su_attention(n_q, n_kv, d_k, d_v, Q, K, V, scale, 0, B, NULL);
@@ -88,8 +85,7 @@ typedef struct input {
 } input;
 
 /* Entries uniform in [-b, b] (the paper's bounded entries). */
-static input bounded(tu_rng *r, int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, double b)
-{
+static input bounded(tu_rng *r, int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v, double b) {
   input in = {n_q, n_kv, d_k, d_v, NULL, NULL, NULL};
   in.Q = tu_alloc_doubles(n_q * d_k);
   in.K = tu_alloc_doubles(n_kv * d_k);
@@ -100,8 +96,7 @@ static input bounded(tu_rng *r, int64_t n_q, int64_t n_kv, int64_t d_k, int64_t 
   return in;
 }
 
-static void input_free(input *in)
-{
+static void input_free(input *in) {
   free(in->Q);
   free(in->K);
   free(in->V);
@@ -109,14 +104,13 @@ static void input_free(input *in)
 
 /* Automatic degree: the result meets the reported bound, which meets the
  * tolerance. */
-static void test_tolerance_met(void **state)
-{
+static void test_tolerance_met(void **state) {
   static const struct {
     int64_t n_q, n_kv, d_k, d_v;
     double b, tol;
   } cases[] = {
-      {300, 400, 4, 3, 1.0, 1e-6},  {257, 129, 2, 5, 1.5, 1e-9}, {1, 600, 3, 2, 1.0, 1e-6},
-      {500, 1, 3, 2, 1.0, 1e-6},    {400, 300, 1, 1, 2.0, 1e-10}, {200, 700, 8, 4, 1.0, 1e-4},
+      {300, 400, 4, 3, 1.0, 1e-6}, {257, 129, 2, 5, 1.5, 1e-9},  {1, 600, 3, 2, 1.0, 1e-6},
+      {500, 1, 3, 2, 1.0, 1e-6},   {400, 300, 1, 1, 2.0, 1e-10}, {200, 700, 8, 4, 1.0, 1e-4},
   };
   tu_rng r;
   size_t k;
@@ -128,12 +122,12 @@ static void test_tolerance_met(void **state)
      * with the exact method) would refuse most degrees; test_refusals covers
      * it. */
     att_poly_config *cfg = config(cases[k].tol, -1, ATT_POLY_CHEBYSHEV, 1 << 20);
-    const run res = run_poly(in.n_q, in.n_kv, in.d_k, in.d_v, in.Q, in.K, in.V,
-                             1.0 / (double)in.d_k, cfg, k % 2 ? ATT_COL_MAJOR : ATT_ROW_MAJOR,
-                             (int64_t)k % 3);
+    const run res =
+        run_poly(in.n_q, in.n_kv, in.d_k, in.d_v, in.Q, in.K, in.V, 1.0 / (double)in.d_k, cfg,
+                 k % 2 ? ATT_COL_MAJOR : ATT_ROW_MAJOR, (int64_t)k % 3);
     if (!(res.error <= res.bound && res.bound <= cases[k].tol))
-      fail_msg("case %zu: error %g, bound %g, tolerance %g (degree %lld)", k, res.error,
-               res.bound, cases[k].tol, (long long)res.degree);
+      fail_msg("case %zu: error %g, bound %g, tolerance %g (degree %lld)", k, res.error, res.bound,
+               cases[k].tol, (long long)res.degree);
     att_poly_config_free(cfg);
     input_free(&in);
   }
@@ -141,8 +135,7 @@ static void test_tolerance_met(void **state)
 
 /* Fixed degrees, both bases: error <= bound, bounds fall with the degree, and
  * Chebyshev's bound is below Taylor's (the default's justification). */
-static void test_degrees(void **state)
-{
+static void test_degrees(void **state) {
   tu_rng r;
   input in;
   int64_t g;
@@ -173,8 +166,7 @@ static void test_degrees(void **state)
 
 /* Adversarial bounded input: every key is +-(a query), so logits reach both
  * ends of [-R, R] where the polynomial's error is largest. */
-static void test_extreme_logits(void **state)
-{
+static void test_extreme_logits(void **state) {
   tu_rng r;
   input in;
   int64_t i, t;
@@ -195,15 +187,13 @@ static void test_extreme_logits(void **state)
 }
 
 static void expect_refusal(const input *in, double scale, const att_poly_config *cfg,
-                           const char *what, int64_t *degree, int64_t *rank)
-{
+                           const char *what, int64_t *degree, int64_t *rank) {
   double *out = su_output(in->n_q, in->d_v, ATT_ROW_MAJOR, in->d_v, SENTINEL);
   double bound = -7.0;
   int64_t k;
   const att_status st =
-      att_attention_poly(in->n_q, in->n_kv, in->d_k, in->d_v, in->Q, in->d_k, in->K, in->d_k,
-                         in->V, in->d_v, scale, ATT_ROW_MAJOR, cfg, out, in->d_v, degree, rank,
-                         &bound);
+      att_attention_poly(in->n_q, in->n_kv, in->d_k, in->d_v, in->Q, in->d_k, in->K, in->d_k, in->V,
+                         in->d_v, scale, ATT_ROW_MAJOR, cfg, out, in->d_v, degree, rank, &bound);
   if (st != ATT_E_APPROXIMATION)
     fail_msg("%s: expected ATT_E_APPROXIMATION, got %d (%s)", what, (int)st, att_last_error());
   assert_true(strlen(att_last_error()) > 0);
@@ -215,8 +205,7 @@ static void expect_refusal(const input *in, double scale, const att_poly_config 
 
 /* Unusable inputs are refused with ATT_E_APPROXIMATION, never answered
  * wrongly. */
-static void test_refusals(void **state)
-{
+static void test_refusals(void **state) {
   tu_rng r;
   input in;
   int64_t degree = -1, rank = -1;
@@ -250,8 +239,7 @@ static void test_refusals(void **state)
 
 /* The planner agrees with the function and scales as the paper says: the
  * degree needed for a fixed tolerance grows with R, and r = C(d + g, g). */
-static void test_plan(void **state)
-{
+static void test_plan(void **state) {
   int64_t g = -1, r = -1, g_prev = -1;
   double bound = -1.0, R;
   att_poly_config *cfg = config(1e-8, -1, ATT_POLY_CHEBYSHEV, 0);
@@ -274,8 +262,7 @@ static void test_plan(void **state)
    * the way to it does not. */
   {
     att_poly_config *fixed = config(1e-8, 64, ATT_POLY_CHEBYSHEV, 0);
-    assert_int_equal(att_poly_plan(10, 10, 18, 1, 1.0, fixed, &g, &r, &bound),
-                     ATT_E_APPROXIMATION);
+    assert_int_equal(att_poly_plan(10, 10, 18, 1, 1.0, fixed, &g, &r, &bound), ATT_E_APPROXIMATION);
     assert_int_equal(g, 64);
     assert_true(r == INT64_C(585151976303390925));
     att_poly_config_free(fixed);
@@ -290,8 +277,7 @@ static void test_plan(void **state)
   att_poly_config_free(cfg);
 }
 
-static void test_config_errors(void **state)
-{
+static void test_config_errors(void **state) {
   att_poly_config *cfg = NULL;
   double Q[4] = {0.1, 0.2, 0.3, 0.4}, out[4] = {SENTINEL, SENTINEL, SENTINEL, SENTINEL};
   (void)state;
@@ -313,34 +299,33 @@ static void test_config_errors(void **state)
   att_poly_config_free(NULL);
   /* Argument checks shared with att_attention. */
   Q[1] = NAN;
-  assert_int_equal(att_attention_poly(2, 2, 2, 2, Q, 2, Q, 2, Q, 2, 1.0, ATT_ROW_MAJOR, NULL,
-                                      out, 2, NULL, NULL, NULL),
+  assert_int_equal(att_attention_poly(2, 2, 2, 2, Q, 2, Q, 2, Q, 2, 1.0, ATT_ROW_MAJOR, NULL, out,
+                                      2, NULL, NULL, NULL),
                    ATT_E_NONFINITE);
   Q[1] = 0.2;
-  assert_int_equal(att_attention_poly(2, 2, 2, 2, Q, 2, Q, 1, Q, 2, 1.0, ATT_ROW_MAJOR, NULL,
-                                      out, 2, NULL, NULL, NULL),
+  assert_int_equal(att_attention_poly(2, 2, 2, 2, Q, 2, Q, 1, Q, 2, 1.0, ATT_ROW_MAJOR, NULL, out,
+                                      2, NULL, NULL, NULL),
                    ATT_E_SIZE);
-  assert_int_equal(att_attention_poly(2, 2, 2, 2, Q, 2, Q, 2, Q, 2, -1.0, ATT_ROW_MAJOR, NULL,
-                                      out, 2, NULL, NULL, NULL),
+  assert_int_equal(att_attention_poly(2, 2, 2, 2, Q, 2, Q, 2, Q, 2, -1.0, ATT_ROW_MAJOR, NULL, out,
+                                      2, NULL, NULL, NULL),
                    ATT_E_CONFIG);
   assert_int_equal(att_attention_poly(2, 2, 2, 2, Q, 2, Q, 2, NULL, 2, 1.0, ATT_ROW_MAJOR, NULL,
                                       out, 2, NULL, NULL, NULL),
                    ATT_E_NULL);
   assert_true(out[0] == SENTINEL && out[3] == SENTINEL);
   cfg = config(0.0, -1, ATT_POLY_CHEBYSHEV, 1000);
-  assert_int_equal(att_attention_poly(2, 2, 2, 2, Q, 2, Q, 2, Q, 2, 1.0, ATT_ROW_MAJOR, cfg,
-                                      out, 2, NULL, NULL, NULL),
+  assert_int_equal(att_attention_poly(2, 2, 2, 2, Q, 2, Q, 2, Q, 2, 1.0, ATT_ROW_MAJOR, cfg, out, 2,
+                                      NULL, NULL, NULL),
                    ATT_OK);
   assert_true(isfinite(out[0]) && out[0] != SENTINEL);
   att_poly_config_free(cfg);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_tolerance_met), cmocka_unit_test(test_degrees),
+      cmocka_unit_test(test_tolerance_met),  cmocka_unit_test(test_degrees),
       cmocka_unit_test(test_extreme_logits), cmocka_unit_test(test_refusals),
-      cmocka_unit_test(test_plan),          cmocka_unit_test(test_config_errors),
+      cmocka_unit_test(test_plan),           cmocka_unit_test(test_config_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

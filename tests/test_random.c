@@ -48,13 +48,11 @@ typedef struct scenario {
   int full_check_every_op; /* tiny problems: full check after every op */
 } scenario;
 
-static double reflect(double cur, double delta, double limit)
-{
+static double reflect(double cur, double delta, double limit) {
   return fabs(cur + delta) > limit ? -delta : delta;
 }
 
-static void run_scenario(const scenario *sc, uint64_t seed)
-{
+static void run_scenario(const scenario *sc, uint64_t seed) {
   tu_rng r;
   tu_mirror m;
   att_config *cfg;
@@ -103,21 +101,19 @@ static void run_scenario(const scenario *sc, uint64_t seed)
   tu_mirror_free(&m);
 }
 
-static void run_seeds(const scenario *sc)
-{
+static void run_seeds(const scenario *sc) {
   int s;
   tu_reset_worst_ratio();
   for (s = 0; s < sc->seeds; ++s)
-    run_scenario(sc, UINT64_C(0x5eed0000) + (uint64_t)s * 7919u + (uint64_t)sc->n * 31u +
-                         (uint64_t)sc->d);
+    run_scenario(
+        sc, UINT64_C(0x5eed0000) + (uint64_t)s * 7919u + (uint64_t)sc->n * 31u + (uint64_t)sc->d);
   tu_report(sc->name);
 }
 
 /* ---- The scenarios -------------------------------------------------------- */
 
 /* n = 1: a single key; B is V's only row whatever K does. */
-static void test_n1(void **state)
-{
+static void test_n1(void **state) {
   const scenario a = {"n=1 d=1 k=auto", 1, 1, 0, 0.0, 0, 0, 4000, 8, 1};
   const scenario b = {"n=1 d=5 k=1", 1, 5, 1, 0.0, 0, 0, 4000, 8, 1};
   const scenario c = {"n=1 d=4 k=100000", 1, 4, 100000, 0.0, 0, 0, 4000, 6, 1};
@@ -128,8 +124,7 @@ static void test_n1(void **state)
 }
 
 /* d = 1 (vectors), several lazy limits. */
-static void test_d1(void **state)
-{
+static void test_d1(void **state) {
   const scenario a = {"n=9 d=1 k=1", 9, 1, 1, 0.0, 0, 0, 6000, 8, 0};
   const scenario b = {"n=33 d=1 k=auto", 33, 1, 0, 0.0, 0, 0, 6000, 8, 0};
   const scenario c = {"n=20 d=1 k=7", 20, 1, 7, 0.0, 0, 0, 6000, 6, 0};
@@ -140,8 +135,7 @@ static void test_d1(void **state)
 }
 
 /* k = 1: every update is folded at once. */
-static void test_k1(void **state)
-{
+static void test_k1(void **state) {
   const scenario a = {"n=16 d=4 k=1", 16, 4, 1, 0.0, 0, 0, 6000, 8, 0};
   const scenario b = {"n=40 d=8 k=1 scale=1/sqrt(d)", 40, 8, 1, 0.0, 1, 0, 6000, 6, 0};
   (void)state;
@@ -151,8 +145,7 @@ static void test_k1(void **state)
 
 /* Tiny problems with a full check after every operation: every position of
  * the pending-update window is observed, for k = 2 and k = 3. */
-static void test_tiny_every_op(void **state)
-{
+static void test_tiny_every_op(void **state) {
   const scenario a = {"n=3 d=2 k=2", 3, 2, 2, 0.0, 0, 0, 6000, 8, 1};
   const scenario b = {"n=4 d=3 k=3", 4, 3, 3, 0.0, 0, 0, 6000, 8, 1};
   const scenario c = {"n=2 d=1 k=auto", 2, 1, 0, 0.0, 0, 0, 6000, 8, 1};
@@ -163,8 +156,7 @@ static void test_tiny_every_op(void **state)
 }
 
 /* The automatic lazy limit at sizes below and above its cap of 64. */
-static void test_default_limit(void **state)
-{
+static void test_default_limit(void **state) {
   const scenario a = {"n=17 d=4 k=auto", 17, 4, 0, 0.0, 0, 0, 4000, 8, 0};
   const scenario b = {"n=96 d=12 k=auto", 96, 12, 0, 0.0, 0, 0, 4000, 6, 0};
   const scenario c = {"n=64 d=16 k=auto scale=1/sqrt(d)", 64, 16, 0, 0.0, 1, 0, 4000, 6, 0};
@@ -176,8 +168,7 @@ static void test_default_limit(void **state)
 
 /* k larger than the number of updates: nothing is ever folded, every query
  * sums all pending key and value terms. */
-static void test_k_never_folds(void **state)
-{
+static void test_k_never_folds(void **state) {
   const scenario a = {"n=24 d=5 k=100000", 24, 5, 100000, 0.0, 0, 0, 6000, 6, 0};
   const scenario b = {"n=64 d=16 k=100000", 64, 16, 100000, 0.0, 0, 0, 5000, 4, 0};
   const scenario c = {"n=8 d=3 k=2^20 hot", 8, 3, INT64_C(1) << 20, 0.0, 0, 2, 6000, 6, 0};
@@ -188,8 +179,7 @@ static void test_k_never_folds(void **state)
 }
 
 /* The paper's parameterization k = ceil(n^a). */
-static void test_lazy_exponent(void **state)
-{
+static void test_lazy_exponent(void **state) {
   const scenario a = {"n=40 d=6 a=0.5", 40, 6, -1, 0.5, 0, 0, 6000, 6, 0};
   const scenario b = {"n=50 d=3 a=1.0", 50, 3, -1, 1.0, 0, 0, 6000, 6, 0};
   const scenario c = {"n=30 d=4 a=1e-6", 30, 4, -1, 1e-6, 0, 0, 6000, 6, 0};
@@ -204,8 +194,7 @@ static void test_lazy_exponent(void **state)
 /* K and V updates concentrated on two rows, so pending key terms and pending
  * value terms of the same row coexist between rebuilds (the ordering of the
  * fold: K terms multiply V0, V terms use the current A). */
-static void test_same_row_between_rebuilds(void **state)
-{
+static void test_same_row_between_rebuilds(void **state) {
   const scenario a = {"hot2 n=12 d=3 k=5", 12, 3, 5, 0.0, 0, 2, 6000, 8, 0};
   const scenario b = {"hot1 n=10 d=2 k=9", 10, 2, 9, 0.0, 0, 1, 6000, 8, 0};
   const scenario c = {"hot2 n=32 d=4 k=auto", 32, 4, 0, 0.0, 0, 2, 6000, 6, 0};
@@ -220,8 +209,7 @@ static void test_same_row_between_rebuilds(void **state)
 /* A deterministic version: within one lazy window, K[r] and V[r] change,
  * K[r] changes again, and V[r] again, at the same (r, j); the window is
  * checked at every step and across the fold. */
-static void test_same_entry_window(void **state)
-{
+static void test_same_entry_window(void **state) {
   static const int64_t limits[] = {1, 2, 3, 4, 5, 8, 100000};
   size_t a;
   (void)state;
@@ -258,8 +246,7 @@ static void test_same_entry_window(void **state)
 }
 
 /* Only value updates, then only key updates (long runs of one kind). */
-static void test_phases(void **state)
-{
+static void test_phases(void **state) {
   static const int64_t limits[] = {0, 1, 6, 100000};
   size_t a;
   (void)state;
@@ -283,8 +270,8 @@ static void test_phases(void **state)
         else
           tu_update_k(&m, h, i, j, reflect(m.K[i * 5 + j], 0.4 * tu_normal(&r), K_LIMIT));
         if (t % 37 == 0) {
-          snprintf(label, sizeof label, "phases k=%lld phase=%d t=%d", (long long)limits[a],
-                   phase, t);
+          snprintf(label, sizeof label, "phases k=%lld phase=%d t=%d", (long long)limits[a], phase,
+                   t);
           tu_check_all(h, &m, TOL, label);
         }
       }
@@ -297,8 +284,7 @@ static void test_phases(void **state)
 }
 
 /* Two handles from the same data evolve independently. */
-static void test_independent_handles(void **state)
-{
+static void test_independent_handles(void **state) {
   tu_rng r;
   tu_mirror m1, m2;
   att_state *h1, *h2;
@@ -328,8 +314,7 @@ static void test_independent_handles(void **state)
   tu_mirror_free(&m2);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_n1),
       cmocka_unit_test(test_d1),

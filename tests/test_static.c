@@ -36,8 +36,7 @@ typedef struct problem {
 } problem;
 
 static void problem_random(problem *p, tu_rng *r, int64_t n_q, int64_t n_kv, int64_t d_k,
-                           int64_t d_v, double qk)
-{
+                           int64_t d_v, double qk) {
   p->n_q = n_q;
   p->n_kv = n_kv;
   p->d_k = d_k;
@@ -50,8 +49,7 @@ static void problem_random(problem *p, tu_rng *r, int64_t n_q, int64_t n_kv, int
   tu_fill_normal(r, p->V, n_kv * d_v, 1.0);
 }
 
-static void problem_free(problem *p)
-{
+static void problem_free(problem *p) {
   free(p->Q);
   free(p->K);
   free(p->V);
@@ -62,8 +60,7 @@ static void problem_free(problem *p)
  * tolerance model, the padding of out, and that the inputs were not
  * written. Returns the worst error / bound. */
 static double check_problem(const problem *p, double scale, att_mask mask, att_layout layout,
-                            int64_t pad, const char *label)
-{
+                            int64_t pad, const char *label) {
   const int row = layout == ATT_ROW_MAJOR;
   const int64_t ldq = (row ? p->d_k : p->n_q) + pad, ldk = (row ? p->d_k : p->n_kv) + pad;
   const int64_t ldv = (row ? p->d_v : p->n_kv) + pad, ldo = (row ? p->d_v : p->n_q) + pad;
@@ -77,10 +74,10 @@ static double check_problem(const problem *p, double scale, att_mask mask, att_l
   int64_t i, j, c;
   att_status st;
 
-  su_attention(p->n_q, p->n_kv, p->d_k, p->d_v, p->Q, p->K, p->V, scale,
-               mask == ATT_MASK_CAUSAL, B, L);
-  st = att_attention(p->n_q, p->n_kv, p->d_k, p->d_v, Q, ldq, K, ldk, V, ldv, scale, mask,
-                     layout, out, ldo);
+  su_attention(p->n_q, p->n_kv, p->d_k, p->d_v, p->Q, p->K, p->V, scale, mask == ATT_MASK_CAUSAL, B,
+               L);
+  st = att_attention(p->n_q, p->n_kv, p->d_k, p->d_v, Q, ldq, K, ldk, V, ldv, scale, mask, layout,
+                     out, ldo);
   if (st != ATT_OK) fail_msg("%s: status %d (%s)", label, (int)st, att_last_error());
   for (j = 0; j < p->d_v; ++j) {
     double vmax = 0.0;
@@ -113,10 +110,9 @@ static double check_problem(const problem *p, double scale, att_mask mask, att_l
   return worst;
 }
 
-static void test_shapes(void **state)
-{
+static void test_shapes(void **state) {
   static const int64_t shapes[][4] = {
-      {1, 1, 1, 1},     {1, 7, 3, 2},    {5, 1, 4, 3},     {7, 9, 1, 1},   {3, 300, 16, 5},
+      {1, 1, 1, 1},      {1, 7, 3, 2},      {5, 1, 4, 3},     {7, 9, 1, 1},     {3, 300, 16, 5},
       {600, 1100, 3, 4}, {513, 1025, 8, 2}, {64, 2048, 2, 9}, {1030, 40, 5, 1}, {17, 19, 33, 40},
   };
   static const att_layout layouts[] = {ATT_ROW_MAJOR, ATT_COL_MAJOR};
@@ -131,11 +127,10 @@ static void test_shapes(void **state)
     for (l = 0; l < 2; ++l) {
       const att_mask mask = (s + l) % 2 == 0 || p.n_q > p.n_kv ? ATT_MASK_NONE : ATT_MASK_CAUSAL;
       snprintf(label, sizeof label, "shape %zu layout %zu mask %d", s, l, (int)mask);
-      check_problem(&p, 1.0 / sqrt((double)p.d_k), mask, layouts[l], (int64_t)(s % 3) * 2,
-                    label);
+      check_problem(&p, 1.0 / sqrt((double)p.d_k), mask, layouts[l], (int64_t)(s % 3) * 2, label);
       if (p.n_q <= p.n_kv)
-        check_problem(&p, 0.7, mask == ATT_MASK_NONE ? ATT_MASK_CAUSAL : ATT_MASK_NONE,
-                      layouts[l], 1, label);
+        check_problem(&p, 0.7, mask == ATT_MASK_NONE ? ATT_MASK_CAUSAL : ATT_MASK_NONE, layouts[l],
+                      1, label);
     }
     problem_free(&p);
   }
@@ -143,8 +138,7 @@ static void test_shapes(void **state)
 
 /* Causal with n_q = n_kv: row i is the softmax over keys 0..i, so row 0 is
  * exactly V[0,:] and the mask must matter. */
-static void test_causal_first_row(void **state)
-{
+static void test_causal_first_row(void **state) {
   tu_rng r;
   problem p;
   double out[40 * 3], full[40 * 3];
@@ -167,8 +161,7 @@ static void test_causal_first_row(void **state)
 /* Logits up to about 2e6, increasing along the keys so that every key tile
  * raises the running maximum (the online rescaling path), and decreasing
  * ones where later tiles underflow entirely. */
-static void test_large_logits(void **state)
-{
+static void test_large_logits(void **state) {
   tu_rng r;
   problem p;
   int64_t c, t;
@@ -176,7 +169,8 @@ static void test_large_logits(void **state)
   tu_rng_seed(&r, 503);
   problem_random(&p, &r, 70, 3000, 2, 3, 1.0);
   for (c = 0; c < p.n_kv; ++c)
-    for (t = 0; t < 2; ++t) p.K[c * 2 + t] = 300.0 * (double)c / (double)p.n_kv + tu_range(&r, -1, 1);
+    for (t = 0; t < 2; ++t)
+      p.K[c * 2 + t] = 300.0 * (double)c / (double)p.n_kv + tu_range(&r, -1, 1);
   for (c = 0; c < p.n_q * 2; ++c) p.Q[c] = tu_range(&r, -1000.0, 1000.0);
   check_problem(&p, 1.0, ATT_MASK_NONE, ATT_ROW_MAJOR, 0, "increasing keys");
   check_problem(&p, 1.0, ATT_MASK_CAUSAL, ATT_COL_MAJOR, 3, "increasing keys, causal");
@@ -188,8 +182,7 @@ static void test_large_logits(void **state)
 }
 
 /* Identical keys: every row is the mean of V's rows. Zero Q: likewise. */
-static void test_uniform_rows(void **state)
-{
+static void test_uniform_rows(void **state) {
   tu_rng r;
   problem p;
   double out[8 * 2];
@@ -212,8 +205,7 @@ static void test_uniform_rows(void **state)
 
 /* Every failure: status, message, out untouched. */
 static void expect_failure(att_status expected, att_status got, const double *out,
-                           const char *what)
-{
+                           const char *what) {
   int64_t k;
   if (got != expected)
     fail_msg("%s: expected status %d, got %d (%s)", what, (int)expected, (int)got,
@@ -223,8 +215,7 @@ static void expect_failure(att_status expected, att_status got, const double *ou
     if (out[k] != SENTINEL) fail_msg("%s: out[%lld] was written", what, (long long)k);
 }
 
-static void test_errors(void **state)
-{
+static void test_errors(void **state) {
   double Q[12], K[12], V[12], out[12];
   int64_t k;
   (void)state;
@@ -244,20 +235,18 @@ static void test_errors(void **state)
   expect_failure(ATT_E_SIZE, CALL(3, -1, 3, 3, Q, 3, K, 3, V, 3, 1, 0, 0, out, 3), out, "n_kv");
   expect_failure(ATT_E_SIZE, CALL(3, 4, 0, 3, Q, 3, K, 3, V, 3, 1, 0, 0, out, 3), out, "d_k");
   expect_failure(ATT_E_SIZE, CALL(3, 4, 3, 0, Q, 3, K, 3, V, 3, 1, 0, 0, out, 3), out, "d_v");
-  expect_failure(ATT_E_SIZE,
-                 CALL(3, INT64_C(1) << 31, 3, 3, Q, 3, K, 3, V, 3, 1, 0, 0, out, 3), out,
-                 "n_kv > INT32_MAX");
+  expect_failure(ATT_E_SIZE, CALL(3, INT64_C(1) << 31, 3, 3, Q, 3, K, 3, V, 3, 1, 0, 0, out, 3),
+                 out, "n_kv > INT32_MAX");
   expect_failure(ATT_E_SIZE, CALL(3, 4, 3, 3, Q, 2, K, 3, V, 3, 1, 0, 0, out, 3), out, "ldq");
   expect_failure(ATT_E_SIZE, CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, 1, 0, 1, out, 3), out,
                  "col-major ldk < n_kv");
   expect_failure(ATT_E_SIZE, CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, 1, 0, 0, out, 2), out, "ldo");
-  expect_failure(ATT_E_SIZE,
-                 CALL(3, 4, 3, 3, Q, INT64_C(1) << 32, K, 3, V, 3, 1, 0, 0, out, 3), out,
-                 "ldq > INT32_MAX");
-  expect_failure(ATT_E_SIZE,
-                 CALL(INT64_C(2000000000), 4, 3, 3, Q, INT64_C(2000000000), K, 3, V, 3, 1, 0, 0,
-                      out, 3),
-                 out, "extent overflows");
+  expect_failure(ATT_E_SIZE, CALL(3, 4, 3, 3, Q, INT64_C(1) << 32, K, 3, V, 3, 1, 0, 0, out, 3),
+                 out, "ldq > INT32_MAX");
+  expect_failure(
+      ATT_E_SIZE,
+      CALL(INT64_C(2000000000), 4, 3, 3, Q, INT64_C(2000000000), K, 3, V, 3, 1, 0, 0, out, 3), out,
+      "extent overflows");
   expect_failure(ATT_E_SIZE, CALL(4, 3, 3, 3, Q, 3, K, 3, V, 3, 1, 1, 0, out, 3), out,
                  "causal n_q > n_kv");
   expect_failure(ATT_E_CONFIG, CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, 0.0, 0, 0, out, 3), out,
@@ -266,10 +255,9 @@ static void test_errors(void **state)
                  "scale NaN");
   expect_failure(ATT_E_CONFIG, CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, INFINITY, 0, 0, out, 3), out,
                  "scale inf");
-  expect_failure(ATT_E_CONFIG,
-                 CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, 1, (att_mask)2, 0, out, 3), out, "mask");
-  expect_failure(ATT_E_CONFIG,
-                 CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, 1, 0, (att_layout)2, out, 3), out,
+  expect_failure(ATT_E_CONFIG, CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, 1, (att_mask)2, 0, out, 3), out,
+                 "mask");
+  expect_failure(ATT_E_CONFIG, CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, 1, 0, (att_layout)2, out, 3), out,
                  "layout");
   Q[4] = NAN;
   expect_failure(ATT_E_NONFINITE, CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, 1, 0, 0, out, 3), out,
@@ -299,8 +287,7 @@ static void test_errors(void **state)
 #undef CALL
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_shapes),       cmocka_unit_test(test_causal_first_row),
       cmocka_unit_test(test_large_logits), cmocka_unit_test(test_uniform_rows),

@@ -2,8 +2,8 @@
  * Thread safety as the header states it: const calls (att_query and every
  * other function taking a const handle: row, block and full-output queries,
  * log-sum-exps, read-back, statistics, saves and clones) may run
- * concurrently on one handle, in dense and streamed storage, the detail message of att_last_error() is per
- * thread, and distinct handles are independent.
+ * concurrently on one handle, in dense and streamed storage, the detail message of att_last_error()
+ * is per thread, and distinct handles are independent.
  *
  * SPDX-License-Identifier: MIT
  *
@@ -48,8 +48,7 @@ typedef struct query_job {
   int initially_empty;
 } query_job;
 
-static void *query_worker(void *arg)
-{
+static void *query_worker(void *arg) {
   query_job *job = arg;
   const int64_t total = (int64_t)TN * TD;
   char needle[32];
@@ -75,8 +74,7 @@ static void *query_worker(void *arg)
         continue;
       }
       if (memcmp(&out, &job->expected[e], sizeof out) != 0) {
-        if (job->first_bad < 0)
-          job->first_bad = e;
+        if (job->first_bad < 0) job->first_bad = e;
         ++job->mismatches;
       }
     }
@@ -84,15 +82,13 @@ static void *query_worker(void *arg)
   /* Every thread fails with its own index while the others run; each must
    * read its own message back. */
   snprintf(needle, sizeof needle, "i=%d", 5000 + job->id);
-  if (att_query(job->h, 5000 + job->id, 0, &out) != ATT_E_INDEX)
-    ++job->failures;
+  if (att_query(job->h, 5000 + job->id, 0, &out) != ATT_E_INDEX) ++job->failures;
   pthread_barrier_wait(job->barrier);
   job->message_ok = strstr(att_last_error(), needle) != NULL;
   return NULL;
 }
 
-static void run_concurrent_queries(int64_t lazy_limit, int updates)
-{
+static void run_concurrent_queries(int64_t lazy_limit, int updates) {
   tu_rng r;
   tu_mirror m;
   att_config *cfg = tu_config(lazy_limit, 0.0, 1.0);
@@ -128,15 +124,14 @@ static void run_concurrent_queries(int64_t lazy_limit, int updates)
     jobs[t].barrier = &barrier;
     assert_int_equal(pthread_create(&threads[t], NULL, query_worker, &jobs[t]), 0);
   }
-  for (t = 0; t < NTHREADS; ++t)
-    assert_int_equal(pthread_join(threads[t], NULL), 0);
+  for (t = 0; t < NTHREADS; ++t) assert_int_equal(pthread_join(threads[t], NULL), 0);
   pthread_barrier_destroy(&barrier);
   for (t = 0; t < NTHREADS; ++t) {
     if (jobs[t].mismatches != 0)
-      fail_msg("k=%lld thread %d: %lld queries differ bitwise from the single-threaded ones "
-               "(first at entry %lld)",
-               (long long)lazy_limit, t, (long long)jobs[t].mismatches,
-               (long long)jobs[t].first_bad);
+      fail_msg(
+          "k=%lld thread %d: %lld queries differ bitwise from the single-threaded ones "
+          "(first at entry %lld)",
+          (long long)lazy_limit, t, (long long)jobs[t].mismatches, (long long)jobs[t].first_bad);
     assert_int_equal(jobs[t].failures, 0);
     assert_true(jobs[t].initially_empty);
     assert_true(jobs[t].message_ok);
@@ -155,13 +150,12 @@ static void run_concurrent_queries(int64_t lazy_limit, int updates)
   tu_mirror_free(&m);
 }
 
-static void test_concurrent_queries(void **state)
-{
+static void test_concurrent_queries(void **state) {
   (void)state;
-  run_concurrent_queries(0, 0);      /* right after init */
-  run_concurrent_queries(0, 20);     /* automatic k with pending updates */
+  run_concurrent_queries(0, 0);        /* right after init */
+  run_concurrent_queries(0, 20);       /* automatic k with pending updates */
   run_concurrent_queries(100000, 300); /* a long pending window */
-  run_concurrent_queries(1, 50);     /* everything folded */
+  run_concurrent_queries(1, 50);       /* everything folded */
 }
 
 /* ---- Every other const call, concurrently, in both storages -------------------- */
@@ -169,9 +163,9 @@ static void test_concurrent_queries(void **state)
 /* What single-threaded calls returned before the threads start. */
 typedef struct read_expect {
   const att_state *h;
-  const double *out;  /* att_output, TN x TD row-major */
-  const double *lse;  /* att_query_lse of every row */
-  const double *key;  /* att_get_matrix(K), TN x TD row-major */
+  const double *out; /* att_output, TN x TD row-major */
+  const double *lse; /* att_query_lse of every row */
+  const double *key; /* att_get_matrix(K), TN x TD row-major */
   int64_t stats[ATT_STAT_FOLD_THRESHOLD + 1];
   const unsigned char *saved; /* bytes of att_save_buffer */
   int64_t saved_size;
@@ -186,14 +180,12 @@ typedef struct read_job {
 } read_job;
 
 /* The whole output of `h` is bitwise `want`. */
-static int same_output(const att_state *h, const double *want, double *scratch)
-{
+static int same_output(const att_state *h, const double *want, double *scratch) {
   return att_output(h, ATT_ROW_MAJOR, scratch, TD) == ATT_OK &&
          memcmp(scratch, want, sizeof(double) * TN * TD) == 0;
 }
 
-static void *read_worker(void *arg)
-{
+static void *read_worker(void *arg) {
   read_job *job = arg;
   const read_expect *e = job->e;
   double *buf = calloc((size_t)TN * TD, sizeof(double));
@@ -275,8 +267,7 @@ out:
   return NULL;
 }
 
-static void run_concurrent_reads(att_storage storage, att_strategy strategy)
-{
+static void run_concurrent_reads(att_storage storage, att_strategy strategy) {
   tu_rng r;
   tu_mirror m;
   att_config *cfg = tu_config(40, 0.0, 1.0);
@@ -327,8 +318,7 @@ static void run_concurrent_reads(att_storage storage, att_strategy strategy)
     jobs[t].barrier = &barrier;
     assert_int_equal(pthread_create(&threads[t], NULL, read_worker, &jobs[t]), 0);
   }
-  for (t = 0; t < NTHREADS; ++t)
-    assert_int_equal(pthread_join(threads[t], NULL), 0);
+  for (t = 0; t < NTHREADS; ++t) assert_int_equal(pthread_join(threads[t], NULL), 0);
   pthread_barrier_destroy(&barrier);
   for (t = 0; t < NTHREADS; ++t)
     if (jobs[t].error[0] != '\0')
@@ -344,8 +334,7 @@ static void run_concurrent_reads(att_storage storage, att_strategy strategy)
   tu_mirror_free(&m);
 }
 
-static void test_concurrent_reads(void **state)
-{
+static void test_concurrent_reads(void **state) {
   (void)state;
   run_concurrent_reads(ATT_STORAGE_DENSE, ATT_STRATEGY_LAZY);
   run_concurrent_reads(ATT_STORAGE_DENSE, ATT_STRATEGY_ADAPTIVE);
@@ -362,8 +351,7 @@ typedef struct handle_job {
   char error[256];
 } handle_job;
 
-static void *handle_worker(void *arg)
-{
+static void *handle_worker(void *arg) {
   handle_job *job = arg;
   tu_rng r;
   tu_mirror m;
@@ -385,8 +373,7 @@ static void *handle_worker(void *arg)
   m.V = calloc(240, sizeof(double));
   got = calloc(240, sizeof(double));
   ref = calloc(240, sizeof(double));
-  if (!m.Q || !m.K || !m.V || !got || !ref)
-    goto out;
+  if (!m.Q || !m.K || !m.V || !got || !ref) goto out;
   tu_fill_uniform(&r, m.Q, 240, -1.0, 1.0);
   tu_fill_uniform(&r, m.K, 240, -1.0, 1.0);
   tu_fill_normal(&r, m.V, 240, 1.0);
@@ -432,8 +419,7 @@ static void *handle_worker(void *arg)
                (long long)(e / 6), (long long)(e % 6), got[e], ref[e]);
       break;
     }
-    if (err / bound > job->worst)
-      job->worst = err / bound;
+    if (err / bound > job->worst) job->worst = err / bound;
   }
 out:
   att_free(h);
@@ -446,8 +432,7 @@ out:
   return NULL;
 }
 
-static void test_distinct_handles(void **state)
-{
+static void test_distinct_handles(void **state) {
   pthread_t threads[NTHREADS];
   handle_job jobs[NTHREADS];
   int t;
@@ -456,15 +441,12 @@ static void test_distinct_handles(void **state)
     jobs[t].seed = 90210 + (uint64_t)t;
     assert_int_equal(pthread_create(&threads[t], NULL, handle_worker, &jobs[t]), 0);
   }
+  for (t = 0; t < NTHREADS; ++t) assert_int_equal(pthread_join(threads[t], NULL), 0);
   for (t = 0; t < NTHREADS; ++t)
-    assert_int_equal(pthread_join(threads[t], NULL), 0);
-  for (t = 0; t < NTHREADS; ++t)
-    if (!jobs[t].ok)
-      fail_msg("thread %d: %s", t, jobs[t].error);
+    if (!jobs[t].ok) fail_msg("thread %d: %s", t, jobs[t].error);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_concurrent_queries),
       cmocka_unit_test(test_concurrent_reads),

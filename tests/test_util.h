@@ -80,10 +80,9 @@ void tu_query_all(const att_state *h, int64_t n, int64_t d, double *out);
  * (tu_check_entry). On failure it reports the label, the worst (i, j), the
  * value, the reference and the bound, and fails the current cmocka test.
  * Returns the worst ratio error / bound seen (< 1 on success). */
-double tu_check_all(const att_state *h, const tu_mirror *m, double tol,
-                    const char *label);
-double tu_check_entry(const att_state *h, const tu_mirror *m, int64_t i,
-                      int64_t j, double tol, const char *label);
+double tu_check_all(const att_state *h, const tu_mirror *m, double tol, const char *label);
+double tu_check_entry(const att_state *h, const tu_mirror *m, int64_t i, int64_t j, double tol,
+                      const char *label);
 
 /* Largest ratio error / bound seen by the checker since the last reset
  * (reported by the tests when DYNATTN_TEST_VERBOSE is set). */

@@ -23,8 +23,7 @@
 
 /* ---- Utilities ----------------------------------------------------------- */
 
-static double now(void)
-{
+static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -38,14 +37,12 @@ static double uniform(void) /* splitmix64, [0, 1) */
   z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
   return (double)((z ^ (z >> 31)) >> 11) * 0x1p-53;
 }
-static double normal(void)
-{
+static double normal(void) {
   const double a = uniform(), b = uniform();
   return sqrt(-2.0 * log(1.0 - a)) * cos(6.283185307179586 * b);
 }
 
-static double *alloc(int64_t count)
-{
+static double *alloc(int64_t count) {
   double *p = (double *)malloc((size_t)count * sizeof *p);
   if (p == NULL) {
     fprintf(stderr, "out of memory\n");
@@ -54,16 +51,14 @@ static double *alloc(int64_t count)
   return p;
 }
 
-static void check(att_status st, const char *what)
-{
+static void check(att_status st, const char *what) {
   if (st != ATT_OK) {
     fprintf(stderr, "%s: %s (%s)\n", what, att_status_string(st), att_last_error());
     exit(1);
   }
 }
 
-static double max_abs_diff(const double *a, const double *b, int64_t count)
-{
+static double max_abs_diff(const double *a, const double *b, int64_t count) {
   double worst = 0.0;
   int64_t k;
   for (k = 0; k < count; ++k)
@@ -73,8 +68,7 @@ static double max_abs_diff(const double *a, const double *b, int64_t count)
 
 /* ---- Dense baseline: the n_q x n_kv matrix at once ----------------------- */
 
-static void exp_rows(double *S, int64_t rows, int64_t cols, double *sums)
-{
+static void exp_rows(double *S, int64_t rows, int64_t cols, double *sums) {
   int64_t i, c;
   for (i = 0; i < rows; ++i) {
     double *row = S + i * cols, top = row[0], sum = 0.0;
@@ -89,10 +83,9 @@ static void exp_rows(double *S, int64_t rows, int64_t cols, double *sums)
   }
 }
 
-static void dense_attention(int64_t n, int64_t d, const double *Q, const double *K,
-                            const double *V, double s, double *S, double *sums, double *out,
-                            double *t_gemm, double *t_exp)
-{
+static void dense_attention(int64_t n, int64_t d, const double *Q, const double *K, const double *V,
+                            double s, double *S, double *sums, double *out, double *t_gemm,
+                            double *t_exp) {
   int64_t i, j;
   double t0 = now(), t1, t2;
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)d, s, Q, (int)d, K,
@@ -100,8 +93,8 @@ static void dense_attention(int64_t n, int64_t d, const double *Q, const double 
   t1 = now();
   exp_rows(S, n, n, sums);
   t2 = now();
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d, (int)n, 1.0, S, (int)n,
-              V, (int)d, 0.0, out, (int)d);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d, (int)n, 1.0, S, (int)n, V,
+              (int)d, 0.0, out, (int)d);
   for (i = 0; i < n; ++i)
     for (j = 0; j < d; ++j) out[i * d + j] /= sums[i];
   *t_gemm = (t1 - t0) + (now() - t2);
@@ -110,8 +103,7 @@ static void dense_attention(int64_t n, int64_t d, const double *Q, const double 
 
 /* ---- exact: blocked vs dense at n = 4096, d = 64 -------------------------- */
 
-static void bench_exact(int64_t n, int64_t d, int reps)
-{
+static void bench_exact(int64_t n, int64_t d, int reps) {
   double *Q = alloc(n * d), *K = alloc(n * d), *V = alloc(n * d);
   double *S = alloc(n * n), *sums = alloc(n), *dense = alloc(n * d), *blocked = alloc(n * d);
   double best_dense = 1e30, best_blocked = 1e30, best_gemm = 0, best_exp = 0, best_causal = 1e30;
@@ -133,27 +125,27 @@ static void bench_exact(int64_t n, int64_t d, int reps)
       best_exp = te;
     }
     t0 = now();
-    check(att_attention(n, n, d, d, Q, d, K, d, V, d, s, ATT_MASK_NONE, ATT_ROW_MAJOR, blocked,
-                        d),
+    check(att_attention(n, n, d, d, Q, d, K, d, V, d, s, ATT_MASK_NONE, ATT_ROW_MAJOR, blocked, d),
           "att_attention");
     t = now() - t0;
     if (t < best_blocked) best_blocked = t;
     t0 = now();
-    check(att_attention(n, n, d, d, Q, d, K, d, V, d, s, ATT_MASK_CAUSAL, ATT_ROW_MAJOR, blocked,
-                        d),
-          "att_attention causal");
+    check(
+        att_attention(n, n, d, d, Q, d, K, d, V, d, s, ATT_MASK_CAUSAL, ATT_ROW_MAJOR, blocked, d),
+        "att_attention causal");
     t = now() - t0;
     if (t < best_causal) best_causal = t;
   }
   check(att_attention(n, n, d, d, Q, d, K, d, V, d, s, ATT_MASK_NONE, ATT_ROW_MAJOR, blocked, d),
         "att_attention");
-  printf("{\"kind\": \"exact\", \"n\": %lld, \"d\": %lld, \"reps\": %d, \"dense_s\": %.6f, "
-         "\"dense_gemm_s\": %.6f, \"dense_exp_s\": %.6f, \"blocked_s\": %.6f, "
-         "\"causal_s\": %.6f, \"ratio\": %.4f, \"max_diff\": %.3e, "
-         "\"dense_bytes\": %lld, \"blocked_tile_bytes\": %lld}\n",
-         (long long)n, (long long)d, reps, best_dense, best_gemm, best_exp, best_blocked,
-         best_causal, best_blocked / best_dense, max_abs_diff(dense, blocked, n * d),
-         (long long)(n * n * 8), (long long)(512 * 1024 * 8));
+  printf(
+      "{\"kind\": \"exact\", \"n\": %lld, \"d\": %lld, \"reps\": %d, \"dense_s\": %.6f, "
+      "\"dense_gemm_s\": %.6f, \"dense_exp_s\": %.6f, \"blocked_s\": %.6f, "
+      "\"causal_s\": %.6f, \"ratio\": %.4f, \"max_diff\": %.3e, "
+      "\"dense_bytes\": %lld, \"blocked_tile_bytes\": %lld}\n",
+      (long long)n, (long long)d, reps, best_dense, best_gemm, best_exp, best_blocked, best_causal,
+      best_blocked / best_dense, max_abs_diff(dense, blocked, n * d), (long long)(n * n * 8),
+      (long long)(512 * 1024 * 8));
   fflush(stdout);
   free(Q);
   free(K);
@@ -167,8 +159,7 @@ static void bench_exact(int64_t n, int64_t d, int reps)
 /* ---- poly: error, rank and time against g and B ------------------------- */
 
 static double scaled_error(const double *a, const double *b, const double *V, int64_t n,
-                           int64_t d)
-{
+                           int64_t d) {
   double worst = 0.0;
   int64_t i, j;
   for (j = 0; j < d; ++j) {
@@ -189,8 +180,7 @@ static double scaled_error(const double *a, const double *b, const double *V, in
 #define POLY_WORK 4.0e7
 #define POLY_MAX_DEGREE 16
 
-static void bench_poly(int64_t n, int64_t d, double B)
-{
+static void bench_poly(int64_t n, int64_t d, double B) {
   double *Q = alloc(n * d), *K = alloc(n * d), *V = alloc(n * d), *exact = alloc(n * d);
   double *approx = alloc(n * d);
   const double s = 1.0 / (double)d; /* the paper's exp(QK^T / d) */
@@ -226,10 +216,11 @@ static void bench_poly(int64_t n, int64_t d, double B)
     check(att_poly_config_set_tolerance(cfg, 1.0 / (double)n), "tolerance");
     st = att_poly_plan(n, n, d, d, R, cfg, &gn, &rn, &bound);
     limit_ok = st == ATT_OK;
-    printf("{\"kind\": \"poly_need\", \"n\": %lld, \"d\": %lld, \"B\": %g, \"R\": %.4f, "
-           "\"tol\": %.3e, \"degree\": %lld, \"rank\": %lld, \"usable\": %lld, \"why\": \"%s\"}\n",
-           (long long)n, (long long)d, B, R, 1.0 / (double)n, (long long)gn, (long long)rn,
-           (long long)limit_ok, limit_ok ? "" : att_last_error());
+    printf(
+        "{\"kind\": \"poly_need\", \"n\": %lld, \"d\": %lld, \"B\": %g, \"R\": %.4f, "
+        "\"tol\": %.3e, \"degree\": %lld, \"rank\": %lld, \"usable\": %lld, \"why\": \"%s\"}\n",
+        (long long)n, (long long)d, B, R, 1.0 / (double)n, (long long)gn, (long long)rn,
+        (long long)limit_ok, limit_ok ? "" : att_last_error());
     /* With the automatic choice: the library's own decision and its time. */
     if (limit_ok) {
       int64_t ga, ra;
@@ -237,12 +228,13 @@ static void bench_poly(int64_t n, int64_t d, double B)
       t0 = now();
       st = att_attention_poly(n, n, d, d, Q, d, K, d, V, d, s, ATT_ROW_MAJOR, cfg, approx, d, &ga,
                               &ra, &ea);
-      printf("{\"kind\": \"poly_auto\", \"n\": %lld, \"d\": %lld, \"B\": %g, \"status\": %d, "
-             "\"degree\": %lld, \"rank\": %lld, \"bound\": %.3e, \"error\": %.3e, "
-             "\"time_s\": %.5f, \"exact_s\": %.5f}\n",
-             (long long)n, (long long)d, B, (int)st, (long long)ga, (long long)ra,
-             st == ATT_OK ? ea : -1.0, st == ATT_OK ? scaled_error(approx, exact, V, n, d) : -1.0,
-             now() - t0, t_exact);
+      printf(
+          "{\"kind\": \"poly_auto\", \"n\": %lld, \"d\": %lld, \"B\": %g, \"status\": %d, "
+          "\"degree\": %lld, \"rank\": %lld, \"bound\": %.3e, \"error\": %.3e, "
+          "\"time_s\": %.5f, \"exact_s\": %.5f}\n",
+          (long long)n, (long long)d, B, (int)st, (long long)ga, (long long)ra,
+          st == ATT_OK ? ea : -1.0, st == ATT_OK ? scaled_error(approx, exact, V, n, d) : -1.0,
+          now() - t0, t_exact);
     }
     att_poly_config_free(cfg);
   }
@@ -258,11 +250,12 @@ static void bench_poly(int64_t n, int64_t d, double B)
                             &rr, &bound);
     t = now() - t0;
     if (st == ATT_OK) err = scaled_error(approx, exact, V, n, d);
-    printf("{\"kind\": \"poly\", \"n\": %lld, \"d\": %lld, \"B\": %g, \"R\": %.4f, "
-           "\"degree\": %lld, \"rank\": %lld, \"status\": %d, \"bound\": %.3e, \"error\": %.3e, "
-           "\"time_s\": %.5f, \"exact_s\": %.5f}\n",
-           (long long)n, (long long)d, B, R, (long long)g, (long long)rr, (int)st,
-           st == ATT_OK ? bound : -1.0, err, st == ATT_OK ? t : -1.0, t_exact);
+    printf(
+        "{\"kind\": \"poly\", \"n\": %lld, \"d\": %lld, \"B\": %g, \"R\": %.4f, "
+        "\"degree\": %lld, \"rank\": %lld, \"status\": %d, \"bound\": %.3e, \"error\": %.3e, "
+        "\"time_s\": %.5f, \"exact_s\": %.5f}\n",
+        (long long)n, (long long)d, B, R, (long long)g, (long long)rr, (int)st,
+        st == ATT_OK ? bound : -1.0, err, st == ATT_OK ? t : -1.0, t_exact);
     fflush(stdout);
     att_poly_config_free(cfg);
     if (st == ATT_E_APPROXIMATION && rr > (int64_t)(POLY_WORK / (double)n)) break;
@@ -280,8 +273,7 @@ static void bench_poly(int64_t n, int64_t d, double B)
  * d = 4, 8, 16 (the fit of the automatic rank limit, src/polynomial_attention.cpp):
  * every degree up to the first refused or 4x-slower one, best of 3 runs of
  * each side. */
-static void bench_crossover(void)
-{
+static void bench_crossover(void) {
   static const int64_t ds[] = {4, 8, 16};
   const int64_t n = 4096;
   size_t a;
@@ -318,11 +310,12 @@ static void bench_crossover(void)
         if (now() - t0 < t) t = now() - t0;
       }
       att_poly_config_free(cfg);
-      printf("{\"kind\": \"crossover\", \"n\": %lld, \"d\": %lld, \"degree\": %lld, "
-             "\"rank\": %lld, \"status\": %d, \"time_s\": %.5f, \"exact_s\": %.5f, "
-             "\"ratio\": %.3f}\n",
-             (long long)n, (long long)d, (long long)g, (long long)rr, (int)st,
-             st == ATT_OK ? t : -1.0, t_exact, st == ATT_OK ? t / t_exact : -1.0);
+      printf(
+          "{\"kind\": \"crossover\", \"n\": %lld, \"d\": %lld, \"degree\": %lld, "
+          "\"rank\": %lld, \"status\": %d, \"time_s\": %.5f, \"exact_s\": %.5f, "
+          "\"ratio\": %.3f}\n",
+          (long long)n, (long long)d, (long long)g, (long long)rr, (int)st, st == ATT_OK ? t : -1.0,
+          t_exact, st == ATT_OK ? t / t_exact : -1.0);
       fflush(stdout);
       if (st != ATT_OK || t > 4.0 * t_exact) break;
     }
@@ -335,8 +328,7 @@ static void bench_crossover(void)
 
 /* ---- basis: Chebyshev against Taylor ------------------------------------- */
 
-static void bench_basis(void)
-{
+static void bench_basis(void) {
   static const double radii[] = {0.5, 1.0, 2.0, 4.0, 8.0};
   size_t k;
   int64_t g;
@@ -353,10 +345,11 @@ static void bench_basis(void)
         check(att_poly_config_set_basis(cfg, (att_poly_basis)basis), "basis");
         check(att_poly_config_set_max_rank(cfg, 1 << 30), "rank");
         st = att_poly_plan(1 << 20, 1 << 20, 1, 1, radii[k], cfg, &gg, &rr, &bound);
-        printf("{\"kind\": \"basis\", \"R\": %g, \"basis\": \"%s\", \"degree\": %lld, "
-               "\"bound\": %.3e}\n",
-               radii[k], basis == 0 ? "chebyshev" : "taylor", (long long)g,
-               st == ATT_OK ? bound : -1.0);
+        printf(
+            "{\"kind\": \"basis\", \"R\": %g, \"basis\": \"%s\", \"degree\": %lld, "
+            "\"bound\": %.3e}\n",
+            radii[k], basis == 0 ? "chebyshev" : "taylor", (long long)g,
+            st == ATT_OK ? bound : -1.0);
         att_poly_config_free(cfg);
       }
   /* Measured on data: n = 4096, d = 4, B = 1.5 (R <= 2.25). */
@@ -370,8 +363,7 @@ static void bench_basis(void)
       K[i] = 1.5 * (2.0 * uniform() - 1.0);
       V[i] = normal();
     }
-    check(att_attention(n, n, d, d, Q, d, K, d, V, d, 0.25, ATT_MASK_NONE, ATT_ROW_MAJOR, exact,
-                        d),
+    check(att_attention(n, n, d, d, Q, d, K, d, V, d, 0.25, ATT_MASK_NONE, ATT_ROW_MAJOR, exact, d),
           "att_attention");
     for (basis = 0; basis < 2; ++basis)
       for (g = 2; g <= 14; ++g) {
@@ -384,11 +376,11 @@ static void bench_basis(void)
         check(att_poly_config_set_max_rank(cfg, 1 << 20), "rank");
         st = att_attention_poly(n, n, d, d, Q, d, K, d, V, d, 0.25, ATT_ROW_MAJOR, cfg, approx, d,
                                 NULL, NULL, &bound);
-        printf("{\"kind\": \"basis_data\", \"basis\": \"%s\", \"degree\": %lld, \"status\": %d, "
-               "\"bound\": %.3e, \"error\": %.3e}\n",
-               basis == 0 ? "chebyshev" : "taylor", (long long)g, (int)st,
-               st == ATT_OK ? bound : -1.0,
-               st == ATT_OK ? scaled_error(approx, exact, V, n, d) : -1.0);
+        printf(
+            "{\"kind\": \"basis_data\", \"basis\": \"%s\", \"degree\": %lld, \"status\": %d, "
+            "\"bound\": %.3e, \"error\": %.3e}\n",
+            basis == 0 ? "chebyshev" : "taylor", (long long)g, (int)st, st == ATT_OK ? bound : -1.0,
+            st == ATT_OK ? scaled_error(approx, exact, V, n, d) : -1.0);
         att_poly_config_free(cfg);
       }
     free(Q);
@@ -404,8 +396,7 @@ static void bench_basis(void)
 
 /* max_ij |P(Y) - P(X)| and max_i sum_j |P(Y) - P(X)|, P(Z) = D^-1 exp(ZZ^T). */
 static void attention_distance(int64_t n, const double *GX, const double *GY, double *entry,
-                               double *row)
-{
+                               double *row) {
   int64_t i, j;
   *entry = 0.0;
   *row = 0.0;
@@ -424,14 +415,12 @@ static void attention_distance(int64_t n, const double *GX, const double *GY, do
   }
 }
 
-static void gram(int64_t n, int64_t m, const double *Y, double *G)
-{
+static void gram(int64_t n, int64_t m, const double *Y, double *G) {
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)m, 1.0, Y, (int)m, Y,
               (int)m, 0.0, G, (int)n);
 }
 
-static void bench_sparsify(int64_t n, int64_t d)
-{
+static void bench_sparsify(int64_t n, int64_t d) {
   static const double radii[] = {0.01, 0.05, 0.1};
   int64_t widths[8], nw = 0, m_default, w, k;
   double *X = alloc(n * d), *Y = alloc(n * d), *GX = alloc(n * n), *GY = alloc(n * n);
@@ -450,17 +439,19 @@ static void bench_sparsify(int64_t n, int64_t d)
     /* Y = 0 (m = 0): what the bound allows without any information. */
     memset(GY, 0, (size_t)(n * n) * sizeof *GY);
     attention_distance(n, GX, GY, &entry, &row);
-    printf("{\"kind\": \"sparsify\", \"method\": \"zero\", \"n\": %lld, \"d\": %lld, \"r\": %g, "
-           "\"m\": 0, \"entry\": %.3e, \"row\": %.3e, \"time_s\": 0}\n",
-           (long long)n, (long long)d, radii[ri], entry, row);
+    printf(
+        "{\"kind\": \"sparsify\", \"method\": \"zero\", \"n\": %lld, \"d\": %lld, \"r\": %g, "
+        "\"m\": 0, \"entry\": %.3e, \"row\": %.3e, \"time_s\": 0}\n",
+        (long long)n, (long long)d, radii[ri], entry, row);
     t0 = now();
     check(att_sparsify_lq(n, d, X, d, ATT_ROW_MAJOR, Y, n), "lq");
     t = now() - t0;
     gram(n, n, Y, GY);
     attention_distance(n, GX, GY, &entry, &row);
-    printf("{\"kind\": \"sparsify\", \"method\": \"lq\", \"n\": %lld, \"d\": %lld, \"r\": %g, "
-           "\"m\": %lld, \"entry\": %.3e, \"row\": %.3e, \"time_s\": %.5f}\n",
-           (long long)n, (long long)d, radii[ri], (long long)n, entry, row, t);
+    printf(
+        "{\"kind\": \"sparsify\", \"method\": \"lq\", \"n\": %lld, \"d\": %lld, \"r\": %g, "
+        "\"m\": %lld, \"entry\": %.3e, \"row\": %.3e, \"time_s\": %.5f}\n",
+        (long long)n, (long long)d, radii[ri], (long long)n, entry, row, t);
     for (w = 0; w < nw; ++w) {
       double worst_entry = 0, worst_row = 0, mean_entry = 0, best_t = 1e30;
       uint64_t seed;
@@ -476,11 +467,12 @@ static void bench_sparsify(int64_t n, int64_t d)
         if (entry > worst_entry) worst_entry = entry;
         if (row > worst_row) worst_row = row;
       }
-      printf("{\"kind\": \"sparsify\", \"method\": \"gaussian\", \"n\": %lld, \"d\": %lld, "
-             "\"r\": %g, \"m\": %lld, \"default\": %d, \"entry\": %.3e, \"entry_mean\": %.3e, "
-             "\"row\": %.3e, \"time_s\": %.5f}\n",
-             (long long)n, (long long)d, radii[ri], (long long)widths[w], w == nw - 1,
-             worst_entry, mean_entry, worst_row, best_t);
+      printf(
+          "{\"kind\": \"sparsify\", \"method\": \"gaussian\", \"n\": %lld, \"d\": %lld, "
+          "\"r\": %g, \"m\": %lld, \"default\": %d, \"entry\": %.3e, \"entry_mean\": %.3e, "
+          "\"row\": %.3e, \"time_s\": %.5f}\n",
+          (long long)n, (long long)d, radii[ri], (long long)widths[w], w == nw - 1, worst_entry,
+          mean_entry, worst_row, best_t);
     }
     fflush(stdout);
   }
@@ -490,8 +482,7 @@ static void bench_sparsify(int64_t n, int64_t d)
   free(GY);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
   const char *what = argc > 1 ? argv[1] : "all";
   const int all = strcmp(what, "all") == 0;
   if (all || strcmp(what, "exact") == 0) bench_exact(4096, 64, 5);

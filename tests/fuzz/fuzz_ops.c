@@ -44,11 +44,10 @@ static unsigned next(input *in) { return in->p < in->end ? *in->p++ : 0u; }
 
 /* A double: one of the values that probe the library's checks, or an
  * ordinary value in [-16, 16) in steps of 1/8. */
-static double next_value(input *in)
-{
-  static const double special[16] = {
-      0.0,     -0.0,     NAN,     INFINITY, -INFINITY, 1e300,  -1e300, DBL_MAX,
-      4.9e-324, 0x1p664, -0x1p664, 0x1p665, 1e4,       -1e4,   700.0,  1e-300};
+static double next_value(input *in) {
+  static const double special[16] = {0.0,    -0.0,    NAN,      INFINITY, -INFINITY, 1e300,
+                                     -1e300, DBL_MAX, 4.9e-324, 0x1p664,  -0x1p664,  0x1p665,
+                                     1e4,    -1e4,    700.0,    1e-300};
   const unsigned b = next(in);
   return b < 16 ? special[b] : (double)(int8_t)b / 8.0;
 }
@@ -60,8 +59,7 @@ typedef struct problem {
   double Q[MAX_ROWS * MAX_COLS], K[MAX_ROWS * MAX_COLS], V[MAX_ROWS * MAX_COLS];
 } problem;
 
-static double *matrix_of(problem *m, att_matrix which, int64_t *rows, int64_t *cols)
-{
+static double *matrix_of(problem *m, att_matrix which, int64_t *rows, int64_t *cols) {
   *rows = which == ATT_MATRIX_Q ? m->p.n_q : m->p.n_kv;
   *cols = which == ATT_MATRIX_V ? m->p.d_v : m->p.d_k;
   return which == ATT_MATRIX_Q ? m->Q : which == ATT_MATRIX_K ? m->K : m->V;
@@ -75,43 +73,33 @@ typedef struct snapshot {
   int64_t stats[ATT_STAT_FOLD_THRESHOLD + 1];
 } snapshot;
 
-static void die(const char *what, long long detail)
-{
+static void die(const char *what, long long detail) {
   fprintf(stderr, "fuzz_ops: %s (%lld); last error: %s\n", what, detail, att_last_error());
   abort();
 }
 
-static void take(const att_state *h, const problem *m, snapshot *s)
-{
+static void take(const att_state *h, const problem *m, snapshot *s) {
   int64_t kind;
   memset(s, 0, sizeof *s);
-  if (att_output(h, ATT_ROW_MAJOR, s->out, m->p.d_v) != ATT_OK)
-    die("att_output failed", 0);
-  if (att_query_lse(h, 0, m->p.n_q, s->lse) != ATT_OK)
-    die("att_query_lse failed", 0);
+  if (att_output(h, ATT_ROW_MAJOR, s->out, m->p.d_v) != ATT_OK) die("att_output failed", 0);
+  if (att_query_lse(h, 0, m->p.n_q, s->lse) != ATT_OK) die("att_query_lse failed", 0);
   for (kind = 0; kind <= ATT_STAT_FOLD_THRESHOLD; ++kind)
-    if (att_stat(h, (att_stat_kind)kind, &s->stats[kind]) != ATT_OK)
-      die("att_stat failed", kind);
+    if (att_stat(h, (att_stat_kind)kind, &s->stats[kind]) != ATT_OK) die("att_stat failed", kind);
 }
 
 /* Bitwise the same results and counters; the query-work counter moves with
  * the queries that took the snapshots themselves. */
-static void expect_same(const snapshot *a, const snapshot *b, const char *what)
-{
+static void expect_same(const snapshot *a, const snapshot *b, const char *what) {
   int64_t kind;
-  if (memcmp(a->out, b->out, sizeof a->out) != 0)
-    die(what, 1);
-  if (memcmp(a->lse, b->lse, sizeof a->lse) != 0)
-    die(what, 2);
+  if (memcmp(a->out, b->out, sizeof a->out) != 0) die(what, 1);
+  if (memcmp(a->lse, b->lse, sizeof a->lse) != 0) die(what, 2);
   for (kind = 0; kind <= ATT_STAT_FOLD_THRESHOLD; ++kind)
-    if (kind != ATT_STAT_QUERY_WORK && a->stats[kind] != b->stats[kind])
-      die(what, 100 + kind);
+    if (kind != ATT_STAT_QUERY_WORK && a->stats[kind] != b->stats[kind]) die(what, 100 + kind);
 }
 
 /* ---- Accuracy ------------------------------------------------------------------ */
 
-static void check_reference(const att_state *h, const problem *m)
-{
+static void check_reference(const att_state *h, const problem *m) {
   snapshot s;
   double row[MAX_COLS];
   int64_t i, j;
@@ -135,8 +123,8 @@ static void check_reference(const att_state *h, const problem *m)
       }
     }
     if (!(fabs(s.lse[i] - lse) <= lse_bound)) {
-      fprintf(stderr, "lse[%lld] = %.17g, reference %.17g, bound %.3g\n", (long long)i,
-              s.lse[i], lse, lse_bound);
+      fprintf(stderr, "lse[%lld] = %.17g, reference %.17g, bound %.3g\n", (long long)i, s.lse[i],
+              lse, lse_bound);
       die("a log-sum-exp is outside the tolerance", i);
     }
   }
@@ -145,18 +133,15 @@ static void check_reference(const att_state *h, const problem *m)
 /* ---- Calls ------------------------------------------------------------------------ */
 
 /* Replace *h by a copy (clone or save/load) with bitwise the same results. */
-static void swap_for_copy(att_state **h, const problem *m, int by_save)
-{
+static void swap_for_copy(att_state **h, const problem *m, int by_save) {
   att_state *copy = NULL;
   snapshot a, b;
   if (by_save) {
     unsigned char *buf;
     int64_t size = 0, written = 0;
-    if (att_save_size(*h, &size) != ATT_OK || size <= 0)
-      die("att_save_size failed", size);
+    if (att_save_size(*h, &size) != ATT_OK || size <= 0) die("att_save_size failed", size);
     buf = malloc((size_t)size);
-    if (buf == NULL)
-      abort();
+    if (buf == NULL) abort();
     if (att_save_buffer(*h, buf, size, &written) != ATT_OK || written != size)
       die("att_save_buffer failed", written);
     if (att_load_buffer(&copy, buf, size) != ATT_OK)
@@ -174,8 +159,7 @@ static void swap_for_copy(att_state **h, const problem *m, int by_save)
 
 /* One mutating call read from the input. Returns its status; on success
  * the harness's copy of the problem holds the new Q, K, V. */
-static att_status mutate(att_state *h, problem *m, input *in, unsigned op)
-{
+static att_status mutate(att_state *h, problem *m, input *in, unsigned op) {
   const att_matrix which = (att_matrix)(next(in) % 3);
   int64_t rows, cols;
   double *mat = matrix_of(m, which, &rows, &cols);
@@ -192,21 +176,17 @@ static att_status mutate(att_state *h, problem *m, input *in, unsigned op)
                                    : att_update_v(h, i, j, v);
     else
       st = att_set_entry(h, which, i, j, v);
-    if (st == ATT_OK)
-      scratch[i * cols + j] = op == 0 ? scratch[i * cols + j] + v : v;
+    if (st == ATT_OK) scratch[i * cols + j] = op == 0 ? scratch[i * cols + j] + v : v;
   } else if (op == 2) { /* a whole row, contiguous or at stride 2 */
     const int64_t i = (int64_t)(next(in) % (unsigned)(rows + 1));
     const int64_t inc = 1 + (int64_t)(next(in) % 2);
     double row[2 * MAX_COLS];
     int64_t t;
-    for (t = 0; t < 2 * MAX_COLS; ++t)
-      row[t] = NAN; /* never read between the strided elements */
-    for (t = 0; t < cols; ++t)
-      row[t * inc] = next_value(in);
+    for (t = 0; t < 2 * MAX_COLS; ++t) row[t] = NAN; /* never read between the strided elements */
+    for (t = 0; t < cols; ++t) row[t * inc] = next_value(in);
     st = att_set_row(h, which, i, row, inc);
     if (st == ATT_OK)
-      for (t = 0; t < cols; ++t)
-        scratch[i * cols + t] = row[t * inc];
+      for (t = 0; t < cols; ++t) scratch[i * cols + t] = row[t * inc];
   } else { /* a batch of deltas (op 3) or values (op 4) */
     const int64_t count = (int64_t)(next(in) % (MAX_BATCH + 1));
     int64_t bi[MAX_BATCH], bj[MAX_BATCH], t;
@@ -220,16 +200,13 @@ static att_status mutate(att_state *h, problem *m, input *in, unsigned op)
                  : att_set_batch(h, which, count, bi, bj, bv);
     if (st == ATT_OK)
       for (t = 0; t < count; ++t)
-        scratch[bi[t] * cols + bj[t]] =
-            op == 3 ? scratch[bi[t] * cols + bj[t]] + bv[t] : bv[t];
+        scratch[bi[t] * cols + bj[t]] = op == 3 ? scratch[bi[t] * cols + bj[t]] + bv[t] : bv[t];
   }
-  if (st == ATT_OK)
-    memcpy(mat, scratch, sizeof scratch);
+  if (st == ATT_OK) memcpy(mat, scratch, sizeof scratch);
   return st;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const double scales[4] = {1.0, 0.5, 0.125, 2.0};
   input in = {data, data + size};
   problem m;
@@ -247,12 +224,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   m.p.Q = m.Q;
   m.p.K = m.K;
   m.p.V = m.V;
-  for (t = 0; t < m.p.n_q * m.p.d_k; ++t)
-    m.Q[t] = (double)(int8_t)next(&in) / 16.0;
-  for (t = 0; t < m.p.n_kv * m.p.d_k; ++t)
-    m.K[t] = (double)(int8_t)next(&in) / 16.0;
-  for (t = 0; t < m.p.n_kv * m.p.d_v; ++t)
-    m.V[t] = (double)(int8_t)next(&in) / 16.0;
+  for (t = 0; t < m.p.n_q * m.p.d_k; ++t) m.Q[t] = (double)(int8_t)next(&in) / 16.0;
+  for (t = 0; t < m.p.n_kv * m.p.d_k; ++t) m.K[t] = (double)(int8_t)next(&in) / 16.0;
+  for (t = 0; t < m.p.n_kv * m.p.d_v; ++t) m.V[t] = (double)(int8_t)next(&in) / 16.0;
 
   if (att_config_create(&cfg) != ATT_OK ||
       att_config_set_lazy_limit(cfg, 1 + (int64_t)(b2 & 7)) != ATT_OK ||
@@ -262,8 +236,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
           ATT_OK ||
       att_config_set_strategy(cfg, (att_strategy)((b1 >> 6) % 3)) != ATT_OK)
     die("configuration failed", 0);
-  if (att_init_general(&h, m.p.n_q, m.p.n_kv, m.p.d_k, m.p.d_v, ATT_ROW_MAJOR, m.Q, m.p.d_k,
-                       m.K, m.p.d_k, m.V, m.p.d_v, cfg) != ATT_OK)
+  if (att_init_general(&h, m.p.n_q, m.p.n_kv, m.p.d_k, m.p.d_v, ATT_ROW_MAJOR, m.Q, m.p.d_k, m.K,
+                       m.p.d_k, m.V, m.p.d_v, cfg) != ATT_OK)
     die("att_init_general of a valid problem failed", 0);
   att_config_free(cfg);
   check_reference(h, &m);
@@ -278,14 +252,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       if (st != ATT_OK && att_last_error()[0] == '\0')
         die("a failed call left no detail message", st);
       take(h, &m, &after);
-      if (st != ATT_OK)
-        expect_same(&before, &after, "a failed call changed the handle");
+      if (st != ATT_OK) expect_same(&before, &after, "a failed call changed the handle");
       for (t = 0; t < m.p.n_q * m.p.d_v; ++t)
-        if (!isfinite(after.out[t]))
-          die("an output is not finite", t);
+        if (!isfinite(after.out[t])) die("an output is not finite", t);
     } else if (op == 5) {
-      if (att_fold(h) != ATT_OK)
-        die("att_fold failed", 0);
+      if (att_fold(h) != ATT_OK) die("att_fold failed", 0);
     } else if (op == 6 || op == 7) {
       swap_for_copy(&h, &m, op == 7);
     } else {

@@ -18,8 +18,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int run_file(const char *path)
-{
+static int run_file(const char *path) {
   FILE *f = fopen(path, "rb");
   unsigned char *buf;
   long size;
@@ -39,13 +38,11 @@ static int run_file(const char *path)
   return 1;
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b)
-{
+static int by_name(const struct dirent **a, const struct dirent **b) {
   return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
   int a, runs = 0;
   for (a = 1; a < argc; ++a) {
     struct stat st;
@@ -65,8 +62,7 @@ int main(int argc, char **argv)
         char path[4096];
         struct stat fst;
         snprintf(path, sizeof path, "%s/%s", argv[a], names[i]->d_name);
-        if (stat(path, &fst) == 0 && S_ISREG(fst.st_mode))
-          runs += run_file(path);
+        if (stat(path, &fst) == 0 && S_ISREG(fst.st_mode)) runs += run_file(path);
         free(names[i]);
       }
       free(names);

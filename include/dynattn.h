@@ -478,11 +478,11 @@ ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j, double delta
  * Complexity: O(1) when row i already has pending changes, else O(n) to
  * keep its column of A with the pending term (O(n d) with streamed storage),
  * plus a fold when the strategy calls for one (see att_update_k()). A change
- * that takes V[i][j] more than 2^10 below the largest |V[:, j]| of the last
- * fold scans column j (O(n) at most) and, if no entry is left within 2^10
- * of it, folds at once and recomputes column j of the product (O(n^2)), so
- * that queries stay accurate relative to the smaller column
- * (docs/NUMERICS.md).
+ * that takes V[i][j] from within 2^10 of the column's scale (the largest
+ * |V[:, j]| that has entered the product) to below it scans column j (O(n)
+ * at most) and, if no entry is left within 2^10 of it, folds at once and
+ * recomputes column j of the product (O(n^2)), so that queries stay
+ * accurate relative to the smaller column (docs/NUMERICS.md).
  * Needs exclusive access to s. Never allocates with dense storage
  * (streamed storage: see att_update_k()).
  * @since 0.1.0

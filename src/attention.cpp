@@ -526,8 +526,9 @@ void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
 // Value row `row` has changed (V already holds it): record it as a pending
 // value term, counting towards the lazy limit. A row that becomes pending
 // gets its kernel column (I3) and its whole row of V - V0; a pending row only
-// the changed entry.
-void DynamicAttention::record_value_change(int64_t row, int64_t col) {
+// the changed entry. `fell`: the change left a column far below its scale
+// (column_falls(), asked before V changed), so it folds at once.
+void DynamicAttention::record_value_change(int64_t row, int64_t col, bool fell) {
   int64_t slot = value_slot_[row];
   if (slot < 0) {
     slot = value_slot_[row] = n_value_rows_++;
@@ -537,13 +538,10 @@ void DynamicAttention::record_value_change(int64_t row, int64_t col) {
     if (col >= 0)
       for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(value_column(slot), j) = 0.0;
   }
-  bool fell = false;
   if (col >= 0) {
     pending_r_(value_column(slot), col) = V_(row, col) - V0_(row, col);
-    fell = column_fell(row, col);
   } else {
     fill_value_rhs(slot);
-    for (int64_t j = 0; j < shape_.d_v && !fell; ++j) fell = column_fell(row, j);
   }
   ++n_value_updates_;
   if (fell) {
@@ -553,20 +551,30 @@ void DynamicAttention::record_value_change(int64_t row, int64_t col) {
   }
 }
 
-// Cancellation inside V between folds: C0's column j carries rounding of
-// about u times value_scale_[j], which the fold's rescale_value_columns()
-// removes once the column has fallen more than kValueFall below that scale.
-// Queries made before that fold would carry it relative to a column that is
-// now much smaller, so when a change takes an entry that was within
-// kValueFall of the scale at the last fold below it, and no entry of the
-// column is left there, the change folds at once (record_value_change).
-bool DynamicAttention::column_fell(int64_t row, int64_t j) const {
+// Cancellation inside V between folds: C0's column j, and the pending terms
+// that cancel its entries, carry rounding of about u times value_scale_[j],
+// which the fold's rescale_value_columns() removes once the column has
+// fallen more than kValueFall below that scale. Queries made before that
+// fold would carry it relative to a column that is now much smaller, so the
+// change that leaves no entry of the column within kValueFall of the scale
+// folds at once. Every change keeps such an entry otherwise (a fold leaves
+// one, or a scale of 0), so only a change that takes the entry V[row, j]
+// itself from there to below can be that change, and only then is the
+// column scanned. Asked before V[row, j] becomes `value`.
+bool DynamicAttention::column_falls(int64_t row, int64_t j, double value) const {
   const double floor = value_scale_[j] / kValueFall;
-  if (!(std::fabs(V_(row, j)) < floor) || !(std::fabs(V0_(row, j)) >= floor)) return false;
+  if (!(std::fabs(value) < floor) || !(std::fabs(V_(row, j)) >= floor)) return false;
   const double *v = V_.col(j);
   for (int64_t c = 0; c < shape_.n_kv; ++c)
-    if (std::fabs(v[c]) >= floor) return false;
+    if (c != row && std::fabs(v[c]) >= floor) return false;
   return true;
+}
+
+// column_falls() for a whole new value row v (d_v values).
+bool DynamicAttention::value_row_falls(int64_t row, const double *v) const {
+  for (int64_t j = 0; j < shape_.d_v; ++j)
+    if (column_falls(row, j, v[j])) return true;
+  return false;
 }
 
 void DynamicAttention::fill_key_rhs(int64_t t) {
@@ -623,9 +631,10 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
   if (which == ATT_MATRIX_K) {
     key_entry(row, col, value, scale_ * (value - K_(row, col)));
   } else if (which == ATT_MATRIX_V) {
+    const bool fell = column_falls(row, col, value);
     V_(row, col) = value;
     ++updates_[ATT_MATRIX_V];
-    record_value_change(row, col);
+    record_value_change(row, col, fell);
   } else {
     double *q = vec_.data();
     for (int64_t t = 0; t < shape_.d_k; ++t) q[t] = Q_(row, t);
@@ -655,6 +664,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   }
   // Validated.
   if (which == ATT_MATRIX_K) remember_old_key(row);
+  const bool fell = which == ATT_MATRIX_V && value_row_falls(row, v);
   for (int64_t t = 0; t < w; ++t) m(row, t) = v[t];
   ++updates_[which];
   if (which == ATT_MATRIX_Q) {
@@ -662,7 +672,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   } else if (which == ATT_MATRIX_K) {
     apply_key_column(row, logits_.data());
   } else {
-    record_value_change(row, -1);
+    record_value_change(row, -1, fell);
   }
 }
 
@@ -800,13 +810,14 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     if (has_logits && (g >= kept || (which == ATT_MATRIX_K && rows_recomputed_ != recomputed)))
       propose_row(which, row, v, out, false);
     if (which == ATT_MATRIX_K) remember_old_key(row);
+    const bool fell = which == ATT_MATRIX_V && value_row_falls(row, v);
     for (int64_t c = 0; c < w; ++c) m(row, c) = v[c];
     if (which == ATT_MATRIX_Q) {
       apply_query_row(row, out);
     } else if (which == ATT_MATRIX_K) {
       apply_key_column(row, out);
     } else {
-      record_value_change(row, -1);
+      record_value_change(row, -1, fell);
     }
   }
 }

@@ -136,7 +136,8 @@ class DynamicAttention {
   void refresh_flagged();
   void sweep();
   void rescale_value_columns();
-  bool column_fell(int64_t row, int64_t j) const;
+  bool column_falls(int64_t row, int64_t j, double value) const;
+  bool value_row_falls(int64_t row, const double *v) const;
 
   // Columns (of P) and rows (of R) of pending slots, and the pending range.
   int64_t key_column(int64_t t) const { return slots_ - 1 - t; }
@@ -169,7 +170,7 @@ class DynamicAttention {
   void apply_key_column(int64_t row, const double *logits);
   void remember_old_key(int64_t row);
   // V[row, col] changed (col = -1: possibly every entry of the row).
-  void record_value_change(int64_t row, int64_t col);
+  void record_value_change(int64_t row, int64_t col, bool fell);
   void key_entry(int64_t row, int64_t col, double k_new, double scaled_delta);
   const Matrix &input(att_matrix which) const;
   double entry_plus(att_matrix which, int64_t row, int64_t col, double delta) const;

@@ -318,6 +318,52 @@ static void test_column_falls_between_folds(void **state) {
   tu_report("test_column_falls_between_folds");
 }
 
+/* As above, but the entry that held the column up had risen since the last
+ * fold: column 1 holds 1e-3 except V[0][1] = 1e8, which C0 is built with;
+ * then V[1][1] rises to 1e8 (pending), V[0][1] falls to 1e-3 (the column
+ * still has a large entry), and V[1][1] falls back to 1e-3. That last
+ * change, whose entry was 1e-3 at the last fold, is the one that leaves the
+ * column far below its scale, and must fold. */
+static void test_column_falls_from_pending_peak(void **state) {
+  size_t a;
+  (void)state;
+  tu_reset_worst_ratio();
+  for (a = 0; a < NLIMITS; ++a) {
+    tu_rng r;
+    tu_mirror m;
+    att_state *h;
+    char label[160];
+    int64_t i, before = -1, after = -1;
+    static const struct {
+      int64_t row;
+      double value;
+    } steps[3] = {{1, 1e8}, {0, 1e-3}, {1, 1e-3}};
+    tu_rng_seed(&r, 7600 + a);
+    tu_mirror_alloc(&m, 8, 2, 1.0);
+    tu_mirror_randomize(&m, &r, 1.0, 1.0);
+    for (i = 0; i < 8; ++i) m.V[i * 2 + 1] = i == 0 ? 1e8 : 1e-3;
+    {
+      att_config *cfg = tu_config(kLimits[a], 0.0, m.scale);
+      assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
+      h = tu_init(&m, cfg);
+      att_config_free(cfg);
+    }
+    assert_int_equal(att_stat(h, ATT_STAT_COLUMNS_RECOMPUTED, &before), ATT_OK);
+    for (i = 0; i < 3; ++i) {
+      assert_int_equal(att_set_entry(h, ATT_MATRIX_V, steps[i].row, 1, steps[i].value), ATT_OK);
+      m.V[steps[i].row * 2 + 1] = steps[i].value;
+      snprintf(label, sizeof label, "pending peak k=%lld: step %lld", (long long)kLimits[a],
+               (long long)i);
+      tu_check_all(h, &m, TOL, label);
+    }
+    assert_int_equal(att_stat(h, ATT_STAT_COLUMNS_RECOMPUTED, &after), ATT_OK);
+    assert_true(after > before);
+    att_free(h);
+    tu_mirror_free(&m);
+  }
+  tu_report("test_column_falls_from_pending_peak");
+}
+
 /* ---- Rows whose mass would underflow (or overflow) without a shift ----------- */
 
 static void test_underflow_rows(void **state) {
@@ -711,6 +757,7 @@ int main(void) {
       cmocka_unit_test(test_dominate_and_fall),
       cmocka_unit_test(test_value_rise_and_fall),
       cmocka_unit_test(test_column_falls_between_folds),
+      cmocka_unit_test(test_column_falls_from_pending_peak),
       cmocka_unit_test(test_underflow_rows),
       cmocka_unit_test(test_random_swings),
       cmocka_unit_test(test_max_value),

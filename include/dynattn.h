@@ -18,7 +18,11 @@
  *   - Every fallible function returns an att_status. ATT_OK is 0. On failure
  *     the handle is exactly as it was before the call (strong guarantee), and
  *     att_last_error() describes the failure on the calling thread.
- *   - No C++ exception, abort() or exit() ever leaves the library.
+ *   - No C++ exception, abort() or exit() ever leaves the library. The
+ *     OpenBLAS it calls manages work buffers of its own, which the library
+ *     cannot see: their allocation is not reported as ATT_E_NOMEM, and
+ *     OpenBLAS ends the process itself if more threads call into it at once
+ *     than it was built for (Debian 12's build: 64).
  *   - Thread safety: functions taking `const att_state *` may run
  *     concurrently with each other on the same handle; functions taking a
  *     non-const handle need exclusive access to it. Distinct handles are

@@ -56,11 +56,8 @@ ATT_API att_status att_attention(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t
       att::fail(ATT_E_CONFIG, "mask %lld is neither ATT_MASK_NONE nor ATT_MASK_CAUSAL", raw_mask);
     const AttentionArgs a =
         attention_args(n_q, n_kv, d_k, d_v, Q, ldq, K, ldk, V, ldv, layout, out, ldo);
-    att::check_attention_arguments(a.Q, a.K, a.V, scale, a.out);
     const bool causal = raw_mask == ATT_MASK_CAUSAL;
-    if (causal && n_q > n_kv)
-      att::fail(ATT_E_SIZE, "a causal mask needs n_q=%lld <= n_kv=%lld",
-                static_cast<long long>(n_q), static_cast<long long>(n_kv));
+    att::check_attention_arguments(a.Q, a.K, a.V, scale, causal, a.out);
     att::static_attention(a.Q, a.K, a.V, scale, causal, a.out);
   });
 }
@@ -141,7 +138,7 @@ ATT_API att_status att_attention_poly(int64_t n_q, int64_t n_kv, int64_t d_k, in
   return guarded([&] {
     const AttentionArgs a =
         attention_args(n_q, n_kv, d_k, d_v, Q, ldq, K, ldk, V, ldv, layout, out, ldo);
-    const double logit_bound = att::check_attention_arguments(a.Q, a.K, a.V, scale, a.out);
+    const double logit_bound = att::check_attention_arguments(a.Q, a.K, a.V, scale, false, a.out);
     const att::PolyOptions options = cfg != nullptr ? cfg->options : att::PolyOptions{};
     const att::PolyPlan plan = att::plan_polynomial(n_q, n_kv, d_k, d_v, logit_bound, options);
     set_if(degree, plan.degree);

@@ -11,7 +11,7 @@
 namespace att {
 
 double check_attention_arguments(const ConstView &Q, const ConstView &K, const ConstView &V,
-                                 double scale, const MutView &out) {
+                                 double scale, bool causal, const MutView &out) {
   check_dimension("n_q", Q.rows);
   check_dimension("n_kv", K.rows);
   check_dimension("d_k", Q.cols);
@@ -20,6 +20,9 @@ double check_attention_arguments(const ConstView &Q, const ConstView &K, const C
   check_view("K", K);
   check_view("V", V);
   check_view("out", out);
+  if (causal && Q.rows > K.rows)
+    fail(ATT_E_SIZE, "a causal mask needs n_q=%lld <= n_kv=%lld", static_cast<long long>(Q.rows),
+         static_cast<long long>(K.rows));
   if (!(std::isfinite(scale) && scale > 0.0))
     fail(ATT_E_CONFIG, "scale %g is not a finite number > 0", scale);
   check_entries("Q", Q, std::numeric_limits<double>::max());

@@ -262,6 +262,9 @@ static void test_errors(void **state) {
   Q[4] = NAN;
   expect_failure(ATT_E_NONFINITE, CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, 1, 0, 0, out, 3), out,
                  "Q NaN");
+  /* Sizes are checked before any entry is read. */
+  expect_failure(ATT_E_SIZE, CALL(4, 3, 3, 3, Q, 3, K, 3, V, 3, 1, 1, 0, out, 3), out,
+                 "causal n_q > n_kv, Q NaN");
   Q[4] = 0.4;
   K[11] = -INFINITY;
   expect_failure(ATT_E_NONFINITE, CALL(3, 4, 3, 3, Q, 3, K, 3, V, 3, 1, 0, 0, out, 3), out,

@@ -275,84 +275,42 @@ static void test_value_rise_and_fall(void **state) {
   tu_report("test_value_rise_and_fall");
 }
 
-/* A whole value column falls between folds: every entry of column 1 starts
- * at 1e8 and is set to 1e-3, one entry at a time, with queries after each.
- * Once the last large entry is gone, C0's column still holds the rounding of
- * 1e8 (about 1e-8), far above 1e-10 * 1e-3; the change that leaves no entry
- * within 2^10 of the column's scale must fold and recompute the column at
- * once, not at the next scheduled fold (the lazy strategy, so that nothing
- * else folds in between). */
-static void test_column_falls_between_folds(void **state) {
-  size_t a;
-  (void)state;
-  tu_reset_worst_ratio();
-  for (a = 0; a < NLIMITS; ++a) {
-    tu_rng r;
-    tu_mirror m;
-    att_state *h;
-    char label[160];
-    int64_t i, before = -1, after = -1;
-    tu_rng_seed(&r, 7500 + a);
-    tu_mirror_alloc(&m, 8, 2, 1.0);
-    tu_mirror_randomize(&m, &r, 1.0, 1.0);
-    for (i = 0; i < 8; ++i) m.V[i * 2 + 1] = 1e8;
-    { /* The lazy strategy: the checks' queries must not bring the fold. */
-      att_config *cfg = tu_config(kLimits[a], 0.0, m.scale);
-      assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
-      h = tu_init(&m, cfg);
-      att_config_free(cfg);
-    }
-    assert_int_equal(att_stat(h, ATT_STAT_COLUMNS_RECOMPUTED, &before), ATT_OK);
-    for (i = 0; i < 8; ++i) {
-      assert_int_equal(att_set_entry(h, ATT_MATRIX_V, i, 1, 1e-3), ATT_OK);
-      m.V[i * 2 + 1] = 1e-3;
-      snprintf(label, sizeof label, "column fall k=%lld: %lld entries fallen",
-               (long long)kLimits[a], (long long)(i + 1));
-      tu_check_all(h, &m, TOL, label);
-    }
-    assert_int_equal(att_stat(h, ATT_STAT_COLUMNS_RECOMPUTED, &after), ATT_OK);
-    assert_true(after > before);
-    att_free(h);
-    tu_mirror_free(&m);
-  }
-  tu_report("test_column_falls_between_folds");
-}
+/* A value column falls between folds. Column 1 of an 8 x 2 problem starts
+ * as `column` (so that C0 is built with it), then `steps` set its entries one
+ * by one, with every output checked after each, under the lazy strategy (the
+ * checks' queries must not bring a fold) and at every lazy limit. C0's
+ * column holds the rounding of its large entries (about 1e-8 for 1e8), far
+ * above 1e-10 * 1e-3: the change that leaves no entry within 2^10 of the
+ * column's scale must fold and recompute the column at once, not at the next
+ * scheduled fold. */
+typedef struct value_step {
+  int64_t row;
+  double value;
+} value_step;
 
-/* As above, but the entry that held the column up had risen since the last
- * fold: column 1 holds 1e-3 except V[0][1] = 1e8, which C0 is built with;
- * then V[1][1] rises to 1e8 (pending), V[0][1] falls to 1e-3 (the column
- * still has a large entry), and V[1][1] falls back to 1e-3. That last
- * change, whose entry was 1e-3 at the last fold, is the one that leaves the
- * column far below its scale, and must fold. */
-static void test_column_falls_from_pending_peak(void **state) {
+static void run_column_fall(const char *name, unsigned seed, const double column[8],
+                            const value_step *steps, int64_t count) {
   size_t a;
-  (void)state;
   tu_reset_worst_ratio();
   for (a = 0; a < NLIMITS; ++a) {
     tu_rng r;
     tu_mirror m;
     att_state *h;
+    att_config *cfg = tu_config(kLimits[a], 0.0, 1.0);
     char label[160];
     int64_t i, before = -1, after = -1;
-    static const struct {
-      int64_t row;
-      double value;
-    } steps[3] = {{1, 1e8}, {0, 1e-3}, {1, 1e-3}};
-    tu_rng_seed(&r, 7600 + a);
+    tu_rng_seed(&r, seed + a);
     tu_mirror_alloc(&m, 8, 2, 1.0);
     tu_mirror_randomize(&m, &r, 1.0, 1.0);
-    for (i = 0; i < 8; ++i) m.V[i * 2 + 1] = i == 0 ? 1e8 : 1e-3;
-    {
-      att_config *cfg = tu_config(kLimits[a], 0.0, m.scale);
-      assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
-      h = tu_init(&m, cfg);
-      att_config_free(cfg);
-    }
+    for (i = 0; i < 8; ++i) m.V[i * 2 + 1] = column[i];
+    assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
+    h = tu_init(&m, cfg);
+    att_config_free(cfg);
     assert_int_equal(att_stat(h, ATT_STAT_COLUMNS_RECOMPUTED, &before), ATT_OK);
-    for (i = 0; i < 3; ++i) {
+    for (i = 0; i < count; ++i) {
       assert_int_equal(att_set_entry(h, ATT_MATRIX_V, steps[i].row, 1, steps[i].value), ATT_OK);
       m.V[steps[i].row * 2 + 1] = steps[i].value;
-      snprintf(label, sizeof label, "pending peak k=%lld: step %lld", (long long)kLimits[a],
+      snprintf(label, sizeof label, "%s k=%lld: step %lld", name, (long long)kLimits[a],
                (long long)i);
       tu_check_all(h, &m, TOL, label);
     }
@@ -361,7 +319,28 @@ static void test_column_falls_from_pending_peak(void **state) {
     att_free(h);
     tu_mirror_free(&m);
   }
-  tu_report("test_column_falls_from_pending_peak");
+  tu_report(name);
+}
+
+/* Every entry starts at 1e8 and is set to 1e-3. */
+static void test_column_falls_between_folds(void **state) {
+  static const double column[8] = {1e8, 1e8, 1e8, 1e8, 1e8, 1e8, 1e8, 1e8};
+  static const value_step steps[8] = {{0, 1e-3}, {1, 1e-3}, {2, 1e-3}, {3, 1e-3},
+                                      {4, 1e-3}, {5, 1e-3}, {6, 1e-3}, {7, 1e-3}};
+  (void)state;
+  run_column_fall("test_column_falls_between_folds", 7500, column, steps, 8);
+}
+
+/* The entry that holds the column up has risen since the last fold: V[0][1]
+ * = 1e8 and the rest 1e-3 at the fold; V[1][1] rises to 1e8 (pending),
+ * V[0][1] falls to 1e-3 (the column still has a large entry), and V[1][1]
+ * falls back to 1e-3. That last change, whose entry was 1e-3 at the last
+ * fold, is the one that leaves the column far below its scale. */
+static void test_column_falls_from_pending_peak(void **state) {
+  static const double column[8] = {1e8, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3};
+  static const value_step steps[3] = {{1, 1e8}, {0, 1e-3}, {1, 1e-3}};
+  (void)state;
+  run_column_fall("test_column_falls_from_pending_peak", 7600, column, steps, 3);
 }
 
 /* ---- Rows whose mass would underflow (or overflow) without a shift ----------- */

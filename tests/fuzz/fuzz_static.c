@@ -130,6 +130,25 @@ static int is_one_of(att_status st, const att_status *allowed, size_t count) {
   return 0;
 }
 
+/* The output contract of every one-shot function: a failed call leaves the
+ * whole buffer (extent elements) as it was, a successful one the padding
+ * beyond the rows x cols result. Returns 1 for a successful call. */
+static int output_kept(att_status st, const double *out, int64_t extent, int64_t rows, int64_t cols,
+                       att_layout layout, int64_t ld, const char *function) {
+  if (st != ATT_OK) {
+    if (!all_sentinel(out, extent)) {
+      fprintf(stderr, "%s failed with status %d\n", function, (int)st);
+      die("a failed call wrote its output", st);
+    }
+    return 0;
+  }
+  if (!su_padding_intact(out, rows, cols, layout, ld, SENTINEL)) {
+    fprintf(stderr, "%s\n", function);
+    die("a call wrote the padding of its output", 0);
+  }
+  return 1;
+}
+
 /* ---- Static attention, exact and polynomial ---------------------------------- */
 
 typedef struct problem {
@@ -222,13 +241,10 @@ static void check_attention(problem *p, long double *B, double *L) {
   if (p->causal && p->n_q > p->n_kv && st != ATT_E_SIZE && st != ATT_E_CONFIG)
     die("causal with n_q > n_kv accepted", st);
   if (!(p->scale > 0.0) && st == ATT_OK) die("att_attention accepted a scale <= 0 or NaN", 0);
-  if (st != ATT_OK) {
-    if (!all_sentinel(out, extent)) die("a failed att_attention wrote its output", st);
+  if (!output_kept(st, out, extent, p->n_q, p->d_v, p->layout, p->ldo, "att_attention")) {
     free(out);
     return;
   }
-  if (!su_padding_intact(out, p->n_q, p->d_v, p->layout, p->ldo, SENTINEL))
-    die("att_attention wrote the output's padding", 0);
   su_attention(p->n_q, p->n_kv, p->d_k, p->d_v, p->Q, p->K, p->V, p->scale, p->causal, B, L);
   if (worst_excess(p, out, B, L, TOL, &where) > 0.0)
     die("att_attention is outside the tolerance", where);
@@ -266,13 +282,10 @@ static void check_poly(problem *p, input *in, long double *B, double *L) {
   if (!is_one_of(st, allowed, sizeof allowed / sizeof *allowed))
     die("att_attention_poly status", st);
   if (!p->ld_ok && st != ATT_E_SIZE && st != ATT_E_CONFIG) die("poly: an unusable ld accepted", st);
-  if (st != ATT_OK) {
-    if (!all_sentinel(out, extent)) die("a failed att_attention_poly wrote its output", st);
+  if (!output_kept(st, out, extent, p->n_q, p->d_v, p->layout, p->ldo, "att_attention_poly")) {
     free(out);
     return;
   }
-  if (!su_padding_intact(out, p->n_q, p->d_v, p->layout, p->ldo, SENTINEL))
-    die("att_attention_poly wrote the output's padding", 0);
   if (degree_asked >= 0 && degree != degree_asked) die("not the degree asked for", degree);
   if (rank != binomial(p->d_k + degree, degree)) die("rank is not C(d_k + g, g)", rank);
   if (!(bound >= 0.0 && isfinite(bound))) die("an error bound that is not finite and >= 0", 0);
@@ -309,10 +322,7 @@ static void check_sparsify(input *in) {
   att_status st = att_sparsify_lq(n, d, Xp, ldx, layout, Y, ldy);
   if (!is_one_of(st, allowed, sizeof allowed / sizeof *allowed)) die("att_sparsify_lq status", st);
   if (!(ok_x && ok_y) && st != ATT_E_SIZE) die("att_sparsify_lq accepted an unusable ld", st);
-  if (st != ATT_OK) {
-    if (!all_sentinel(Y, ext_y)) die("a failed att_sparsify_lq wrote Y", st);
-  } else {
-    if (!su_padding_intact(Y, n, w, layout, ldy, SENTINEL)) die("lq wrote Y's padding", 0);
+  if (output_kept(st, Y, ext_y, n, w, layout, ldy, "att_sparsify_lq")) {
     for (i = 0; i < n; ++i) {
       long double xi = 0.0L;
       for (t = 0; t < d; ++t) xi += (long double)X[i * d + t] * X[i * d + t];
@@ -339,10 +349,7 @@ static void check_sparsify(input *in) {
     die("att_sparsify_gaussian status", st);
   if (!(ok_x && ok_g) && st != ATT_E_SIZE) die("att_sparsify_gaussian accepted an unusable ld", st);
   if (m_sketch > d && st != ATT_E_SIZE) die("att_sparsify_gaussian accepted m > d", st);
-  if (st != ATT_OK) {
-    if (!all_sentinel(G1, ext_g)) die("a failed att_sparsify_gaussian wrote Y", st);
-  } else {
-    if (!su_padding_intact(G1, n, m_sketch, layout, ldg, SENTINEL)) die("gaussian padding", 0);
+  if (output_kept(st, G1, ext_g, n, m_sketch, layout, ldg, "att_sparsify_gaussian")) {
     if (att_sparsify_gaussian(n, d, Xp, ldx, layout, m_sketch, seed, G2, ldg) != ATT_OK)
       die("att_sparsify_gaussian failed the second time", 0);
     if (memcmp(G1, G2, (size_t)ext_g * sizeof *G1) != 0)

@@ -196,6 +196,8 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   logits_ = Array<double>(n_q);
   a_new_ = Array<double>(n_q);
   delta_a_ = Array<double>(n_q);
+  e_old_ = Array<double>(n_q);
+  e_new_ = Array<double>(n_q);
   row_logits_ = Array<double>(n_kv);
   vec_ = Array<double>(std::max(d_k, d_v));
   old_key_ = Array<double>(d_k);
@@ -301,6 +303,8 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       logits_(o.logits_.size()),
       a_new_(o.a_new_.size()),
       delta_a_(o.delta_a_.size()),
+      e_old_(o.e_old_.size()),
+      e_new_(o.e_new_.size()),
       row_logits_(o.row_logits_.size()),
       vec_(o.vec_.size()),
       old_key_(o.old_key_.size()),
@@ -437,7 +441,7 @@ void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
 // from its logits (so entries that had underflowed come back exactly) and its
 // change dA is recorded as a pending key term. Only rows that see the key are
 // touched.
-void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
+void DynamicAttention::apply_key_column(int64_t row, const double *logits, bool exps_filled) {
   const int64_t n_q = shape_.n_q;
   const int64_t lo = mask_.first_row(row);
   double *delta_a = delta_a_.data();
@@ -451,11 +455,15 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits) {
     recompute = store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
   }
   double *old_logits = store_->key_logits(operands(), row, old_key_.data());
-  const int64_t n_flagged =
-      kern::key_column(old_logits + lo, logits + lo, shift_.data() + lo, query_norm_.data() + lo,
-                       recompute, store_->logit_drift_factor() * kU, a_new + lo, delta_a + lo,
-                       d_hi_.data() + lo, d_lo_.data() + lo, err_.data() + lo, flagged_.data() + lo,
-                       num::kUpdateCharge * kU, num::kRowTolerance, n_q - lo);
+  double *e_old = e_old_.data(), *e_new = e_new_.data();
+  if (!exps_filled)
+    kern::key_exps(old_logits + lo, logits + lo, shift_.data() + lo, e_old + lo, e_new + lo,
+                   n_q - lo);
+  const int64_t n_flagged = kern::key_column(
+      old_logits + lo, logits + lo, shift_.data() + lo, e_old + lo, e_new + lo,
+      query_norm_.data() + lo, recompute, store_->logit_drift_factor() * kU, a_new + lo,
+      delta_a + lo, d_hi_.data() + lo, d_lo_.data() + lo, err_.data() + lo, flagged_.data() + lo,
+      num::kUpdateCharge * kU, num::kRowTolerance, n_q - lo);
   int64_t slot = key_slot_[row];
   if (slot < 0) {
     slot = key_slot_[row] = n_key_cols_++;
@@ -490,7 +498,8 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
     fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
          static_cast<long long>(row), static_cast<long long>(col));
   double *logits = logits_.data();
-  if (!store_->propose_key_column(operands(), row, col, scaled_delta, logits)) {
+  KeyExps exps{e_old_.data(), e_new_.data(), false};
+  if (!store_->propose_key_column(operands(), row, col, scaled_delta, logits, &exps)) {
     // Fails, with the details.
     char what[64];
     std::snprintf(what, sizeof what, "changing K[%lld][%lld]", static_cast<long long>(row),
@@ -501,7 +510,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
   remember_old_key(row);
   K_(row, col) = k_new;
   ++updates_[ATT_MATRIX_K];
-  apply_key_column(row, logits);
+  apply_key_column(row, logits, exps.filled);
 }
 
 // The entry which[row, col] + delta, validated as set_entry validates a new
@@ -670,7 +679,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   if (which == ATT_MATRIX_Q) {
     apply_query_row(row, row_logits_.data());
   } else if (which == ATT_MATRIX_K) {
-    apply_key_column(row, logits_.data());
+    apply_key_column(row, logits_.data(), false);
   } else {
     record_value_change(row, -1, fell);
   }
@@ -705,7 +714,7 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
       fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
            static_cast<long long>(row), static_cast<long long>(c));
     if (first) {
-      store_->propose_key_column(operands(), row, c, scaled, out);
+      store_->propose_key_column(operands(), row, c, scaled, out, nullptr);
       first = false;
     } else {
       // Checked as a whole below.
@@ -815,7 +824,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     if (which == ATT_MATRIX_Q) {
       apply_query_row(row, out);
     } else if (which == ATT_MATRIX_K) {
-      apply_key_column(row, out);
+      apply_key_column(row, out, false);
     } else {
       record_value_change(row, -1, fell);
     }
@@ -919,7 +928,8 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
       const int64_t doubles = Q_.size() + K_.size() + V_.size() + V0_.size() + C0_.size() +
                               5 * shape_.n_q + pending_a_.size() + value_scale_.size() +
                               pending_r_.size() + logits_.size() + a_new_.size() + delta_a_.size() +
-                              row_logits_.size() + vec_.size() + old_key_.size() + ones_.size();
+                              e_old_.size() + e_new_.size() + row_logits_.size() + vec_.size() +
+                              old_key_.size() + ones_.size();
       const int64_t words =
           pending_key_.size() + key_slot_.size() + pending_value_.size() + value_slot_.size();
       const int64_t bytes_ = column_touched_.size() + flagged_.size();

@@ -166,8 +166,10 @@ class DynamicAttention {
   void check_key_logits(int64_t row, const double *logits, const char *what) const;
   // Apply validated logits: row of Q / column of K changed (never fails).
   void apply_query_row(int64_t row, const double *logits);
-  // old_key_ holds the key row before the change (remember_old_key).
-  void apply_key_column(int64_t row, const double *logits);
+  // old_key_ holds the key row before the change (remember_old_key);
+  // exps_filled: e_old_ and e_new_ already hold the column's exponentials
+  // (kern::key_exps), as the store's propose_key_column may leave them.
+  void apply_key_column(int64_t row, const double *logits, bool exps_filled);
   void remember_old_key(int64_t row);
   // V[row, col] changed (col = -1: possibly every entry of the row).
   void record_value_change(int64_t row, int64_t col, bool fell);
@@ -218,7 +220,7 @@ class DynamicAttention {
   Array<unsigned char> column_touched_;
 
   // Update scratch.
-  Array<double> logits_, a_new_, delta_a_, row_logits_, vec_, old_key_;
+  Array<double> logits_, a_new_, delta_a_, e_old_, e_new_, row_logits_, vec_, old_key_;
   Array<double> ones_;  // slots_ ones: the fold sums value columns with dgemv
   Array<unsigned char> flagged_;
 

@@ -36,7 +36,7 @@ class DenseStore final : public KernelStore {
   void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const double *V,
                      int64_t ldv, int64_t cols, double *out, int64_t ldo) override;
   bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,
-                          double *out) const override;
+                          double *out, KeyExps *exps) const override;
   double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old) override;
   double entry(const KernelOperands &ops, int64_t i, int64_t c) const override;
   void copy_column(const KernelOperands &ops, int64_t c, double *out) const override;

@@ -47,6 +47,14 @@ inline void commit_kernel_row(const double *logits, int64_t end, double *a, doub
   blas::gemv(blas::Op::T, end, cols, 1.0, V, ldv, a, 1, 0.0, out, ldo);
 }
 
+// Scratch for a key column's exponentials (kern::key_exps), n_q entries
+// each; filled says whether they hold them.
+struct KeyExps {
+  double *e_old;
+  double *e_new;
+  bool filled;
+};
+
 class KernelStore {
  public:
   virtual ~KernelStore() = default;
@@ -90,9 +98,13 @@ class KernelStore {
   // The logits of key column c after K[c, j] += delta, without changing
   // anything (ops.K still holds the old key row): out[i] = M[i, c] +
   // scaled_delta * Q[i, j] for the rows that see key c. Returns true when
-  // all of them are finite and within ATT_MAX_LOGIT in magnitude.
+  // all of them are finite and within ATT_MAX_LOGIT in magnitude. With
+  // `exps`, a store that can form the column's exponentials in the same pass
+  // (the dense store: they hide the read of its logits) writes
+  // kern::key_exps(old logits, out) for those rows into exps->e_old and
+  // exps->e_new and sets exps->filled; others leave it false.
   virtual bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
-                                  double scaled_delta, double *out) const = 0;
+                                  double scaled_delta, double *out, KeyExps *exps) const = 0;
 
   // The logits of key column c as the rows' D and C0 saw them, before the
   // change of its key row from k_old (d_k contiguous values; ops.K already

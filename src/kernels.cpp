@@ -35,12 +35,20 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
                     int64_t n) {
   table().exp_accumulate(m, shift, a, hi, lo, n);
 }
-int64_t key_column(double *m, const double *logits, const double *shift, const double *norm,
-                   double recompute, double drift, double *a_new, double *delta, double *hi,
-                   double *lo, double *err, unsigned char *flagged, double charge, double tol,
-                   int64_t n) {
-  return table().key_column(m, logits, shift, norm, recompute, drift, a_new, delta, hi, lo, err,
-                            flagged, charge, tol, n);
+void key_exps(const double *m, const double *logits, const double *shift, double *e_old,
+              double *e_new, int64_t n) {
+  table().key_exps(m, logits, shift, e_old, e_new, n);
+}
+bool key_propose(const double *m, double s, const double *q, const double *shift, double *logits,
+                 double *e_old, double *e_new, double limit, int64_t n) {
+  return table().key_propose(m, s, q, shift, logits, e_old, e_new, limit, n);
+}
+int64_t key_column(double *m, const double *logits, const double *shift, const double *e_old,
+                   const double *e_new, const double *norm, double recompute, double drift,
+                   double *a_new, double *delta, double *hi, double *lo, double *err,
+                   unsigned char *flagged, double charge, double tol, int64_t n) {
+  return table().key_column(m, logits, shift, e_old, e_new, norm, recompute, drift, a_new, delta,
+                            hi, lo, err, flagged, charge, tol, n);
 }
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n) {
   table().exp_shifted(x, shift, a, n);

@@ -27,8 +27,25 @@ bool running_max(const double *m, double *shift, double limit, int64_t n);
 void exp_accumulate(const double *m, const double *shift, double *a, double *hi, double *lo,
                     int64_t n);
 
+// The raw exponentials a key column's change needs, relative to the rows'
+// shifts: e_old[i] = exp(m[i] - shift[i]) for the old logits m and e_new[i] =
+// exp(min(logits[i] - shift[i], num::kShiftHeadroom)) for the new ones, both
+// unclamped (any value where the argument lies below num::kExpFloor;
+// key_column applies the floor).
+void key_exps(const double *m, const double *logits, const double *shift, double *e_old,
+              double *e_new, int64_t n);
+
+// logits[i] = m[i] + s * q[i] as axpy() forms and checks them, and with them
+// key_exps(m, logits, shift, e_old, e_new), in one pass that overlaps the
+// exponentials with the read of m and q (a key column kept in memory).
+// Returns true when some logits[i] is NaN or exceeds `limit` in magnitude
+// (then e_old and e_new are meaningless).
+bool key_propose(const double *m, double s, const double *q, const double *shift, double *logits,
+                 double *e_old, double *e_new, double limit, int64_t n);
+
 // A key column's logits change from m to `logits` (both relative to the
-// rows' shifts), for rows whose normalizer is D = hi + lo. For every row:
+// rows' shifts), for rows whose normalizer is D = hi + lo, given key_exps'
+// e_old and e_new for them. For every row:
 //   a_new[i] = exp(min(logits[i] - shift[i], num::kShiftHeadroom)) and
 //   delta[i] = a_new[i] - a_old, a_old = exp(m[i] - shift[i]) (each zero
 //   below the exponent floor, and bit for bit what exp_shifted gives for the
@@ -42,10 +59,10 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
 //   flagged[i] is set when the headroom was exceeded (the row must be
 //   re-shifted) or err exceeds tol * D (or D is no longer positive).
 // Returns the number of rows this call flagged that were not flagged before.
-int64_t key_column(double *m, const double *logits, const double *shift, const double *norm,
-                   double recompute, double drift, double *a_new, double *delta, double *hi,
-                   double *lo, double *err, unsigned char *flagged, double charge, double tol,
-                   int64_t n);
+int64_t key_column(double *m, const double *logits, const double *shift, const double *e_old,
+                   const double *e_new, const double *norm, double recompute, double drift,
+                   double *a_new, double *delta, double *hi, double *lo, double *err,
+                   unsigned char *flagged, double charge, double tol, int64_t n);
 
 // a[i] = exp_clamped(x[i] - shift[i]).
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n);

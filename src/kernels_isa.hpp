@@ -70,31 +70,70 @@ void isa_exp_accumulate(const double *m, const double *shift, double *a, double 
   }
 }
 
-// Every array is distinct (restrict), or the loops would not vectorize.
-int64_t isa_key_column(double *__restrict m, const double *__restrict logits,
-                       const double *__restrict shift, const double *__restrict norm,
-                       double recompute, double drift, double *__restrict a_new,
-                       double *__restrict delta, double *__restrict hi, double *__restrict lo,
-                       double *__restrict err, unsigned char *__restrict flagged, double charge,
-                       double tol, int64_t n) {
-  double x_old[kBlock], x_new[kBlock], e_old[kBlock], e_new[kBlock];
+// The raw exponentials of one block of a key column (key_exps).
+inline void key_exps_block(const double *m, const double *logits, const double *shift,
+                           double *e_old, double *e_new, int64_t len) {
+  double x_old[kBlock], x_new[kBlock];
+  for (int64_t i = 0; i < len; ++i) {
+    x_old[i] = m[i] - shift[i];
+    const double v = logits[i] - shift[i];
+    x_new[i] = v > num::kShiftHeadroom ? num::kShiftHeadroom : v;
+  }
+  exp_block(x_old, e_old, len);
+  exp_block(x_new, e_new, len);
+}
+
+void isa_key_exps(const double *m, const double *logits, const double *shift, double *e_old,
+                  double *e_new, int64_t n) {
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock)
+    key_exps_block(m + i0, logits + i0, shift + i0, e_old + i0, e_new + i0, block_length(n, i0));
+}
+
+bool isa_key_propose(const double *m, double s, const double *q, const double *shift,
+                     double *logits, double *e_old, double *e_new, double limit, int64_t n) {
+  int64_t bad = 0;
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t len = block_length(n, i0);
+    // m comes from memory: ask for the next block while this one's
+    // exponentials keep the core busy.
+    for (int64_t i = i0 + kBlock; i < i0 + 2 * kBlock && i < n; i += 8) {
+      __builtin_prefetch(m + i);
+      __builtin_prefetch(q + i);
+    }
+    for (int64_t i = i0; i < i0 + len; ++i) {
+      const double v = m[i] + s * q[i];
+      logits[i] = v;
+      bad |= __builtin_fabs(v) <= limit ? 0 : 1;
+    }
+    key_exps_block(m + i0, logits + i0, shift + i0, e_old + i0, e_new + i0, len);
+  }
+  return bad != 0;
+}
+
+// Every array is distinct (restrict), or the loop would not vectorize.
+// kRecompute: the recompute charge is not 0 (a store without logits); the
+// dense store's updates skip that term and its stream of norms.
+template <bool kRecompute>
+int64_t key_column_rows(double *__restrict m, const double *__restrict logits,
+                        const double *__restrict shift, const double *__restrict e_old,
+                        const double *__restrict e_new, const double *__restrict norm,
+                        double recompute, double drift, double *__restrict a_new,
+                        double *__restrict delta, double *__restrict hi, double *__restrict lo,
+                        double *__restrict err, unsigned char *__restrict flagged, double charge,
+                        double tol, int64_t n) {
   int64_t over[kBlock];
   int64_t count = 0;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
-    for (int64_t i = 0; i < len; ++i) {
-      x_old[i] = m[i0 + i] - shift[i0 + i];
-      const double v = logits[i0 + i] - shift[i0 + i];
-      over[i] = v > num::kShiftHeadroom ? 1 : 0;
-      x_new[i] = v > num::kShiftHeadroom ? num::kShiftHeadroom : v;
-    }
-    exp_block(x_old, e_old, len);
-    exp_block(x_new, e_new, len);
     int64_t any = 0;
     for (int64_t i = 0; i < len; ++i) {
       const int64_t r = i0 + i;
-      const double a_old = x_old[i] < num::kExpFloor ? 0.0 : e_old[i];
-      const double a = x_new[i] < num::kExpFloor ? 0.0 : e_new[i];
+      const double x_old = m[r] - shift[r];
+      const double v = logits[r] - shift[r];
+      // Loaded unconditionally, so the selections below vectorize.
+      const double eo = e_old[r], en = e_new[r];
+      const double a_old = x_old < num::kExpFloor ? 0.0 : eo;
+      const double a = v < num::kExpFloor ? 0.0 : en;
       const double d = a - a_old;
       a_new[r] = a;
       delta[r] = d;
@@ -108,10 +147,11 @@ int64_t isa_key_column(double *__restrict m, const double *__restrict logits,
       const double l = lo[r] + ((h - (s - dd)) + (d - dd));
       lo[r] = l;
       hi[r] = s;
-      const double e = err[r] + (charge * (a + a_old) + recompute * norm[r] * a_old + wander);
+      const double recomputed = kRecompute ? recompute * norm[r] * a_old : 0.0;
+      const double e = err[r] + (charge * (a + a_old) + recomputed + wander);
       err[r] = e;
       // Also catches D = 0 (the row's mass fell below the exponent floor).
-      over[i] |= e <= tol * (s + l) ? 0 : 1;
+      over[i] = (v > num::kShiftHeadroom ? 1 : 0) | (e <= tol * (s + l) ? 0 : 1);
       any |= over[i];
     }
     if (any == 0) continue;  // the usual case: nothing to flag
@@ -124,10 +164,24 @@ int64_t isa_key_column(double *__restrict m, const double *__restrict logits,
   return count;
 }
 
+int64_t isa_key_column(double *m, const double *logits, const double *shift, const double *e_old,
+                       const double *e_new, const double *norm, double recompute, double drift,
+                       double *a_new, double *delta, double *hi, double *lo, double *err,
+                       unsigned char *flagged, double charge, double tol, int64_t n) {
+  if (recompute != 0.0)
+    return key_column_rows<true>(m, logits, shift, e_old, e_new, norm, recompute, drift, a_new,
+                                 delta, hi, lo, err, flagged, charge, tol, n);
+  return key_column_rows<false>(m, logits, shift, e_old, e_new, norm, recompute, drift, a_new,
+                                delta, hi, lo, err, flagged, charge, tol, n);
+}
+
 void isa_exp_shifted(const double *x, const double *shift, double *a, int64_t n) {
   double t[kBlock], e[kBlock];
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
+    // x may be a column of logits in memory (copy_column): ask for the next
+    // block while this one's exponentials run.
+    for (int64_t i = i0 + kBlock; i < i0 + 2 * kBlock && i < n; i += 8) __builtin_prefetch(x + i);
     for (int64_t i = 0; i < len; ++i) t[i] = x[i0 + i] - shift[i0 + i];
     exp_block(t, e, len);
     for (int64_t i = 0; i < len; ++i) a[i0 + i] = t[i] < num::kExpFloor ? 0.0 : e[i];
@@ -244,8 +298,9 @@ void isa_add(const double *x, double *y, int64_t n) {
 }  // namespace att::kern
 
 // Defines the unit's table.
-#define ATT_DEFINE_KERNEL_TABLE(table)                                                            \
-  const ::att::kern::Table table = {                                                              \
-      ::att::kern::isa_exp_offset,     ::att::kern::isa_axpy,       ::att::kern::isa_running_max, \
-      ::att::kern::isa_exp_accumulate, ::att::kern::isa_key_column, ::att::kern::isa_exp_shifted, \
-      ::att::kern::isa_max_of,         ::att::kern::isa_exp_sum,    ::att::kern::isa_add}
+#define ATT_DEFINE_KERNEL_TABLE(table)                                                             \
+  const ::att::kern::Table table = {                                                               \
+      ::att::kern::isa_exp_offset,     ::att::kern::isa_axpy,        ::att::kern::isa_running_max, \
+      ::att::kern::isa_exp_accumulate, ::att::kern::isa_key_exps,    ::att::kern::isa_key_propose, \
+      ::att::kern::isa_key_column,     ::att::kern::isa_exp_shifted, ::att::kern::isa_max_of,      \
+      ::att::kern::isa_exp_sum,        ::att::kern::isa_add}

@@ -69,7 +69,7 @@ void StreamedStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t
 // The column's current logits are recomputed exactly as key_logits
 // recomputes them, so the update starts from the a_old it will subtract.
 bool StreamedStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
-                                       double scaled_delta, double *out) const {
+                                       double scaled_delta, double *out, KeyExps *) const {
   const int64_t lo = mask_.first_row(c);
   const int64_t n = n_q_ - lo;
   blas::gemv(blas::Op::N, n, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), ops.K.data() + c,

@@ -20,6 +20,13 @@ constexpr int64_t kBlock = 256;
 
 inline int64_t block_length(int64_t n, int64_t i0) { return n - i0 < kBlock ? n - i0 : kBlock; }
 
+// Asks for the block after [i0, i0 + kBlock) of x (of n), a line at a time,
+// so that an array read from memory arrives while the current block's
+// exponentials keep the core busy.
+inline void prefetch_next_block(const double *x, int64_t i0, int64_t n) {
+  for (int64_t i = i0 + kBlock; i < i0 + 2 * kBlock && i < n; i += 8) __builtin_prefetch(x + i);
+}
+
 void isa_exp_offset(const double *x, double shift, double *a, int64_t n) {
   double t[kBlock], e[kBlock];
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
@@ -91,23 +98,16 @@ void isa_key_exps(const double *m, const double *logits, const double *shift, do
 
 bool isa_key_propose(const double *m, double s, const double *q, const double *shift,
                      double *logits, double *e_old, double *e_new, double limit, int64_t n) {
-  int64_t bad = 0;
+  bool bad = false;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
-    // m comes from memory: ask for the next block while this one's
-    // exponentials keep the core busy.
-    for (int64_t i = i0 + kBlock; i < i0 + 2 * kBlock && i < n; i += 8) {
-      __builtin_prefetch(m + i);
-      __builtin_prefetch(q + i);
-    }
-    for (int64_t i = i0; i < i0 + len; ++i) {
-      const double v = m[i] + s * q[i];
-      logits[i] = v;
-      bad |= __builtin_fabs(v) <= limit ? 0 : 1;
-    }
+    // m (the kept logits) and q come from memory.
+    prefetch_next_block(m, i0, n);
+    prefetch_next_block(q, i0, n);
+    bad |= isa_axpy(m + i0, s, q + i0, logits + i0, limit, len);
     key_exps_block(m + i0, logits + i0, shift + i0, e_old + i0, e_new + i0, len);
   }
-  return bad != 0;
+  return bad;
 }
 
 // Every array is distinct (restrict), or the loop would not vectorize.
@@ -179,9 +179,8 @@ void isa_exp_shifted(const double *x, const double *shift, double *a, int64_t n)
   double t[kBlock], e[kBlock];
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
-    // x may be a column of logits in memory (copy_column): ask for the next
-    // block while this one's exponentials run.
-    for (int64_t i = i0 + kBlock; i < i0 + 2 * kBlock && i < n; i += 8) __builtin_prefetch(x + i);
+    // x may be a column of logits in memory (copy_column).
+    prefetch_next_block(x, i0, n);
     for (int64_t i = 0; i < len; ++i) t[i] = x[i0 + i] - shift[i0 + i];
     exp_block(t, e, len);
     for (int64_t i = 0; i < len; ++i) a[i0 + i] = t[i] < num::kExpFloor ? 0.0 : e[i];

@@ -96,16 +96,16 @@ Summary summarize(std::vector<double> &samples);
 // Median of a copy.
 double median_of(std::vector<double> samples);
 
-// How the vector exponential is computed on this machine.
-enum class ExpKind { avx512f, avx2, scalar };
-const char *exp_kind_name(ExpKind kind);
-
-// The best exponential available here (chosen once at run time; the build
-// itself targets baseline x86-64): y[i] = exp(x[i]), or 0 when x[i] < -708 so
-// BLAS never meets subnormal numbers, exactly like the library.
-ExpKind best_exp_kind();
+// The benchmark's exponential: the library's own kernel (vexp.cpp), y[i] =
+// exp(x[i]), or 0 when x[i] < -708 so BLAS never meets subnormal numbers,
+// exactly like the library. x may alias y.
 void exp_clamped(const double *x, double *y, size_t count);
-// The same with glibc's scalar exp, for orientation.
+const char *exp_kernel_name();
+// The same with SLEEF's vector exp (for orientation; nullptr from
+// sleef_exp_name() when the build or the CPU has none, and then
+// exp_clamped_sleef is glibc's) and with glibc's scalar exp.
+const char *sleef_exp_name();
+void exp_clamped_sleef(const double *x, double *y, size_t count);
 void exp_clamped_scalar(const double *x, double *y, size_t count);
 
 constexpr double kExpFloor = -708.0;

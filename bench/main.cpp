@@ -582,10 +582,10 @@ ContenderResult run_contender(const std::string &name, const std::string &kind,
 struct FloorResult {
   double gemm = NAN;  // C(n x d) += A(n x k) B(k x d), seconds
   double gemm_gflops = NAN;
-  double exp_column = NAN;  // n exponentials, best vector exp
-  double exp_column_scalar = NAN;
-  double per_update = NAN;  // gemm / k + exp_column
-  ExpKind exp_kind = ExpKind::scalar;
+  double exp_column = NAN;         // n exponentials, the library's kernel
+  double exp_column_sleef = NAN;   // the same with SLEEF (NAN without it)
+  double exp_column_scalar = NAN;  // and with glibc's scalar exp
+  double per_update = NAN;         // gemm / k + exp_column
 };
 
 FloorResult measure_floor(const Options &o, Rng &rng) {
@@ -614,21 +614,24 @@ FloorResult measure_floor(const Options &o, Rng &rng) {
   std::vector<double> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
   for (double &v : x) v = -std::fabs(3.0 * rng.normal());
   const int exp_reps = o.quick ? 21 : 501;
-  for (int pass = 0; pass < 2; ++pass) {
+  const struct {
+    void (*exp)(const double *, double *, size_t);
+    double *column;
+  } passes[] = {{exp_clamped, &f.exp_column},
+                {sleef_exp_name() ? exp_clamped_sleef : nullptr, &f.exp_column_sleef},
+                {exp_clamped_scalar, &f.exp_column_scalar}};
+  for (const auto &pass : passes) {
+    if (pass.exp == nullptr) continue;
     samples.clear();
     for (int rep = -5; rep < exp_reps; ++rep) {
       const Clock::time_point t0 = Clock::now();
-      if (pass == 0)
-        exp_clamped(x.data(), y.data(), x.size());
-      else
-        exp_clamped_scalar(x.data(), y.data(), x.size());
+      pass.exp(x.data(), y.data(), x.size());
       const Clock::time_point t1 = Clock::now();
       g_sink = y[0];
       if (rep >= 0) samples.push_back(seconds_between(t0, t1));
     }
-    (pass == 0 ? f.exp_column : f.exp_column_scalar) = median_of(samples);
+    *pass.column = median_of(samples);
   }
-  f.exp_kind = best_exp_kind();
   f.per_update = f.gemm / static_cast<double>(k) + f.exp_column;
   return f;
 }
@@ -753,9 +756,13 @@ void print_report(const Context &c) {
       "  dgemm %lld x %lld x %lld              %10.2f us (%.1f GFLOP/s) -> %.2f us per update\n",
       static_cast<long long>(o.n), static_cast<long long>(o.d), static_cast<long long>(o.k),
       us(f.gemm), f.gemm_gflops, us(f.gemm) / static_cast<double>(o.k));
-  std::printf("  column of %lld exponentials      %10.2f us (%s); glibc scalar exp %.2f us\n",
-              static_cast<long long>(o.n), us(f.exp_column), exp_kind_name(f.exp_kind),
-              us(f.exp_column_scalar));
+  std::printf("  column of %lld exponentials      %10.2f us (%s)\n", static_cast<long long>(o.n),
+              us(f.exp_column), exp_kernel_name());
+  if (sleef_exp_name() != nullptr)
+    std::printf("    for orientation: %s %.2f us, glibc scalar exp %.2f us\n", sleef_exp_name(),
+                us(f.exp_column_sleef), us(f.exp_column_scalar));
+  else
+    std::printf("    for orientation: glibc scalar exp %.2f us\n", us(f.exp_column_scalar));
   std::printf("  floor = dgemm / k + exp column   %10.2f us\n", us(f.per_update));
   if (c.have_static)
     std::printf("static recomputation of B: %.2f ms with allocation, %.2f ms reusing buffers\n",
@@ -909,7 +916,9 @@ std::string write_json(const Context &c) {
   j.number("gemm_gflops", c.floor.gemm_gflops);
   j.number("gemm_per_update_s", c.floor.gemm / static_cast<double>(o.k));
   j.number("exp_column_s", c.floor.exp_column);
-  j.string("exp_kind", exp_kind_name(c.floor.exp_kind));
+  j.string("exp_kind", exp_kernel_name());
+  j.number("exp_column_sleef_s", c.floor.exp_column_sleef);
+  if (sleef_exp_name() != nullptr) j.string("exp_sleef_kind", sleef_exp_name());
   j.number("exp_column_scalar_s", c.floor.exp_column_scalar);
   j.number("per_update_s", c.floor.per_update);
   j.end_object();

@@ -1,12 +1,18 @@
-// The vector exponential of the benchmark: SLEEF's AVX-512F or AVX2 kernels
-// when the CPU has them, glibc's scalar exp otherwise. The kernels sit in
-// functions compiled for their own target, so the program as a whole stays
-// baseline x86-64 (never -march=native) and runs anywhere.
+// The exponentials of the benchmark. Its floor and its baselines use the
+// library's own exponential kernel (src/kernels.hpp, the table the CPU and
+// DYNATTN_MAX_CPU_ISA select), the fastest vector exp on hand, so that
+// neither the floor nor a baseline is slowed by a slower exp than the
+// library's. SLEEF's and glibc's are timed once more for orientation. The
+// SLEEF kernels sit in functions compiled for their own target, so the
+// program as a whole stays baseline x86-64 (never -march=native).
 #include <immintrin.h>
 
 #include <cmath>
+#include <string>
 
 #include "common.hpp"
+#include "kernels.hpp"
+#include "kernels_table.hpp"
 
 #ifdef DYNATTN_BENCH_HAVE_SLEEF
 #include <sleef.h>
@@ -22,13 +28,14 @@ __m256d Sleef_expd4_u10avx2(__m256d);
 
 namespace bench {
 
-const char *exp_kind_name(ExpKind kind) {
-  switch (kind) {
-    case ExpKind::avx512f: return "SLEEF Sleef_expd8_u10avx512f";
-    case ExpKind::avx2: return "SLEEF Sleef_expd4_u10avx2";
-    case ExpKind::scalar: break;
-  }
-  return "glibc exp (scalar)";
+const char *exp_kernel_name() {
+  static const std::string name =
+      std::string("dynattn's ") + att::kern::isa_name(att::kern::active_isa()) + " kernel";
+  return name.c_str();
+}
+
+void exp_clamped(const double *x, double *y, size_t count) {
+  att::kern::exp_offset(x, 0.0, y, static_cast<int64_t>(count));
 }
 
 void exp_clamped_scalar(const double *x, double *y, size_t count) {
@@ -68,25 +75,19 @@ __attribute__((target("avx2,fma"))) void exp_avx2(const double *x, double *y, si
 }  // namespace
 #endif
 
-ExpKind best_exp_kind() {
+const char *sleef_exp_name() {
 #ifdef DYNATTN_BENCH_HAVE_SLEEF
-  static const ExpKind kind = __builtin_cpu_supports("avx512f") ? ExpKind::avx512f
-                              : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-                                  ? ExpKind::avx2
-                                  : ExpKind::scalar;
-  return kind;
-#else
-  return ExpKind::scalar;
+  if (__builtin_cpu_supports("avx512f")) return "SLEEF Sleef_expd8_u10avx512f";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return "SLEEF Sleef_expd4_u10avx2";
 #endif
+  return nullptr;
 }
 
-void exp_clamped(const double *x, double *y, size_t count) {
+void exp_clamped_sleef(const double *x, double *y, size_t count) {
 #ifdef DYNATTN_BENCH_HAVE_SLEEF
-  switch (best_exp_kind()) {
-    case ExpKind::avx512f: exp_avx512f(x, y, count); return;
-    case ExpKind::avx2: exp_avx2(x, y, count); return;
-    case ExpKind::scalar: break;
-  }
+  if (__builtin_cpu_supports("avx512f")) return exp_avx512f(x, y, count);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return exp_avx2(x, y, count);
 #endif
   exp_clamped_scalar(x, y, count);
 }

@@ -1,26 +1,71 @@
 #include "kernels.hpp"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels_table.hpp"
 
 namespace att::kern {
 namespace {
 
-const Table &select_table() {
+// The widest instruction set the environment allows: DYNATTN_MAX_CPU_ISA =
+// generic, avx2 or avx512 caps the choice (for testing the other tables on
+// one machine, and for results that are the same bit for bit on machines of
+// different widths); unset or any other value leaves it to the CPU.
+Isa isa_cap() {
+  const char *cap = std::getenv("DYNATTN_MAX_CPU_ISA");
+  if (cap == nullptr) return Isa::avx512;
+  if (std::strcmp(cap, "generic") == 0) return Isa::generic;
+  if (std::strcmp(cap, "avx2") == 0) return Isa::avx2;
+  return Isa::avx512;
+}
+
+Isa select_isa() {
 #if defined(__x86_64__) && defined(ATT_HAVE_X86_KERNELS)
+  const Isa cap = isa_cap();
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return kAvx512Table;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kAvx2Table;
+  if (cap >= Isa::avx512 && __builtin_cpu_supports("avx512f")) return Isa::avx512;
+  if (cap >= Isa::avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return Isa::avx2;
 #endif
-  return kGenericTable;
+  return Isa::generic;
 }
 
 // Chosen once, on first use (thread-safe initialization of a local static).
 const Table &table() {
-  static const Table &chosen = select_table();
+  static const Table &chosen = table_of(active_isa());
   return chosen;
 }
 
 }  // namespace
+
+Isa active_isa() {
+  static const Isa chosen = select_isa();
+  return chosen;
+}
+
+const Table &table_of(Isa isa) {
+  switch (isa) {
+#if defined(ATT_HAVE_X86_KERNELS)
+    case Isa::avx512: return kAvx512Table;
+    case Isa::avx2: return kAvx2Table;
+#else
+    case Isa::avx512:
+    case Isa::avx2:
+#endif
+    case Isa::generic: break;
+  }
+  return kGenericTable;
+}
+
+const char *isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    case Isa::generic: break;
+  }
+  return "generic";
+}
 
 void exp_offset(const double *x, double shift, double *a, int64_t n) {
   table().exp_offset(x, shift, a, n);

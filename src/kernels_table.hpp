@@ -23,7 +23,18 @@ struct Table {
 };
 
 extern const Table kGenericTable;
-extern const Table kAvx2Table;
-extern const Table kAvx512Table;
+extern const Table kAvx2Table;    // x86-64 builds only
+extern const Table kAvx512Table;  // x86-64 builds only
+
+// The instruction sets, narrowest first.
+enum class Isa { generic, avx2, avx512 };
+
+// The table the kernels use: the widest the CPU supports, capped by the
+// environment variable DYNATTN_MAX_CPU_ISA (kernels.cpp), chosen once.
+Isa active_isa();
+// An instruction set's table (the generic one where the build has no other);
+// the caller checks that the CPU supports it.
+const Table &table_of(Isa isa);
+const char *isa_name(Isa isa);
 
 }  // namespace att::kern

@@ -1,0 +1,185 @@
+/*
+ * The one white-box test: the exponential of every kernel table the CPU can
+ * run (src/kernels_table.hpp), against long-double expl, and the promise the
+ * error analysis rests on (docs/NUMERICS.md): every kernel that forms
+ * exp(m - shift) gives the same bits for the same argument, wherever the
+ * element sits in its array. The rest of the suite reaches the kernels only
+ * through the public API, with the table DYNATTN_MAX_CPU_ISA allows.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+extern "C" {  // cmocka.h does not say so itself
+#include <cmocka.h>
+}
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "kernels_table.hpp"
+#include "numerics.hpp"
+
+extern "C" {
+#include "test_util.h"
+}
+
+namespace {
+
+using att::kern::Isa;
+using att::kern::Table;
+
+// Largest error allowed per table, in ulps of the exact result: our own
+// AVX-512 exponential's bound (src/kernels_avx512.cpp), SLEEF's documented
+// 1-ulp bound for AVX2, and glibc's exp (below 1 ulp).
+double ulp_bound(Isa isa) { return isa == Isa::avx512 ? 0.6 : 1.0; }
+
+bool cpu_runs(Isa isa) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  switch (isa) {
+    case Isa::avx512: return __builtin_cpu_supports("avx512f");
+    case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::generic: return true;
+  }
+  return false;
+#else
+  return isa == Isa::generic;
+#endif
+}
+
+// The tables this build has and this CPU runs.
+std::vector<Isa> runnable_isas() {
+  std::vector<Isa> out{Isa::generic};
+  for (Isa isa : {Isa::avx2, Isa::avx512})
+    if (&att::kern::table_of(isa) != &att::kern::kGenericTable && cpu_runs(isa)) out.push_back(isa);
+  return out;
+}
+
+// |got - exp(x)| in ulps of exp(x), all in long double.
+double ulp_error(double got, double x) {
+  const long double exact = expl(static_cast<long double>(x));
+  const double nearest = static_cast<double>(exact);
+  const double ulp = std::nextafter(nearest, INFINITY) - nearest;
+  return static_cast<double>(fabsl(static_cast<long double>(got) - exact) / ulp);
+}
+
+// Arguments over the library's whole domain [kExpFloor, kShiftHeadroom],
+// arguments near 0 at every scale, the domain's ends and the points where
+// the AVX-512 table's index changes.
+std::vector<double> exp_arguments(tu_rng *rng) {
+  std::vector<double> x;
+  for (int i = 0; i < 400000; ++i)
+    x.push_back(tu_range(rng, att::num::kExpFloor, att::num::kShiftHeadroom));
+  for (int scale = 0; scale <= 60; ++scale)
+    for (int i = 0; i < 2000; ++i) x.push_back(tu_range(rng, -1.0, 1.0) * std::ldexp(1.0, -scale));
+  for (double edge : {att::num::kExpFloor, 0.0, att::num::kShiftHeadroom, -0.0, 1e-300})
+    x.push_back(edge);
+  const double step = std::log(2.0) / 32.0;  // half a table step
+  for (int k = -200; k <= 200; ++k)
+    for (double nudge : {-1e-15, 0.0, 1e-15}) x.push_back(k * step + nudge);
+  return x;
+}
+
+void exp_within_bound(void **state) {
+  (void)state;
+  tu_rng rng;
+  tu_rng_seed(&rng, 0x6578706b65726e31ULL);
+  const std::vector<double> x = exp_arguments(&rng);
+  std::vector<double> a(x.size());
+  for (Isa isa : runnable_isas()) {
+    const Table &t = att::kern::table_of(isa);
+    t.exp_offset(x.data(), 0.0, a.data(), static_cast<int64_t>(x.size()));
+    double worst = 0.0, worst_x = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double e = ulp_error(a[i], x[i]);
+      if (!(e <= worst)) worst = e, worst_x = x[i];
+    }
+    std::printf("# %s: worst error %.4f ulp at x = %a (bound %.2f)\n", att::kern::isa_name(isa),
+                worst, worst_x, ulp_bound(isa));
+    assert_true(worst <= ulp_bound(isa));
+  }
+}
+
+void exp_flushes_below_floor(void **state) {
+  (void)state;
+  const double x[] = {-708.0000001, -709.0, -745.0, -746.0, -1e300, -INFINITY, -1e5};
+  const int64_t n = sizeof x / sizeof x[0];
+  for (Isa isa : runnable_isas()) {
+    double a[sizeof x / sizeof x[0]];
+    att::kern::table_of(isa).exp_offset(x, 0.0, a, n);
+    for (int64_t i = 0; i < n; ++i) assert_true(a[i] == 0.0 && !std::signbit(a[i]));
+  }
+}
+
+// exp_offset, exp_shifted, exp_accumulate, exp_sum and key_exps agree bit
+// for bit on every argument, whatever the element's position (offsets 0..9
+// into the arrays, lengths that leave every tail size), and key_column's
+// a_new is the same bits too.
+void exp_same_bits_everywhere(void **state) {
+  (void)state;
+  tu_rng rng;
+  tu_rng_seed(&rng, 0x6578706b65726e32ULL);
+  const int64_t n = 1037;
+  std::vector<double> m(n + 16), shift(n + 16), ref(n + 16);
+  tu_fill_uniform(&rng, m.data(), n + 16, -40.0, 40.0);
+  tu_fill_uniform(&rng, shift.data(), n + 16, 0.0, 40.0);
+  for (Isa isa : runnable_isas()) {
+    const Table &t = att::kern::table_of(isa);
+    t.exp_shifted(m.data(), shift.data(), ref.data(), n + 16);
+    for (int64_t off = 0; off < 10; ++off) {
+      const int64_t len = n - off;
+      const double *mo = m.data() + off, *so = shift.data() + off, *want = ref.data() + off;
+      std::vector<double> a(len), e_old(len), e_new(len), hi(len, 0.0), lo(len, 0.0);
+      t.exp_shifted(mo, so, a.data(), len);
+      assert_memory_equal(a.data(), want, sizeof(double) * len);
+      t.exp_accumulate(mo, so, a.data(), hi.data(), lo.data(), len);
+      assert_memory_equal(a.data(), want, sizeof(double) * len);
+      t.key_exps(mo, mo, so, e_old.data(), e_new.data(), len);
+      for (int64_t i = 0; i < len; ++i) {
+        const double arg = mo[i] - so[i];
+        if (arg < att::num::kExpFloor) continue;  // raw values are unspecified there
+        assert_true(e_old[i] == want[i]);
+        if (arg <= att::num::kShiftHeadroom) assert_true(e_new[i] == want[i]);
+      }
+      // One shift for the whole array: exp_offset and exp_sum.
+      std::vector<double> b(len), c(len);
+      t.exp_offset(mo, so[0], b.data(), len);
+      t.exp_sum(mo, so[0], c.data(), len);
+      assert_memory_equal(b.data(), c.data(), sizeof(double) * len);
+      std::vector<double> one(len, so[0]), d(len);
+      t.exp_shifted(mo, one.data(), d.data(), len);
+      assert_memory_equal(b.data(), d.data(), sizeof(double) * len);
+    }
+  }
+}
+
+// DYNATTN_MAX_CPU_ISA caps the table the library picks.
+void cap_is_honoured(void **state) {
+  (void)state;
+  const Isa active = att::kern::active_isa();
+  assert_true(cpu_runs(active));
+  const char *cap = std::getenv("DYNATTN_MAX_CPU_ISA");
+  std::printf("# active table: %s (DYNATTN_MAX_CPU_ISA=%s)\n", att::kern::isa_name(active),
+              cap ? cap : "unset");
+  if (cap == nullptr) return;
+  if (std::strcmp(cap, "generic") == 0) assert_true(active == Isa::generic);
+  if (std::strcmp(cap, "avx2") == 0) assert_true(active <= Isa::avx2);
+}
+
+}  // namespace
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(exp_within_bound),
+      cmocka_unit_test(exp_flushes_below_floor),
+      cmocka_unit_test(exp_same_bits_everywhere),
+      cmocka_unit_test(cap_is_honoured),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

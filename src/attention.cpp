@@ -194,8 +194,6 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   column_touched_ = Array<unsigned char>(d_v);
   column_touched_.fill(0);
   logits_ = Array<double>(n_q);
-  a_new_ = Array<double>(n_q);
-  delta_a_ = Array<double>(n_q);
   e_old_ = Array<double>(n_q);
   e_new_ = Array<double>(n_q);
   row_logits_ = Array<double>(n_kv);
@@ -301,8 +299,6 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       value_scale_(o.value_scale_.copy()),
       column_touched_(o.column_touched_.copy()),
       logits_(o.logits_.size()),
-      a_new_(o.a_new_.size()),
-      delta_a_(o.delta_a_.size()),
       e_old_(o.e_old_.size()),
       e_new_(o.e_new_.size()),
       row_logits_(o.row_logits_.size()),
@@ -444,8 +440,6 @@ void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
 void DynamicAttention::apply_key_column(int64_t row, const double *logits, bool exps_filled) {
   const int64_t n_q = shape_.n_q;
   const int64_t lo = mask_.first_row(row);
-  double *delta_a = delta_a_.data();
-  double *a_new = a_new_.data();
   // A store that recomputes the old column: its a_old may differ from the
   // one D and C0 hold by the rounding of the logits' dot product.
   double recompute = 0.0;
@@ -459,11 +453,12 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits, bool 
   if (!exps_filled)
     kern::key_exps(old_logits + lo, logits + lo, shift_.data() + lo, e_old + lo, e_new + lo,
                    n_q - lo);
-  const int64_t n_flagged = kern::key_column(
-      old_logits + lo, logits + lo, shift_.data() + lo, e_old + lo, e_new + lo,
-      query_norm_.data() + lo, recompute, store_->logit_drift_factor() * kU, a_new + lo,
-      delta_a + lo, d_hi_.data() + lo, d_lo_.data() + lo, err_.data() + lo, flagged_.data() + lo,
-      num::kUpdateCharge * kU, num::kRowTolerance, n_q - lo);
+  const int64_t n_flagged =
+      kern::key_column(old_logits + lo, logits + lo, shift_.data() + lo, e_old + lo, e_new + lo,
+                       query_norm_.data() + lo, recompute, store_->logit_drift_factor() * kU,
+                       d_hi_.data() + lo, d_lo_.data() + lo, err_.data() + lo, flagged_.data() + lo,
+                       num::kUpdateCharge * kU, num::kRowTolerance, n_q - lo);
+  const double *delta_a = e_old, *a_new = e_new;  // what key_column left there
   int64_t slot = key_slot_[row];
   if (slot < 0) {
     slot = key_slot_[row] = n_key_cols_++;
@@ -927,9 +922,8 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
     case ATT_STAT_BYTES: {
       const int64_t doubles = Q_.size() + K_.size() + V_.size() + V0_.size() + C0_.size() +
                               5 * shape_.n_q + pending_a_.size() + value_scale_.size() +
-                              pending_r_.size() + logits_.size() + a_new_.size() + delta_a_.size() +
-                              e_old_.size() + e_new_.size() + row_logits_.size() + vec_.size() +
-                              old_key_.size() + ones_.size();
+                              pending_r_.size() + logits_.size() + e_old_.size() + e_new_.size() +
+                              row_logits_.size() + vec_.size() + old_key_.size() + ones_.size();
       const int64_t words =
           pending_key_.size() + key_slot_.size() + pending_value_.size() + value_slot_.size();
       const int64_t bytes_ = column_touched_.size() + flagged_.size();

@@ -220,7 +220,7 @@ class DynamicAttention {
   Array<unsigned char> column_touched_;
 
   // Update scratch.
-  Array<double> logits_, a_new_, delta_a_, e_old_, e_new_, row_logits_, vec_, old_key_;
+  Array<double> logits_, e_old_, e_new_, row_logits_, vec_, old_key_;
   Array<double> ones_;  // slots_ ones: the fold sums value columns with dgemv
   Array<unsigned char> flagged_;
 

@@ -88,12 +88,12 @@ bool key_propose(const double *m, double s, const double *q, const double *shift
                  double *e_old, double *e_new, double limit, int64_t n) {
   return table().key_propose(m, s, q, shift, logits, e_old, e_new, limit, n);
 }
-int64_t key_column(double *m, const double *logits, const double *shift, const double *e_old,
-                   const double *e_new, const double *norm, double recompute, double drift,
-                   double *a_new, double *delta, double *hi, double *lo, double *err,
-                   unsigned char *flagged, double charge, double tol, int64_t n) {
-  return table().key_column(m, logits, shift, e_old, e_new, norm, recompute, drift, a_new, delta,
-                            hi, lo, err, flagged, charge, tol, n);
+int64_t key_column(double *m, const double *logits, const double *shift, double *e_old,
+                   double *e_new, const double *norm, double recompute, double drift, double *hi,
+                   double *lo, double *err, unsigned char *flagged, double charge, double tol,
+                   int64_t n) {
+  return table().key_column(m, logits, shift, e_old, e_new, norm, recompute, drift, hi, lo, err,
+                            flagged, charge, tol, n);
 }
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n) {
   table().exp_shifted(x, shift, a, n);

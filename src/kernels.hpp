@@ -45,11 +45,12 @@ bool key_propose(const double *m, double s, const double *q, const double *shift
 
 // A key column's logits change from m to `logits` (both relative to the
 // rows' shifts), for rows whose normalizer is D = hi + lo, given key_exps'
-// e_old and e_new for them. For every row:
-//   a_new[i] = exp(min(logits[i] - shift[i], num::kShiftHeadroom)) and
-//   delta[i] = a_new[i] - a_old, a_old = exp(m[i] - shift[i]) (each zero
-//   below the exponent floor, and bit for bit what exp_shifted gives for the
-//   same argument), then m[i] = logits[i];
+// e_old and e_new for them, which it overwrites in place (one pair of
+// arrays fewer for a pass whose speed is that of the cache). For every row:
+//   e_new[i] becomes a_new = exp(min(logits[i] - shift[i], kShiftHeadroom))
+//   and e_old[i] becomes delta = a_new - a_old, a_old = exp(m[i] - shift[i])
+//   (each zero below the exponent floor, and bit for bit what exp_shifted
+//   gives for the same argument), then m[i] = logits[i];
 //   D absorbs delta exactly (TwoSum);
 //   err[i] grows by charge * (a_old + a_new) (the two entries' masses) plus
 //   recompute * norm[i] * a_old (a store's rounding in recomputing m; 0 for
@@ -59,10 +60,10 @@ bool key_propose(const double *m, double s, const double *q, const double *shift
 //   flagged[i] is set when the headroom was exceeded (the row must be
 //   re-shifted) or err exceeds tol * D (or D is no longer positive).
 // Returns the number of rows this call flagged that were not flagged before.
-int64_t key_column(double *m, const double *logits, const double *shift, const double *e_old,
-                   const double *e_new, const double *norm, double recompute, double drift,
-                   double *a_new, double *delta, double *hi, double *lo, double *err,
-                   unsigned char *flagged, double charge, double tol, int64_t n);
+int64_t key_column(double *m, const double *logits, const double *shift, double *e_old,
+                   double *e_new, const double *norm, double recompute, double drift, double *hi,
+                   double *lo, double *err, unsigned char *flagged, double charge, double tol,
+                   int64_t n);
 
 // a[i] = exp_clamped(x[i] - shift[i]).
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n);

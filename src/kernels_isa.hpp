@@ -115,10 +115,9 @@ bool isa_key_propose(const double *m, double s, const double *q, const double *s
 // dense store's updates skip that term and its stream of norms.
 template <bool kRecompute>
 int64_t key_column_rows(double *__restrict m, const double *__restrict logits,
-                        const double *__restrict shift, const double *__restrict e_old,
-                        const double *__restrict e_new, const double *__restrict norm,
-                        double recompute, double drift, double *__restrict a_new,
-                        double *__restrict delta, double *__restrict hi, double *__restrict lo,
+                        const double *__restrict shift, double *__restrict e_old,
+                        double *__restrict e_new, const double *__restrict norm, double recompute,
+                        double drift, double *__restrict hi, double *__restrict lo,
                         double *__restrict err, unsigned char *__restrict flagged, double charge,
                         double tol, int64_t n) {
   int64_t over[kBlock];
@@ -135,8 +134,8 @@ int64_t key_column_rows(double *__restrict m, const double *__restrict logits,
       const double a_old = x_old < num::kExpFloor ? 0.0 : eo;
       const double a = v < num::kExpFloor ? 0.0 : en;
       const double d = a - a_old;
-      a_new[r] = a;
-      delta[r] = d;
+      e_new[r] = a;
+      e_old[r] = d;
       // The logit's rounding drift (see kernels.hpp), before m takes the new one.
       const double wander = drift * (__builtin_fabs(m[r]) + __builtin_fabs(logits[r])) * a;
       m[r] = logits[r];
@@ -164,15 +163,15 @@ int64_t key_column_rows(double *__restrict m, const double *__restrict logits,
   return count;
 }
 
-int64_t isa_key_column(double *m, const double *logits, const double *shift, const double *e_old,
-                       const double *e_new, const double *norm, double recompute, double drift,
-                       double *a_new, double *delta, double *hi, double *lo, double *err,
-                       unsigned char *flagged, double charge, double tol, int64_t n) {
+int64_t isa_key_column(double *m, const double *logits, const double *shift, double *e_old,
+                       double *e_new, const double *norm, double recompute, double drift,
+                       double *hi, double *lo, double *err, unsigned char *flagged, double charge,
+                       double tol, int64_t n) {
   if (recompute != 0.0)
-    return key_column_rows<true>(m, logits, shift, e_old, e_new, norm, recompute, drift, a_new,
-                                 delta, hi, lo, err, flagged, charge, tol, n);
-  return key_column_rows<false>(m, logits, shift, e_old, e_new, norm, recompute, drift, a_new,
-                                delta, hi, lo, err, flagged, charge, tol, n);
+    return key_column_rows<true>(m, logits, shift, e_old, e_new, norm, recompute, drift, hi, lo,
+                                 err, flagged, charge, tol, n);
+  return key_column_rows<false>(m, logits, shift, e_old, e_new, norm, recompute, drift, hi, lo, err,
+                                flagged, charge, tol, n);
 }
 
 void isa_exp_shifted(const double *x, const double *shift, double *a, int64_t n) {

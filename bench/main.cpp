@@ -7,6 +7,7 @@
 #include <dynattn.h>
 
 #include <cblas.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -731,6 +732,10 @@ struct Context {
   std::string blas_config;
   int blas_threads = 0;
   double timer = NAN;
+  // The CPU the main thread ran on when the run started and ended (-1 when
+  // unknown): the vCPUs of a shared machine need not be equal, and the
+  // single-threaded part of an update runs on this one.
+  int main_cpu_start = -1, main_cpu_end = -1;
   FloorResult floor;
   bool have_static = false;
   StaticResult static_time;
@@ -749,6 +754,8 @@ void print_report(const Context &c) {
       o.quick ? " (quick)" : "");
   std::printf("machine: %s, %ld CPUs; BLAS: %s, %d threads; timer overhead %.0f ns\n",
               c.cpu.c_str(), c.cpus, c.blas_config.c_str(), c.blas_threads, c.timer * 1e9);
+  std::printf("main thread on cpu %d at the start, cpu %d at the end\n", c.main_cpu_start,
+              c.main_cpu_end);
 
   const FloorResult &f = c.floor;
   std::printf("\nBLAS-3 floor of one key update (k = %lld):\n", static_cast<long long>(o.k));
@@ -888,6 +895,8 @@ std::string write_json(const Context &c) {
   j.integer("blas_threads", c.blas_threads);
   j.string("compiler", __VERSION__);
   j.number("timer_overhead_s", c.timer);
+  j.integer("main_cpu_start", c.main_cpu_start);
+  j.integer("main_cpu_end", c.main_cpu_end);
   j.integer("peak_rss_bytes", c.peak_rss);
   j.end_object();
 
@@ -989,6 +998,7 @@ int run(int argc, char **argv) {
   c.blas_config = openblas_get_config();
   c.blas_threads = openblas_get_num_threads();
   c.timer = timer_overhead();
+  c.main_cpu_start = sched_getcpu();
 
   Rng rng(o.seed);
   Problem start;
@@ -1071,6 +1081,7 @@ int run(int argc, char **argv) {
     }
   }
   c.peak_rss = peak_rss_bytes();
+  c.main_cpu_end = sched_getcpu();
 
   print_report(c);
   if (!o.json.empty()) {

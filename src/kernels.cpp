@@ -9,9 +9,9 @@ namespace att::kern {
 namespace {
 
 // The widest instruction set the environment allows: DYNATTN_MAX_CPU_ISA =
-// generic, avx2 or avx512 caps the choice (for testing the other tables on
-// one machine, and for results that are the same bit for bit on machines of
-// different widths); unset or any other value leaves it to the CPU.
+// generic, avx2 or avx512 caps the choice (to test the other tables on one
+// machine, or to run the same kernels on machines of different widths);
+// unset or any other value leaves it to the CPU.
 Isa isa_cap() {
   const char *cap = std::getenv("DYNATTN_MAX_CPU_ISA");
   if (cap == nullptr) return Isa::avx512;

@@ -101,11 +101,13 @@ double median_of(std::vector<double> samples);
 // exactly like the library. x may alias y.
 void exp_clamped(const double *x, double *y, size_t count);
 const char *exp_kernel_name();
-// The same with SLEEF's vector exp (for orientation; nullptr from
-// sleef_exp_name() when the build or the CPU has none, and then
-// exp_clamped_sleef is glibc's) and with glibc's scalar exp.
-const char *sleef_exp_name();
-void exp_clamped_sleef(const double *x, double *y, size_t count);
+// The same with SLEEF's vector exp, for orientation ({nullptr, nullptr} when
+// the build or the CPU has none), and with glibc's scalar exp.
+struct ExpRoutine {
+  const char *name;
+  void (*exp)(const double *x, double *y, size_t count);
+};
+ExpRoutine sleef_exp();
 void exp_clamped_scalar(const double *x, double *y, size_t count);
 
 constexpr double kExpFloor = -708.0;

@@ -619,7 +619,7 @@ FloorResult measure_floor(const Options &o, Rng &rng) {
     void (*exp)(const double *, double *, size_t);
     double *column;
   } passes[] = {{exp_clamped, &f.exp_column},
-                {sleef_exp_name() ? exp_clamped_sleef : nullptr, &f.exp_column_sleef},
+                {sleef_exp().exp, &f.exp_column_sleef},
                 {exp_clamped_scalar, &f.exp_column_scalar}};
   for (const auto &pass : passes) {
     if (pass.exp == nullptr) continue;
@@ -765,8 +765,8 @@ void print_report(const Context &c) {
       us(f.gemm), f.gemm_gflops, us(f.gemm) / static_cast<double>(o.k));
   std::printf("  column of %lld exponentials      %10.2f us (%s)\n", static_cast<long long>(o.n),
               us(f.exp_column), exp_kernel_name());
-  if (sleef_exp_name() != nullptr)
-    std::printf("    for orientation: %s %.2f us, glibc scalar exp %.2f us\n", sleef_exp_name(),
+  if (sleef_exp().name != nullptr)
+    std::printf("    for orientation: %s %.2f us, glibc scalar exp %.2f us\n", sleef_exp().name,
                 us(f.exp_column_sleef), us(f.exp_column_scalar));
   else
     std::printf("    for orientation: glibc scalar exp %.2f us\n", us(f.exp_column_scalar));
@@ -927,7 +927,7 @@ std::string write_json(const Context &c) {
   j.number("exp_column_s", c.floor.exp_column);
   j.string("exp_kind", exp_kernel_name());
   j.number("exp_column_sleef_s", c.floor.exp_column_sleef);
-  if (sleef_exp_name() != nullptr) j.string("exp_sleef_kind", sleef_exp_name());
+  if (sleef_exp().name != nullptr) j.string("exp_sleef_kind", sleef_exp().name);
   j.number("exp_column_scalar_s", c.floor.exp_column_scalar);
   j.number("per_update_s", c.floor.per_update);
   j.end_object();

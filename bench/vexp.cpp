@@ -75,21 +75,13 @@ __attribute__((target("avx2,fma"))) void exp_avx2(const double *x, double *y, si
 }  // namespace
 #endif
 
-const char *sleef_exp_name() {
+ExpRoutine sleef_exp() {
 #ifdef DYNATTN_BENCH_HAVE_SLEEF
-  if (__builtin_cpu_supports("avx512f")) return "SLEEF Sleef_expd8_u10avx512f";
+  if (__builtin_cpu_supports("avx512f")) return {"SLEEF Sleef_expd8_u10avx512f", exp_avx512f};
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return "SLEEF Sleef_expd4_u10avx2";
+    return {"SLEEF Sleef_expd4_u10avx2", exp_avx2};
 #endif
-  return nullptr;
-}
-
-void exp_clamped_sleef(const double *x, double *y, size_t count) {
-#ifdef DYNATTN_BENCH_HAVE_SLEEF
-  if (__builtin_cpu_supports("avx512f")) return exp_avx512f(x, y, count);
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return exp_avx2(x, y, count);
-#endif
-  exp_clamped_scalar(x, y, count);
+  return {nullptr, nullptr};
 }
 
 }  // namespace bench

@@ -21,13 +21,9 @@ Isa isa_cap() {
 }
 
 Isa select_isa() {
-#if defined(__x86_64__) && defined(ATT_HAVE_X86_KERNELS)
   const Isa cap = isa_cap();
-  __builtin_cpu_init();
-  if (cap >= Isa::avx512 && __builtin_cpu_supports("avx512f")) return Isa::avx512;
-  if (cap >= Isa::avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return Isa::avx2;
-#endif
+  if (cap >= Isa::avx512 && isa_supported(Isa::avx512)) return Isa::avx512;
+  if (cap >= Isa::avx2 && isa_supported(Isa::avx2)) return Isa::avx2;
   return Isa::generic;
 }
 
@@ -38,6 +34,17 @@ const Table &table() {
 }
 
 }  // namespace
+
+bool isa_supported(Isa isa) {
+  if (isa == Isa::generic) return true;
+#if defined(__x86_64__) && defined(ATT_HAVE_X86_KERNELS)
+  __builtin_cpu_init();
+  if (isa == Isa::avx512) return __builtin_cpu_supports("avx512f");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
 
 Isa active_isa() {
   static const Isa chosen = select_isa();

@@ -32,8 +32,10 @@ enum class Isa { generic, avx2, avx512 };
 // The table the kernels use: the widest the CPU supports, capped by the
 // environment variable DYNATTN_MAX_CPU_ISA (kernels.cpp), chosen once.
 Isa active_isa();
+// Whether this build has the instruction set's table and the CPU runs it.
+bool isa_supported(Isa isa);
 // An instruction set's table (the generic one where the build has no other);
-// the caller checks that the CPU supports it.
+// the caller checks isa_supported.
 const Table &table_of(Isa isa);
 const char *isa_name(Isa isa);
 

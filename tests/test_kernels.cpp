@@ -39,25 +39,11 @@ using att::kern::Table;
 // 1-ulp bound for AVX2, and glibc's exp (below 1 ulp).
 double ulp_bound(Isa isa) { return isa == Isa::avx512 ? 0.6 : 1.0; }
 
-bool cpu_runs(Isa isa) {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  switch (isa) {
-    case Isa::avx512: return __builtin_cpu_supports("avx512f");
-    case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case Isa::generic: return true;
-  }
-  return false;
-#else
-  return isa == Isa::generic;
-#endif
-}
-
 // The tables this build has and this CPU runs.
 std::vector<Isa> runnable_isas() {
-  std::vector<Isa> out{Isa::generic};
-  for (Isa isa : {Isa::avx2, Isa::avx512})
-    if (&att::kern::table_of(isa) != &att::kern::kGenericTable && cpu_runs(isa)) out.push_back(isa);
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512})
+    if (att::kern::isa_supported(isa)) out.push_back(isa);
   return out;
 }
 
@@ -163,7 +149,7 @@ void exp_same_bits_everywhere(void **state) {
 void cap_is_honoured(void **state) {
   (void)state;
   const Isa active = att::kern::active_isa();
-  assert_true(cpu_runs(active));
+  assert_true(att::kern::isa_supported(active));
   const char *cap = std::getenv("DYNATTN_MAX_CPU_ISA");
   std::printf("# active table: %s (DYNATTN_MAX_CPU_ISA=%s)\n", att::kern::isa_name(active),
               cap ? cap : "unset");

@@ -170,7 +170,7 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   Q_ = Matrix(n_q, d_k);
   K_ = Matrix(n_kv, d_k);
   V_ = Matrix(n_kv, d_v);
-  V0_ = Matrix(n_kv, d_v);
+  V0_ = RowMatrix(n_kv, d_v);
   if (storage == ATT_STORAGE_STREAMED) {
     store_ = std::make_unique<StreamedStore>(n_q, n_kv, d_k, mask_);
   } else {
@@ -252,7 +252,8 @@ DynamicAttention::DynamicAttention(Shape shape, InputMatrix Q, InputMatrix K, In
   copy_input("Q", Q, Q_, huge);
   copy_input("K", K, K_, huge);
   copy_input("V", V, V_, ATT_MAX_VALUE);
-  std::memcpy(V0_.data(), V_.data(), sizeof(double) * static_cast<size_t>(V_.size()));
+  for (int64_t j = 0; j < shape_.d_v; ++j)
+    for (int64_t r = 0; r < shape_.n_kv; ++r) V0_(r, j) = V_(r, j);
   compute_query_norms(0, shape_.n_q);
   for (int64_t j = 0; j < shape_.d_v; ++j) {
     double largest = 0.0;
@@ -321,7 +322,7 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
 int64_t DynamicAttention::compute_rows(int64_t i0, int64_t count, double limit) {
   const int64_t bad = store_->compute_rows_and_multiply(
       i0, count, Q_, K_, scale_, limit, shift_.data() + i0, d_hi_.data() + i0, err_.data() + i0,
-      V0_.data(), V0_.ld(), shape_.d_v, C0_.data() + i0, C0_.ld());
+      v0_view(), C0_.data() + i0, C0_.ld());
   if (bad >= 0) return bad;
   reset_rows(i0, count);
   return -1;
@@ -338,8 +339,8 @@ void DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
   double *logits = row_logits_.data();
   for (int64_t i = i0; i < i0 + count; ++i) {
     exact_logits(i, logits);
-    store_->commit_query_row(i, logits, &shift_[i], &d_hi_[i], &err_[i], V0_.data(), V0_.ld(),
-                             shape_.d_v, C0_.data() + i, C0_.ld());
+    store_->commit_query_row(i, logits, &shift_[i], &d_hi_[i], &err_[i], v0_view(), C0_.data() + i,
+                             C0_.ld());
     reset_rows(i, 1);
   }
 }
@@ -427,8 +428,8 @@ void DynamicAttention::propose_key_row(int64_t row, const double *k, double *out
 // Row `row` of Q has changed and `logits` are its validated logits: restore
 // (I1) and (I2) for that row only.
 void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
-  store_->commit_query_row(row, logits, &shift_[row], &d_hi_[row], &err_[row], V0_.data(), V0_.ld(),
-                           shape_.d_v, C0_.data() + row, C0_.ld());
+  store_->commit_query_row(row, logits, &shift_[row], &d_hi_[row], &err_[row], v0_view(),
+                           C0_.data() + row, C0_.ld());
   compute_query_norms(row, 1);
   reset_rows(row, 1);
 }
@@ -492,6 +493,13 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
   if (!std::isfinite(scaled_delta))
     fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
          static_cast<long long>(row), static_cast<long long>(col));
+  // A key row that becomes pending copies its row of V0 (fill_key_rhs), most
+  // likely from memory: asked for now, it arrives while the column is
+  // computed.
+  if (key_slot_[row] < 0) {
+    const double *v0 = V0_.row(row);
+    for (int64_t j = 0; j < shape_.d_v; j += 8) __builtin_prefetch(v0 + j);
+  }
   double *logits = logits_.data();
   KeyExps exps{e_old_.data(), e_new_.data(), false};
   if (!store_->propose_key_column(operands(), row, col, scaled_delta, logits, &exps)) {
@@ -582,8 +590,9 @@ bool DynamicAttention::value_row_falls(int64_t row, const double *v) const {
 }
 
 void DynamicAttention::fill_key_rhs(int64_t t) {
-  const int64_t x = key_column(t), row = pending_key_[t];
-  for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(x, j) = V0_(row, j);
+  const int64_t x = key_column(t);
+  const double *v0 = V0_.row(pending_key_[t]);
+  for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(x, j) = v0[j];
 }
 
 void DynamicAttention::fill_value_rhs(int64_t s) {
@@ -1032,14 +1041,14 @@ void DynamicAttention::rescale_value_columns() {
     column_touched_[j] = 0;
     // Usually an entry at most 2^10 below the scale turns up at once; only a
     // column that really fell is scanned to the end.
-    const double *v = V0_.col(j);
     const double floor = value_scale_[j] / kValueFall;
     int64_t r = 0;
-    while (r < n_kv && !(std::fabs(v[r]) >= floor)) ++r;
+    while (r < n_kv && !(std::fabs(V0_(r, j)) >= floor)) ++r;
     if (r == n_kv) {
       double largest = 0.0;
-      for (int64_t c = 0; c < n_kv; ++c) largest = std::fmax(largest, std::fabs(v[c]));
-      store_->multiply_rows(operands(), 0, shape_.n_q, v, V0_.ld(), 1, C0_.col(j), C0_.ld());
+      for (int64_t c = 0; c < n_kv; ++c) largest = std::fmax(largest, std::fabs(V0_(c, j)));
+      const ConstView column{V0_.data() + j, n_kv, 1, V0_.ld(), true};
+      store_->multiply_rows(operands(), 0, shape_.n_q, column, C0_.col(j), C0_.ld());
       value_scale_[j] = largest;
       ++columns_recomputed_;
     }

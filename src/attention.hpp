@@ -54,6 +54,7 @@
 #include "config.hpp"
 #include "dynattn.h"
 #include "kernel_store.hpp"
+#include "matrix_view.hpp"
 
 namespace att {
 
@@ -126,6 +127,9 @@ class DynamicAttention {
   static att_storage resolve_storage(const Shape &shape, const Config &config);
 
   KernelOperands operands() const { return KernelOperands{Q_, K_, scale_, shift_.data()}; }
+  ConstView v0_view() const {
+    return ConstView{V0_.data(), V0_.rows(), V0_.cols(), V0_.ld(), true};
+  }
   // query_norm_[i] = |Q[i, :]|_2 for rows [i0, i0 + count).
   void compute_query_norms(int64_t i0, int64_t count);
 
@@ -185,7 +189,10 @@ class DynamicAttention {
   att_strategy strategy_;
   std::unique_ptr<KernelStore> store_;
 
-  Matrix Q_, K_, V_, V0_, C0_;
+  Matrix Q_, K_, V_;
+  // Row-major: a key row that becomes pending copies its row (fill_key_rhs).
+  RowMatrix V0_;
+  Matrix C0_;
   // Per query row: shift, normalizer D = d_hi + d_lo, error bound.
   Array<double> shift_, d_hi_, d_lo_, err_;
   // Per query row: |Q[i, :]|_2, for the streamed store's recomputation charge.

@@ -74,26 +74,42 @@ class Array {
   int64_t size_ = 0;
 };
 
-// Column-major rows x cols matrix; element (i, j) at i + j * rows. Column
-// major keeps a column of the logits contiguous, which is what a key update
-// touches, and matches the BLAS wrapper's single layout.
-class Matrix {
+// A rows x cols matrix of doubles, column-major (Matrix: element (i, j) at
+// i + j * rows) or row-major (RowMatrix: at j + i * cols). Column major
+// keeps a column of the logits contiguous, which is what a key update
+// touches, and matches the BLAS wrapper's single layout; row major is for a
+// matrix read a row at a time, whose rows in column-major storage would be
+// spread over as many cache lines (and, at a power-of-two height, over one
+// cache set).
+template <bool kRowMajor>
+class DenseMatrix {
  public:
-  Matrix() = default;
-  Matrix(int64_t rows, int64_t cols) : rows_(rows), cols_(cols), data_(rows * cols) {}
+  DenseMatrix() = default;
+  DenseMatrix(int64_t rows, int64_t cols) : rows_(rows), cols_(cols), data_(rows * cols) {}
 
-  double &operator()(int64_t i, int64_t j) noexcept { return data_[i + j * rows_]; }
-  double operator()(int64_t i, int64_t j) const noexcept { return data_[i + j * rows_]; }
-  double *col(int64_t j) noexcept { return data_.data() + j * rows_; }
-  const double *col(int64_t j) const noexcept { return data_.data() + j * rows_; }
+  double &operator()(int64_t i, int64_t j) noexcept { return data_[index(i, j)]; }
+  double operator()(int64_t i, int64_t j) const noexcept { return data_[index(i, j)]; }
+  // The contiguous columns of a Matrix and rows of a RowMatrix.
+  double *col(int64_t j) noexcept {
+    static_assert(!kRowMajor, "a row-major matrix has no contiguous columns");
+    return data_.data() + j * rows_;
+  }
+  const double *col(int64_t j) const noexcept {
+    static_assert(!kRowMajor, "a row-major matrix has no contiguous columns");
+    return data_.data() + j * rows_;
+  }
+  const double *row(int64_t i) const noexcept {
+    static_assert(kRowMajor, "a column-major matrix has no contiguous rows");
+    return data_.data() + i * cols_;
+  }
   double *data() noexcept { return data_.data(); }
   const double *data() const noexcept { return data_.data(); }
   int64_t rows() const noexcept { return rows_; }
   int64_t cols() const noexcept { return cols_; }
-  int64_t ld() const noexcept { return rows_; }
+  int64_t ld() const noexcept { return kRowMajor ? cols_ : rows_; }
   int64_t size() const noexcept { return rows_ * cols_; }
-  Matrix copy() const {
-    Matrix out;
+  DenseMatrix copy() const {
+    DenseMatrix out;
     out.rows_ = rows_;
     out.cols_ = cols_;
     out.data_ = data_.copy();
@@ -101,9 +117,16 @@ class Matrix {
   }
 
  private:
+  int64_t index(int64_t i, int64_t j) const noexcept {
+    return kRowMajor ? j + i * cols_ : i + j * rows_;
+  }
+
   int64_t rows_ = 0;
   int64_t cols_ = 0;
   Array<double> data_;
 };
+
+using Matrix = DenseMatrix<false>;
+using RowMatrix = DenseMatrix<true>;
 
 }  // namespace att

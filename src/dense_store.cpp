@@ -52,8 +52,7 @@ int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv) {
 int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                               const Matrix &K, double scale, double limit,
                                               double *shift, double *row_sum, double *err,
-                                              const double *V, int64_t ldv, int64_t cols,
-                                              double *out, int64_t ldo) {
+                                              const ConstView &V, double *out, int64_t ldo) {
   const int64_t n_kv = M_.cols();
   const int64_t h = block_.rows();
   for (int64_t r0 = 0; r0 < count; r0 += h) {
@@ -94,25 +93,22 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
       row_sum[r0 + r] = hi[r] + lo[r];
       err[r0 + r] = num::kFreshCharge * num::kUnitRoundoff * row_sum[r0 + r];
     }
-    blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V, ldv,
-               0.0, out + r0, ldo);
+    multiply_block(rows, keys, V, out + r0, ldo);
   }
   return -1;
 }
 
 void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
-                                  double *err, const double *V, int64_t ldv, int64_t cols,
-                                  double *out, int64_t ldo) {
+                                  double *err, const ConstView &V, double *out, int64_t ldo) {
   const int64_t n_kv = M_.cols();
   const int64_t end = mask_.key_end(i, n_kv);
-  commit_kernel_row(logits, end, row_scratch_.data(), shift, row_sum, err, V, ldv, cols, out, ldo);
+  commit_kernel_row(logits, end, row_scratch_.data(), shift, row_sum, err, V, out, ldo);
   for (int64_t c = 0; c < end; ++c) M_(i, c) = logits[c];
   for (int64_t c = end; c < n_kv; ++c) M_(i, c) = 0.0;
 }
 
 void DenseStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
-                               const double *V, int64_t ldv, int64_t cols, double *out,
-                               int64_t ldo) {
+                               const ConstView &V, double *out, int64_t ldo) {
   const int64_t n_kv = M_.cols();
   const int64_t h = block_.rows();
   for (int64_t r0 = 0; r0 < count; r0 += h) {
@@ -125,9 +121,16 @@ void DenseStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t co
       std::fill(a, a + hidden, 0.0);
       kern::exp_shifted(M_.col(c) + i + hidden, ops.shift + i + hidden, a + hidden, rows - hidden);
     }
-    blas::gemm(blas::Op::N, blas::Op::N, rows, cols, keys, 1.0, block_.data(), block_.ld(), V, ldv,
-               0.0, out + r0, ldo);
+    multiply_block(rows, keys, V, out + r0, ldo);
   }
+}
+
+// out (rows x V.cols, leading dimension ldo) = the block's first `keys`
+// columns times the first `keys` rows of V.
+void DenseStore::multiply_block(int64_t rows, int64_t keys, const ConstView &V, double *out,
+                                int64_t ldo) const {
+  blas::gemm(blas::Op::N, V.as_col_major(blas::Op::N), rows, V.cols, keys, 1.0, block_.data(),
+             block_.ld(), V.data, V.ld, 0.0, out, ldo);
 }
 
 bool DenseStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,

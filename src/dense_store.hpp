@@ -28,13 +28,12 @@ class DenseStore final : public KernelStore {
 
   int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
                                     double scale, double limit, double *shift, double *row_sum,
-                                    double *err, const double *V, int64_t ldv, int64_t cols,
-                                    double *out, int64_t ldo) override;
+                                    double *err, const ConstView &V, double *out,
+                                    int64_t ldo) override;
   void commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
-                        double *err, const double *V, int64_t ldv, int64_t cols, double *out,
-                        int64_t ldo) override;
-  void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const double *V,
-                     int64_t ldv, int64_t cols, double *out, int64_t ldo) override;
+                        double *err, const ConstView &V, double *out, int64_t ldo) override;
+  void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const ConstView &V,
+                     double *out, int64_t ldo) override;
   bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,
                           double *out, KeyExps *exps) const override;
   double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old) override;
@@ -57,6 +56,8 @@ class DenseStore final : public KernelStore {
   int64_t hidden_rows(int64_t c, int64_t i, int64_t rows) const {
     return std::min(rows, std::max<int64_t>(0, mask_.first_row(c) - i));
   }
+  void multiply_block(int64_t rows, int64_t keys, const ConstView &V, double *out,
+                      int64_t ldo) const;
 
   KeyMask mask_;
   Matrix M_;                       // scale * Q K^T; masked entries are 0 and never read

@@ -19,6 +19,7 @@
 #include "dynattn.h"
 #include "kernels.hpp"
 #include "key_mask.hpp"
+#include "matrix_view.hpp"
 #include "numerics.hpp"
 #include "serialize.hpp"
 
@@ -36,15 +37,19 @@ struct KernelOperands {
 // What every store's commit_query_row does with the first `end` (>= 1)
 // logits of a query row: *shift = their largest, a = exp(logits - *shift),
 // *row_sum = sum(a) (compensated), *err = its fresh error bound, out[j *
-// ldo] = (a V)[j].
+// ldo] = (a V)[j] for the first `end` rows of V.
 inline void commit_kernel_row(const double *logits, int64_t end, double *a, double *shift,
-                              double *row_sum, double *err, const double *V, int64_t ldv,
-                              int64_t cols, double *out, int64_t ldo) {
+                              double *row_sum, double *err, const ConstView &V, double *out,
+                              int64_t ldo) {
   bool unused = false;
   *shift = kern::max_of(logits, HUGE_VAL, &unused, end);
   *row_sum = kern::exp_sum(logits, *shift, a, end);
   *err = num::kFreshCharge * num::kUnitRoundoff * *row_sum;
-  blas::gemv(blas::Op::T, end, cols, 1.0, V, ldv, a, 1, 0.0, out, ldo);
+  if (V.row_major) {
+    blas::gemv(blas::Op::N, V.cols, end, 1.0, V.data, V.ld, a, 1, 0.0, out, ldo);
+  } else {
+    blas::gemv(blas::Op::T, end, V.cols, 1.0, V.data, V.ld, a, 1, 0.0, out, ldo);
+  }
 }
 
 // Scratch for a key column's exponentials (kern::key_exps), n_q entries
@@ -64,8 +69,8 @@ class KernelStore {
   // row_sum[i] = sum_c A[i, c] (compensated), err[i] = the bound on the
   // rounding error of row_sum[i] and of out's row that the row's error
   // accounting starts from (numerics.hpp), and out = A[i0 : i0 + count, :]
-  // * V for an n_kv x cols column-major V with leading dimension ldv (out is
-  // column-major with leading dimension ldo). shift, row_sum, err and out
+  // * V for an n_kv x V.cols matrix V of either layout (out is column-major
+  // with leading dimension ldo). shift, row_sum, err and out
   // point at the entries of row i0. Returns the first row whose visible
   // logits are not finite or exceed `limit` in magnitude, or -1 when all are
   // acceptable. A failure leaves the rows' state unusable (rows before it
@@ -75,25 +80,22 @@ class KernelStore {
   virtual int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                             const Matrix &K, double scale, double limit,
                                             double *shift, double *row_sum, double *err,
-                                            const double *V, int64_t ldv, int64_t cols, double *out,
-                                            int64_t ldo) = 0;
+                                            const ConstView &V, double *out, int64_t ldo) = 0;
 
   // Make `logits` (n_kv values, of which the first mask.key_end(i) are read)
   // the logits of query row i, already validated by the caller: *shift = the
   // largest of them, A[i, :] = exp(logits - *shift), *row_sum = sum_c A[i, c]
-  // (compensated), *err as compute_rows_and_multiply's, and out[j * ldo] = (A[i, :] V)[j] for the
-  // n_kv x cols column-major V (leading dimension ldv), from the same entries of A. Used when Q[i,
-  // :] changes; cannot fail.
+  // (compensated), *err as compute_rows_and_multiply's, and out[j * ldo] =
+  // (A[i, :] V)[j] for the n_kv x V.cols matrix V, from the same entries of
+  // A. Used when Q[i, :] changes; cannot fail.
   virtual void commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
-                                double *err, const double *V, int64_t ldv, int64_t cols,
-                                double *out, int64_t ldo) = 0;
+                                double *err, const ConstView &V, double *out, int64_t ldo) = 0;
 
-  // out = A[i0 : i0 + count, :] * V for an n_kv x cols column-major V with
-  // leading dimension ldv; out is column-major with leading dimension ldo and
-  // points at the output's row i0. Not for concurrent use (a store may use
-  // scratch).
-  virtual void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const double *V,
-                             int64_t ldv, int64_t cols, double *out, int64_t ldo) = 0;
+  // out = A[i0 : i0 + count, :] * V for an n_kv x V.cols matrix V; out is
+  // column-major with leading dimension ldo and points at the output's row
+  // i0. Not for concurrent use (a store may use scratch).
+  virtual void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
+                             const ConstView &V, double *out, int64_t ldo) = 0;
 
   // The logits of key column c after K[c, j] += delta, without changing
   // anything (ops.K still holds the old key row): out[i] = M[i, c] +

@@ -83,7 +83,9 @@ struct StateCodec {
     out.doubles(s.Q_.data(), s.Q_.size());
     out.doubles(s.K_.data(), s.K_.size());
     out.doubles(s.V_.data(), s.V_.size());
-    out.doubles(s.V0_.data(), s.V0_.size());
+    // V0 is kept row-major; the format has it column-major like the others.
+    for (int64_t j = 0; j < sh.d_v; ++j)
+      for (int64_t r = 0; r < sh.n_kv; ++r) out.f64(s.V0_(r, j));
     out.doubles(s.C0_.data(), s.C0_.size());
     // 4. Per query row: shift, D = d_hi + d_lo, error bound.
     out.doubles(s.shift_.data(), sh.n_q);
@@ -179,7 +181,13 @@ struct StateCodec {
     read_finite(in, s->K_.data(), s->K_.size(), inf, "K");
     s->compute_query_norms(0, sh.n_q);
     read_finite(in, s->V_.data(), s->V_.size(), ATT_MAX_VALUE, "V");
-    read_finite(in, s->V0_.data(), s->V0_.size(), ATT_MAX_VALUE, "V0");
+    in.need(s->V0_.size(), sizeof(double), "V0");
+    for (int64_t j = 0; j < sh.d_v; ++j)
+      for (int64_t r = 0; r < sh.n_kv; ++r) {
+        const double v = in.f64("V0");
+        if (!(std::fabs(v) <= ATT_MAX_VALUE)) corrupt("V0");
+        s->V0_(r, j) = v;
+      }
     read_finite(in, s->C0_.data(), s->C0_.size(), inf, "C0");
     read_finite(in, s->shift_.data(), sh.n_q, num::kRecomputedLogitLimit, "shift");
     read_finite(in, s->d_hi_.data(), sh.n_q, inf, "D");

@@ -12,13 +12,11 @@
 namespace att {
 namespace {
 
-// Q, K (column-major, n x d_k) and the first `cols` columns of V as the
-// tiles' operands.
+// Q, K (column-major, n x d_k) and V as the tiles' operands.
 TileOperands tile_operands(const Matrix &Q, const Matrix &K, double scale, KeyMask mask,
-                           const double *V, int64_t ldv, int64_t cols) {
+                           const ConstView &V) {
   return TileOperands{ConstView{Q.data(), Q.rows(), Q.cols(), Q.ld(), false},
-                      ConstView{K.data(), K.rows(), K.cols(), K.ld(), false},
-                      ConstView{V, K.rows(), cols, ldv, false}, scale, mask};
+                      ConstView{K.data(), K.rows(), K.cols(), K.ld(), false}, V, scale, mask};
 }
 
 // The section tag of a saved streamed store: it saves nothing else.
@@ -46,24 +44,22 @@ int64_t StreamedStore::bytes_for(int64_t n_q, int64_t n_kv) {
 int64_t StreamedStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                                  const Matrix &K, double scale, double limit,
                                                  double *shift, double *row_sum, double *err,
-                                                 const double *V, int64_t ldv, int64_t cols,
-                                                 double *out, int64_t ldo) {
-  return tiles_.compute(tile_operands(Q, K, scale, mask_, V, ldv, cols), i0, count, limit, shift,
-                        row_sum, err, out, ldo);
+                                                 const ConstView &V, double *out, int64_t ldo) {
+  return tiles_.compute(tile_operands(Q, K, scale, mask_, V), i0, count, limit, shift, row_sum, err,
+                        out, ldo);
 }
 
 void StreamedStore::commit_query_row(int64_t i, const double *logits, double *shift,
-                                     double *row_sum, double *err, const double *V, int64_t ldv,
-                                     int64_t cols, double *out, int64_t ldo) {
+                                     double *row_sum, double *err, const ConstView &V, double *out,
+                                     int64_t ldo) {
   commit_kernel_row(logits, mask_.key_end(i, n_kv_), row_scratch_.data(), shift, row_sum, err, V,
-                    ldv, cols, out, ldo);
+                    out, ldo);
 }
 
 void StreamedStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
-                                  const double *V, int64_t ldv, int64_t cols, double *out,
-                                  int64_t ldo) {
-  tiles_.multiply(tile_operands(ops.Q, ops.K, ops.scale, mask_, V, ldv, cols), ops.shift + i0, i0,
-                  count, out, ldo);
+                                  const ConstView &V, double *out, int64_t ldo) {
+  tiles_.multiply(tile_operands(ops.Q, ops.K, ops.scale, mask_, V), ops.shift + i0, i0, count, out,
+                  ldo);
 }
 
 // The column's current logits are recomputed exactly as key_logits

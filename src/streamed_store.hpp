@@ -24,13 +24,12 @@ class StreamedStore final : public KernelStore {
 
   int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
                                     double scale, double limit, double *shift, double *row_sum,
-                                    double *err, const double *V, int64_t ldv, int64_t cols,
-                                    double *out, int64_t ldo) override;
+                                    double *err, const ConstView &V, double *out,
+                                    int64_t ldo) override;
   void commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
-                        double *err, const double *V, int64_t ldv, int64_t cols, double *out,
-                        int64_t ldo) override;
-  void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const double *V,
-                     int64_t ldv, int64_t cols, double *out, int64_t ldo) override;
+                        double *err, const ConstView &V, double *out, int64_t ldo) override;
+  void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const ConstView &V,
+                     double *out, int64_t ldo) override;
   bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,
                           double *out, KeyExps *exps) const override;
   double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old) override;

@@ -191,7 +191,6 @@ void isa_exp_shifted(const double *x, const double *shift, double *a, int64_t n)
 // flags allow) in local variables, so their loop-carried accumulators stay in
 // registers instead of round-tripping through the stack.
 typedef double Vec8 __attribute__((vector_size(64)));
-typedef long long Mask8 __attribute__((vector_size(64)));
 constexpr int64_t kVec = 8;
 
 inline Vec8 load8(const double *p) {
@@ -208,27 +207,53 @@ inline void two_sum8(Vec8 &hi, Vec8 &lo, Vec8 v) {
   hi = s;
 }
 
-// Lanes whose value is NaN or above `limit` in magnitude.
-inline Mask8 out_of_range8(Vec8 v, double limit) { return ~((v <= limit) & (v >= -limit)); }
+// Comparisons and selections, unlike arithmetic, are lowered to scalar code
+// on vectors wider than the unit's registers (GCC 12), so the maximum runs on
+// vectors of the unit's own width.
+#if defined(__AVX512F__)
+constexpr int64_t kNative = 8;
+#elif defined(__AVX__)
+constexpr int64_t kNative = 4;
+#else
+constexpr int64_t kNative = 2;
+#endif
+typedef double VecN __attribute__((vector_size(kNative * sizeof(double))));
+typedef long long MaskN __attribute__((vector_size(kNative * sizeof(double))));
+
+inline VecN load_native(const double *p) {
+  VecN v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
 
 double isa_max_of(const double *x, double limit, bool *bad, int64_t n) {
-  // Two vectors of running maxima; the order of a maximum does not matter.
+  // Four vectors of running maxima (the order of a maximum does not matter)
+  // and of flags for lanes that saw NaN or a value above `limit` in magnitude.
+  constexpr int64_t kAcc = 4, kStep = kAcc * kNative;
   const double ninf = -__builtin_inf();
-  Vec8 best0 = {ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf}, best1 = best0;
-  Mask8 flags = {};
-  int64_t i = 0;
-  for (; i + 2 * kVec <= n; i += 2 * kVec) {
-    const Vec8 v0 = load8(x + i), v1 = load8(x + i + kVec);
-    flags |= out_of_range8(v0, limit) | out_of_range8(v1, limit);
-    best0 = v0 > best0 ? v0 : best0;
-    best1 = v1 > best1 ? v1 : best1;
+  VecN best[kAcc];
+  MaskN flags[kAcc];
+#pragma GCC unroll 4
+  for (int64_t a = 0; a < kAcc; ++a) {
+    best[a] = VecN{} + ninf;
+    flags[a] = MaskN{};
   }
-  best0 = best1 > best0 ? best1 : best0;
-  double result = best0[0];
+  int64_t i = 0;
+  for (; i + kStep <= n; i += kStep) {
+#pragma GCC unroll 4
+    for (int64_t a = 0; a < kAcc; ++a) {
+      const VecN v = load_native(x + i + a * kNative);
+      flags[a] |= ~((v <= limit) & (v >= -limit));
+      best[a] = v > best[a] ? v : best[a];
+    }
+  }
+  double result = ninf;
   long long any = 0;
-  for (int64_t l = 0; l < kVec; ++l) {
-    result = best0[l] > result ? best0[l] : result;
-    any |= flags[l];
+  for (int64_t a = 0; a < kAcc; ++a) {
+    for (int64_t l = 0; l < kNative; ++l) {
+      result = best[a][l] > result ? best[a][l] : result;
+      any |= flags[a][l];
+    }
   }
   for (; i < n; ++i) {
     any |= !(__builtin_fabs(x[i]) <= limit);

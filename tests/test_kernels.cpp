@@ -4,7 +4,8 @@
  * error analysis rests on (docs/NUMERICS.md): every kernel that forms
  * exp(m - shift) gives the same bits for the same argument, wherever the
  * element sits in its array. The rest of the suite reaches the kernels only
- * through the public API, with the table DYNATTN_MAX_CPU_ISA allows.
+ * through the public API, with the table DYNATTN_MAX_CPU_ISA allows. Also the
+ * maximum with its range check, the one reduction written per vector width.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -145,6 +146,49 @@ void exp_same_bits_everywhere(void **state) {
   }
 }
 
+// max_of: the largest element and the flag for NaN or |x| > limit, for every
+// length up to a few vector steps and the offending element anywhere.
+void max_of_finds_largest_and_flags(void **state) {
+  (void)state;
+  tu_rng rng;
+  tu_rng_seed(&rng, 0x6d61786f66746573ULL);
+  const int64_t n_max = 133;
+  const double limit = 50.0;
+  std::vector<double> x(n_max);
+  for (Isa isa : runnable_isas()) {
+    const Table &t = att::kern::table_of(isa);
+    for (int64_t n = 1; n <= n_max; ++n) {
+      tu_fill_uniform(&rng, x.data(), n, -limit, limit);
+      double want = x[0];
+      for (int64_t i = 1; i < n; ++i) want = std::fmax(want, x[i]);
+      bool bad = false;
+      assert_true(t.max_of(x.data(), limit, &bad, n) == want);
+      assert_false(bad);
+      // Every offender in every position: each lane and the tail.
+      const double offenders[] = {NAN, limit * 1.5, -limit * 1.5, INFINITY, -INFINITY};
+      for (int64_t at = 0; at < n; ++at) {
+        for (double offender : offenders) {
+          const double kept = x[at];
+          x[at] = offender;
+          bad = false;
+          const double got = t.max_of(x.data(), limit, &bad, n);
+          assert_true(bad);
+          if (offender > want) assert_true(got == offender);
+          x[at] = kept;
+        }
+      }
+    }
+    // The largest element in every position of one vector step's lanes.
+    for (int64_t at = 0; at < 64; ++at) {
+      std::vector<double> y(64, -1.0);
+      y[at] = 2.0;
+      bool bad = false;
+      assert_true(t.max_of(y.data(), limit, &bad, 64) == 2.0);
+      assert_false(bad);
+    }
+  }
+}
+
 // DYNATTN_MAX_CPU_ISA caps the table the library picks.
 void cap_is_honoured(void **state) {
   (void)state;
@@ -162,9 +206,8 @@ void cap_is_honoured(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(exp_within_bound),
-      cmocka_unit_test(exp_flushes_below_floor),
-      cmocka_unit_test(exp_same_bits_everywhere),
+      cmocka_unit_test(exp_within_bound),         cmocka_unit_test(exp_flushes_below_floor),
+      cmocka_unit_test(exp_same_bits_everywhere), cmocka_unit_test(max_of_finds_largest_and_flags),
       cmocka_unit_test(cap_is_honoured),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

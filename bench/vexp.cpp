@@ -18,11 +18,12 @@
 #include <sleef.h>
 // sleef.h declares its AVX2 and AVX-512F entry points only when the whole
 // translation unit targets those extensions, which this program must not do.
-// These are its declarations; they are called only from functions compiled
-// for the matching target, after the CPU has been checked.
+// These are its declarations, with the target they pass their vectors in
+// (Clang rejects the call otherwise); they are called only from functions
+// compiled for the matching target, after the CPU has been checked.
 extern "C" {
-__m512d Sleef_expd8_u10avx512f(__m512d);
-__m256d Sleef_expd4_u10avx2(__m256d);
+__attribute__((target("avx512f"))) __m512d Sleef_expd8_u10avx512f(__m512d);
+__attribute__((target("avx2,fma"))) __m256d Sleef_expd4_u10avx2(__m256d);
 }
 #endif
 

@@ -184,10 +184,14 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   query_norm_ = Array<double>(n_q);
   pending_a_ = Matrix(n_q, 2 * slots_);
   pending_r_ = Matrix(2 * slots_, d_v);
+  // The rows of free value slots are kept 0 (see record_value_change).
+  for (int64_t j = 0; j < d_v; ++j)
+    std::fill(pending_r_.col(j), pending_r_.col(j) + 2 * slots_, 0.0);
   pending_key_ = Array<int64_t>(slots_);
   key_slot_ = Array<int64_t>(n_kv);
   key_slot_.fill(-1);
   pending_value_ = Array<int64_t>(slots_);
+  value_changes_ = Array<int64_t>(slots_);
   value_slot_ = Array<int64_t>(n_kv);
   value_slot_.fill(-1);
   value_scale_ = Array<double>(d_v);
@@ -293,6 +297,7 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       n_key_updates_(o.n_key_updates_),
       pending_value_(o.pending_value_.copy()),
       value_slot_(o.value_slot_.copy()),
+      value_changes_(o.value_changes_.size()),
       n_value_rows_(o.n_value_rows_),
       n_value_updates_(o.n_value_updates_),
       query_work_(o.query_work_.load(std::memory_order_relaxed)),
@@ -537,18 +542,17 @@ void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
 
 // Value row `row` has changed (V already holds it): record it as a pending
 // value term, counting towards the lazy limit. A row that becomes pending
-// gets its kernel column (I3) and its whole row of V - V0; a pending row only
-// the changed entry. `fell`: the change left a column far below its scale
-// (column_falls(), asked before V changed), so it folds at once.
+// gets its kernel column (I3); its row of R, V - V0, is 0 until then (the
+// fold leaves the rows of free value slots 0, where V = V0), so a changed
+// entry only writes its own, and a changed row the whole row. `fell`: the
+// change left a column far below its scale (column_falls(), asked before V
+// changed), so it folds at once.
 void DynamicAttention::record_value_change(int64_t row, int64_t col, bool fell) {
   int64_t slot = value_slot_[row];
   if (slot < 0) {
     slot = value_slot_[row] = n_value_rows_++;
     pending_value_[slot] = row;
     store_->copy_column(operands(), row, pending_a_.col(value_column(slot)));
-    // Until now the row equalled its V0: only the changed entry differs.
-    if (col >= 0)
-      for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(value_column(slot), j) = 0.0;
   }
   if (col >= 0) {
     pending_r_(value_column(slot), col) = V_(row, col) - V0_(row, col);
@@ -933,8 +937,8 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
                               5 * shape_.n_q + pending_a_.size() + value_scale_.size() +
                               pending_r_.size() + logits_.size() + e_old_.size() + e_new_.size() +
                               row_logits_.size() + vec_.size() + old_key_.size() + ones_.size();
-      const int64_t words =
-          pending_key_.size() + key_slot_.size() + pending_value_.size() + value_slot_.size();
+      const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size() +
+                            value_slot_.size() + value_changes_.size();
       const int64_t bytes_ = column_touched_.size() + flagged_.size();
       return 8 * doubles + 8 * words + bytes_ + store_->bytes() +
              static_cast<int64_t>(sizeof(DynamicAttention));
@@ -960,26 +964,35 @@ void DynamicAttention::fold() {
   const int64_t n_q = shape_.n_q, d_v = shape_.d_v;
   const int64_t n_rows = n_value_rows_;
   // A pending value row's changed entries are the non-zeros of its row of R
-  // (V - V0 is 0 exactly where V = V0), which R holds in cache.
-  int64_t n_dense = 0;
-  for (int64_t s = 0; s < n_rows; ++s) {
-    const int64_t r = pending_value_[s], x = value_column(s);
-    int64_t changed = 0;
-    for (int64_t j = 0; j < d_v; ++j) {
-      if (pending_r_(x, j) == 0.0) continue;
-      ++changed;
+  // (V - V0 is 0 exactly where V = V0). R is column-major: every pass over
+  // them walks a column of R, the value slots' entries side by side.
+  const int64_t xv = value_column(0);
+  int64_t *changes = value_changes_.data();
+  std::fill(changes, changes + n_rows, 0);
+  for (int64_t j = 0; j < d_v; ++j) {
+    const double *r = pending_r_.col(j) + xv;
+    for (int64_t s = 0; s < n_rows; ++s) {
+      if (r[s] == 0.0) continue;
+      const int64_t row = pending_value_[s];
+      ++changes[s];
       column_touched_[j] = 1;
       value_scale_[j] =
-          std::fmax(value_scale_[j], std::fmax(std::fabs(V_(r, j)), std::fabs(V0_(r, j))));
+          std::fmax(value_scale_[j], std::fmax(std::fabs(V_(row, j)), std::fabs(V0_(row, j))));
     }
-    if (changed * kSparseValueRow > d_v) swap_value_slots(s, n_dense++);
+  }
+  int64_t n_dense = 0;
+  for (int64_t s = 0; s < n_rows; ++s) {
+    if (changes[s] * kSparseValueRow <= d_v) continue;
+    swap_value_slots(s, n_dense);
+    std::swap(changes[s], changes[n_dense]);
+    ++n_dense;
   }
   const int64_t x0 = pending_begin();
   const int64_t width = n_key_cols_ + n_dense;
   // Each value term's entry A[i, r_s] is charged once to row i.
   if (n_rows > 0)
-    blas::gemv(blas::Op::N, n_q, n_rows, num::kFoldCharge * kU, pending_a_.col(value_column(0)),
-               pending_a_.ld(), ones_.data(), 1, 1.0, err_.data(), 1);
+    blas::gemv(blas::Op::N, n_q, n_rows, num::kFoldCharge * kU, pending_a_.col(xv), pending_a_.ld(),
+               ones_.data(), 1, 1.0, err_.data(), 1);
   // Every fold with terms rounds entries of every row of C0 once.
   const bool rounds = n_key_cols_ + n_rows > 0;
   if (rounds)
@@ -988,17 +1001,17 @@ void DynamicAttention::fold() {
     blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
                pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(), C0_.ld());
   }
-  for (int64_t s = n_dense; s < n_rows; ++s) {
-    const int64_t x = value_column(s);
-    for (int64_t j = 0; j < d_v; ++j)
-      if (pending_r_(x, j) != 0.0) blas::axpy(n_q, pending_r_(x, j), pending_a_.col(x), C0_.col(j));
+  // The sparse rows entry by entry (each column of C0 takes its terms in
+  // slot order), V0 catches up, and the value slots' rows of R return to 0.
+  for (int64_t j = 0; j < d_v; ++j) {
+    double *r = pending_r_.col(j) + xv;
+    for (int64_t s = n_dense; s < n_rows; ++s)
+      if (r[s] != 0.0) blas::axpy(n_q, r[s], pending_a_.col(xv + s), C0_.col(j));
+    for (int64_t s = 0; s < n_rows; ++s)
+      if (r[s] != 0.0) V0_(pending_value_[s], j) = V_(pending_value_[s], j);
+    std::fill(r, r + n_rows, 0.0);
   }
-  for (int64_t s = 0; s < n_rows; ++s) {
-    const int64_t r = pending_value_[s], x = value_column(s);
-    for (int64_t j = 0; j < d_v; ++j)
-      if (pending_r_(x, j) != 0.0) V0_(r, j) = V_(r, j);
-    value_slot_[r] = -1;
-  }
+  for (int64_t s = 0; s < n_rows; ++s) value_slot_[pending_value_[s]] = -1;
   for (int64_t t = 0; t < n_key_cols_; ++t) key_slot_[pending_key_[t]] = -1;
   n_key_cols_ = 0;
   n_key_updates_ = 0;

@@ -210,6 +210,7 @@ class DynamicAttention {
   int64_t n_key_cols_ = 0;
   int64_t n_key_updates_ = 0;
   Array<int64_t> pending_value_, value_slot_;
+  Array<int64_t> value_changes_;  // the fold's scratch: changed entries per value slot
   int64_t n_value_rows_ = 0;
   int64_t n_value_updates_ = 0;
 

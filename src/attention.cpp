@@ -185,8 +185,7 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   pending_a_ = Matrix(n_q, 2 * slots_);
   pending_r_ = Matrix(2 * slots_, d_v);
   // The rows of free value slots are kept 0 (see record_value_change).
-  for (int64_t j = 0; j < d_v; ++j)
-    std::fill(pending_r_.col(j), pending_r_.col(j) + 2 * slots_, 0.0);
+  std::fill(pending_r_.data(), pending_r_.data() + pending_r_.size(), 0.0);
   pending_key_ = Array<int64_t>(slots_);
   key_slot_ = Array<int64_t>(n_kv);
   key_slot_.fill(-1);
@@ -980,13 +979,10 @@ void DynamicAttention::fold() {
           std::fmax(value_scale_[j], std::fmax(std::fabs(V_(row, j)), std::fabs(V0_(row, j))));
     }
   }
+  // Dense rows to the front (a slot is classified before any swap moves it).
   int64_t n_dense = 0;
-  for (int64_t s = 0; s < n_rows; ++s) {
-    if (changes[s] * kSparseValueRow <= d_v) continue;
-    swap_value_slots(s, n_dense);
-    std::swap(changes[s], changes[n_dense]);
-    ++n_dense;
-  }
+  for (int64_t s = 0; s < n_rows; ++s)
+    if (changes[s] * kSparseValueRow > d_v) swap_value_slots(s, n_dense++);
   const int64_t x0 = pending_begin();
   const int64_t width = n_key_cols_ + n_dense;
   // Each value term's entry A[i, r_s] is charged once to row i.

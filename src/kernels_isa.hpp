@@ -193,8 +193,10 @@ void isa_exp_shifted(const double *x, const double *shift, double *a, int64_t n)
 typedef double Vec8 __attribute__((vector_size(64)));
 constexpr int64_t kVec = 8;
 
-inline Vec8 load8(const double *p) {
-  Vec8 v;
+// A vector of doubles (Vec8 or VecN below) from p, which need not be aligned.
+template <class V>
+inline V load(const double *p) {
+  V v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
@@ -220,12 +222,6 @@ constexpr int64_t kNative = 2;
 typedef double VecN __attribute__((vector_size(kNative * sizeof(double))));
 typedef long long MaskN __attribute__((vector_size(kNative * sizeof(double))));
 
-inline VecN load_native(const double *p) {
-  VecN v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-
 double isa_max_of(const double *x, double limit, bool *bad, int64_t n) {
   // Four vectors of running maxima (the order of a maximum does not matter)
   // and of flags for lanes that saw NaN or a value above `limit` in magnitude.
@@ -242,7 +238,7 @@ double isa_max_of(const double *x, double limit, bool *bad, int64_t n) {
   for (; i + kStep <= n; i += kStep) {
 #pragma GCC unroll 4
     for (int64_t a = 0; a < kAcc; ++a) {
-      const VecN v = load_native(x + i + a * kNative);
+      const VecN v = load<VecN>(x + i + a * kNative);
       flags[a] |= ~((v <= limit) & (v >= -limit));
       best[a] = v > best[a] ? v : best[a];
     }
@@ -281,10 +277,10 @@ double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
     }
     int64_t i = 0;
     for (; i + 4 * kVec <= len; i += 4 * kVec) {
-      two_sum8(hi0, lo0, load8(e + i));
-      two_sum8(hi1, lo1, load8(e + i + kVec));
-      two_sum8(hi2, lo2, load8(e + i + 2 * kVec));
-      two_sum8(hi3, lo3, load8(e + i + 3 * kVec));
+      two_sum8(hi0, lo0, load<Vec8>(e + i));
+      two_sum8(hi1, lo1, load<Vec8>(e + i + kVec));
+      two_sum8(hi2, lo2, load<Vec8>(e + i + 2 * kVec));
+      two_sum8(hi3, lo3, load<Vec8>(e + i + 3 * kVec));
     }
     for (; i < len; ++i) {
       const double v = e[i];

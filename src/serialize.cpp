@@ -181,13 +181,13 @@ struct StateCodec {
     read_finite(in, s->K_.data(), s->K_.size(), inf, "K");
     s->compute_query_norms(0, sh.n_q);
     read_finite(in, s->V_.data(), s->V_.size(), ATT_MAX_VALUE, "V");
-    in.need(s->V0_.size(), sizeof(double), "V0");
-    for (int64_t j = 0; j < sh.d_v; ++j)
-      for (int64_t r = 0; r < sh.n_kv; ++r) {
-        const double v = in.f64("V0");
-        if (!(std::fabs(v) <= ATT_MAX_VALUE)) corrupt("V0");
-        s->V0_(r, j) = v;
-      }
+    // Column by column through the n_kv-long row-logits scratch (V0 is kept
+    // row-major).
+    double *column = s->row_logits_.data();
+    for (int64_t j = 0; j < sh.d_v; ++j) {
+      read_finite(in, column, sh.n_kv, ATT_MAX_VALUE, "V0");
+      for (int64_t r = 0; r < sh.n_kv; ++r) s->V0_(r, j) = column[r];
+    }
     read_finite(in, s->C0_.data(), s->C0_.size(), inf, "C0");
     read_finite(in, s->shift_.data(), sh.n_q, num::kRecomputedLogitLimit, "shift");
     read_finite(in, s->d_hi_.data(), sh.n_q, inf, "D");

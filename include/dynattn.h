@@ -145,10 +145,12 @@ typedef enum att_storage {
                                  Init and row recomputations exponentiate
                                  each row block once; a key update costs an
                                  extra O(n_q d_k) matrix-vector product, and
-                                 so does a value row that becomes pending
-                                 (its column of A is computed once and kept
-                                 until the fold). Queries cost the same as
-                                 with dense storage. @since 0.2.0 */
+                                 so does each pending value row at the fold
+                                 (its column of A). A query reads the entry
+                                 of A of each pending value row with a
+                                 change in the queried column: a d_k-term
+                                 dot product here, one stored logit with
+                                 dense storage. @since 0.2.0 */
   ATT_STORAGE_AUTO = 2      /**< Configuration only: dense unless the dense
                                  store would exceed the memory budget
                                  (att_config_set_memory_budget()), else
@@ -479,9 +481,12 @@ ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j, double delta
  * @param[in] delta a finite change.
  * @return ATT_OK; ATT_E_NULL; ATT_E_INDEX; ATT_E_NONFINITE; ATT_E_RANGE (the
  *         new V[i][j] would exceed ATT_MAX_VALUE). On failure nothing changes.
- * Complexity: O(1) when row i already has pending changes, else O(n) to
- * keep its column of A with the pending term (O(n d) with streamed storage),
- * plus a fold when the strategy calls for one (see att_update_k()). A change
+ * Complexity: O(1), plus a fold when the strategy calls for one (see
+ * att_update_k()). The fold computes the column of A of each pending value
+ * row (n exponentials; O(n d) with streamed storage) and adds it into the
+ * product once per changed entry of the row (O(n) each), or for a row with
+ * more than d/8 changed entries takes it into its matrix product (up to
+ * 0.3, a value row that became pending computed its column at once). A change
  * that takes V[i][j] from within 2^10 of the column's scale (the largest
  * |V[:, j]| that has entered the product) to below it scans column j (O(n)
  * at most) and, if no entry is left within 2^10 of it, folds at once and
@@ -503,7 +508,9 @@ ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j, double delta
  * @return ATT_OK, ATT_E_NULL or ATT_E_INDEX.
  * Accuracy: |B[i][j] - exact| <= about 1e-12 max_c |V[c][j]| plus the effect
  * of rounding the logits themselves (see docs/NUMERICS.md).
- * Complexity: O(p) for p pending terms, at most 2k. Never allocates.
+ * Complexity: O(p) for p pending terms, at most 2k; a pending value row
+ * with a change in column j also costs one exponential (and with streamed
+ * storage a d-term dot product). Never allocates.
  * Thread-safety: const; may run concurrently with other const calls. Under
  * ATT_STRATEGY_ADAPTIVE a query adds its p to a counter in the handle
  * (ATT_STAT_QUERY_WORK) with relaxed atomic operations; see att_strategy.
@@ -640,9 +647,9 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  *         ATT_E_NONFINITE, ATT_E_RANGE.
  * Complexity: Q: O(n_kv (d_k + d_v)); K: O(n_q d_k) for the matrix-vector
  * product plus the column work of att_update_k() (n_q exponentials, and
- * another O(n_q d_k) with streamed storage); V: O(d_v), and, if the row had
- * no pending change, O(n_q) more to keep its column of A (O(n_q d_k) with
- * streamed storage); plus a fold when the strategy calls for one. Needs
+ * another O(n_q d_k) with streamed storage); V: O(d_v), its column of A
+ * being computed at the fold as for att_update_v(); plus a fold when the
+ * strategy calls for one. Needs
  * exclusive access to s. Never allocates with dense storage, nor for Q
  * (streamed storage: see att_update_k()).
  * @since 0.2.0
@@ -707,8 +714,10 @@ ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count, 
  * per entry afterwards. Results do not change beyond rounding.
  * @param[in,out] s the handle.
  * @return ATT_OK or ATT_E_NULL.
- * Complexity: O(n_q d_v p) at matrix-multiply speed for p pending rows (0
- * when nothing is pending, apart from the background sweep). Needs exclusive
+ * Complexity: O(n_q d_v p) at matrix-multiply speed for p pending rows,
+ * except that a value row with at most d_v/8 changed entries costs n_q
+ * exponentials (O(n_q d_k) with streamed storage) and O(n_q) per changed
+ * entry (0 when nothing is pending, apart from the background sweep). Needs exclusive
  * access to s. Never allocates with dense storage (streamed storage: see
  * att_update_k()).
  * @since 0.2.0
@@ -731,7 +740,8 @@ ATT_API att_status att_fold(att_state *s);
  * @param[out] out receives d_v values; untouched on failure.
  * @return ATT_OK, ATT_E_NULL or ATT_E_INDEX.
  * Complexity: O(d_v (1 + p)) for p pending terms, the same as d_v single
- * queries but with the row of pending weights read once.
+ * queries but with the row's pending weights (for a value row, its entry of
+ * A) read once.
  * Never allocates.
  * @since 0.2.0
  */

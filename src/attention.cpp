@@ -363,16 +363,12 @@ void DynamicAttention::exact_logits(int64_t row, double *out) const {
 }
 
 // Rows whose A, D (in d_hi) and C0 = A V0 were just recomputed: restore (I1)
-// and (I3) for them.
+// for them. Pending value terms read A from the store, so they follow the
+// rows' new shifts by themselves.
 void DynamicAttention::reset_rows(int64_t i0, int64_t count) {
   std::fill(d_lo_.data() + i0, d_lo_.data() + i0 + count, 0.0);
   for (int64_t x = pending_begin(); x < slots_; ++x)
     std::fill(pending_a_.col(x) + i0, pending_a_.col(x) + i0 + count, 0.0);
-  const KernelOperands ops = operands();
-  for (int64_t s = 0; s < n_value_rows_; ++s) {
-    double *column = pending_a_.col(value_column(s));
-    for (int64_t i = i0; i < i0 + count; ++i) column[i] = store_->entry(ops, i, pending_value_[s]);
-  }
 }
 
 // Recompute every flagged row, in runs of consecutive rows so that each run
@@ -463,7 +459,7 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits, bool 
                        query_norm_.data() + lo, recompute, store_->logit_drift_factor() * kU,
                        d_hi_.data() + lo, d_lo_.data() + lo, err_.data() + lo, flagged_.data() + lo,
                        num::kUpdateCharge * kU, num::kRowTolerance, n_q - lo);
-  const double *delta_a = e_old, *a_new = e_new;  // what key_column left there
+  const double *delta_a = e_old;  // what key_column left there
   int64_t slot = key_slot_[row];
   if (slot < 0) {
     slot = key_slot_[row] = n_key_cols_++;
@@ -475,10 +471,6 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits, bool 
   } else {
     kern::add(delta_a + lo, pending_a_.col(key_column(slot)) + lo, n_q - lo);
   }
-  // (I3): a pending value row whose kernel column this was.
-  if (value_slot_[row] >= 0)
-    std::memcpy(pending_a_.col(value_column(value_slot_[row])) + lo, a_new + lo,
-                sizeof(double) * static_cast<size_t>(n_q - lo));
   ++n_key_updates_;
   if (n_flagged > 0) refresh_flagged();
   fold_if_due();
@@ -540,18 +532,17 @@ void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
 }
 
 // Value row `row` has changed (V already holds it): record it as a pending
-// value term, counting towards the lazy limit. A row that becomes pending
-// gets its kernel column (I3); its row of R, V - V0, is 0 until then (the
-// fold leaves the rows of free value slots 0, where V = V0), so a changed
-// entry only writes its own, and a changed row the whole row. `fell`: the
-// change left a column far below its scale (column_falls(), asked before V
-// changed), so it folds at once.
+// value term, counting towards the lazy limit. O(1): the term's kernel
+// column is read from the store when a query or the fold needs it (I3). Its
+// row of R, V - V0, is 0 until then (the fold leaves the rows of free value
+// slots 0, where V = V0), so a changed entry only writes its own, and a
+// changed row the whole row. `fell`: the change left a column far below its
+// scale (column_falls(), asked before V changed), so it folds at once.
 void DynamicAttention::record_value_change(int64_t row, int64_t col, bool fell) {
   int64_t slot = value_slot_[row];
   if (slot < 0) {
     slot = value_slot_[row] = n_value_rows_++;
     pending_value_[slot] = row;
-    store_->copy_column(operands(), row, pending_a_.col(value_column(slot)));
   }
   if (col >= 0) {
     pending_r_(value_column(slot), col) = V_(row, col) - V0_(row, col);
@@ -838,22 +829,51 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
   }
 }
 
-// Paper Algorithm 4 plus the pending key terms.
+// Paper Algorithm 4 plus the pending key terms. A value term enters only
+// where its row of R has a non-zero entry in this column, and only then is
+// its kernel entry read from the store (a chunk of them exponentiated
+// together).
 double DynamicAttention::query(int64_t row, int64_t col) const {
   check_index("i", row, shape_.n_q);
   check_index("j", col, shape_.d_v);
   const int64_t x0 = pending_begin(), x1 = pending_end();
   const double *r = pending_r_.col(col);
   double numerator = C0_(row, col);
-  for (int64_t x = x0; x < x1; ++x) numerator += pending_a_(row, x) * r[x];
+  for (int64_t x = x0; x < slots_; ++x) numerator += pending_a_(row, x) * r[x];
+  constexpr int64_t kChunk = 64;
+  int64_t keys[kChunk];
+  double coef[kChunk], w[kChunk];
+  const KernelOperands ops = operands();
+  for (int64_t x = slots_; x < x1;) {
+    int64_t m = 0;
+    for (; x < x1 && m < kChunk; ++x) {
+      if (r[x] == 0.0) continue;
+      keys[m] = pending_value_[x - slots_];
+      coef[m++] = r[x];
+    }
+    if (m == 0) break;
+    store_->row_entries(ops, row, keys, m, w);
+    for (int64_t t = 0; t < m; ++t) numerator += w[t] * coef[t];
+  }
   charge_queries(x1 - x0);
   return numerator / (d_hi_[row] + d_lo_[row]);
 }
 
-// The same sums as query(), in the same order, for a whole row: the row's
-// pending weights P[row, x] are gathered once (in chunks, on the stack, since
-// queries run concurrently) instead of d_v times, so every entry is
-// bit-identical to query().
+// The weights of pending terms [x0, x0 + len) in query row `row`: P[row, x]
+// for key terms, A[row, r_s] from the store for value terms.
+void DynamicAttention::pending_weights(int64_t row, int64_t x0, int64_t len, double *w) const {
+  const int64_t keys_end = std::min(x0 + len, slots_);
+  for (int64_t x = x0; x < keys_end; ++x) w[x - x0] = pending_a_(row, x);
+  const int64_t x = std::max(x0, slots_);
+  if (x < x0 + len)
+    store_->row_entries(operands(), row, pending_value_.data() + (x - slots_), x0 + len - x,
+                        w + (x - x0));
+}
+
+// The same sums as query(), in the same order and skipping the same zero
+// value entries, for a whole row: the row's pending weights are gathered once
+// (in chunks, on the stack, since queries run concurrently) instead of d_v
+// times, so every entry is bit-identical to query().
 void DynamicAttention::query_row(int64_t row, double *out, int64_t stride) const {
   check_index("i", row, shape_.n_q);
   constexpr int64_t kChunk = 128;
@@ -863,11 +883,14 @@ void DynamicAttention::query_row(int64_t row, double *out, int64_t stride) const
   double w[kChunk];
   for (int64_t c0 = x0; c0 < x1; c0 += kChunk) {
     const int64_t len = std::min(kChunk, x1 - c0);
-    for (int64_t x = 0; x < len; ++x) w[x] = pending_a_(row, c0 + x);
+    const int64_t keys = std::clamp<int64_t>(slots_ - c0, 0, len);
+    pending_weights(row, c0, len, w);
     for (int64_t j = 0; j < d_v; ++j) {
       const double *r = pending_r_.col(j) + c0;
       double sum = out[j * stride];
-      for (int64_t x = 0; x < len; ++x) sum += w[x] * r[x];
+      for (int64_t x = 0; x < keys; ++x) sum += w[x] * r[x];
+      for (int64_t x = keys; x < len; ++x)
+        if (r[x] != 0.0) sum += w[x] * r[x];
       out[j * stride] = sum;
     }
   }
@@ -983,12 +1006,17 @@ void DynamicAttention::fold() {
   int64_t n_dense = 0;
   for (int64_t s = 0; s < n_rows; ++s)
     if (changes[s] * kSparseValueRow > d_v) swap_value_slots(s, n_dense++);
+  // The dense rows' kernel columns, read from the store (I3), sit beside the
+  // key columns so that one dgemm takes both.
+  const KernelOperands ops = operands();
+  for (int64_t s = 0; s < n_dense; ++s)
+    store_->copy_column(ops, pending_value_[s], 0, n_q, pending_a_.col(xv + s));
   const int64_t x0 = pending_begin();
   const int64_t width = n_key_cols_ + n_dense;
   // Each value term's entry A[i, r_s] is charged once to row i.
-  if (n_rows > 0)
-    blas::gemv(blas::Op::N, n_q, n_rows, num::kFoldCharge * kU, pending_a_.col(xv), pending_a_.ld(),
-               ones_.data(), 1, 1.0, err_.data(), 1);
+  if (n_dense > 0)
+    blas::gemv(blas::Op::N, n_q, n_dense, num::kFoldCharge * kU, pending_a_.col(xv),
+               pending_a_.ld(), ones_.data(), 1, 1.0, err_.data(), 1);
   // Every fold with terms rounds entries of every row of C0 once.
   const bool rounds = n_key_cols_ + n_rows > 0;
   if (rounds)
@@ -997,12 +1025,11 @@ void DynamicAttention::fold() {
     blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
                pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(), C0_.ld());
   }
-  // The sparse rows entry by entry (each column of C0 takes its terms in
-  // slot order), V0 catches up, and the value slots' rows of R return to 0.
+  // The sparse rows entry by entry.
+  for (int64_t s = n_dense; s < n_rows; ++s) fold_sparse_value_row(s);
+  // V0 catches up, and the value slots' rows of R return to 0.
   for (int64_t j = 0; j < d_v; ++j) {
     double *r = pending_r_.col(j) + xv;
-    for (int64_t s = n_dense; s < n_rows; ++s)
-      if (r[s] != 0.0) blas::axpy(n_q, r[s], pending_a_.col(xv + s), C0_.col(j));
     for (int64_t s = 0; s < n_rows; ++s)
       if (r[s] != 0.0) V0_(pending_value_[s], j) = V_(pending_value_[s], j);
     std::fill(r, r + n_rows, 0.0);
@@ -1027,11 +1054,27 @@ void DynamicAttention::fold() {
   if (n_flagged > 0) refresh_flagged();
 }
 
-// Exchange value slots a and b: their columns of P, rows of R and rows.
+// Value slot s, whose row of R has few non-zero entries: its kernel column,
+// read from the store into P's first value column (free once the dgemm has
+// run), is charged to the rows' error bounds and added into C0[:, j] times
+// R[x, j] for each non-zero entry. A row whose values all returned to V0
+// adds nothing and is skipped.
+void DynamicAttention::fold_sparse_value_row(int64_t s) {
+  const int64_t n_q = shape_.n_q, d_v = shape_.d_v, x = value_column(s);
+  int64_t j = 0;
+  while (j < d_v && pending_r_(x, j) == 0.0) ++j;
+  if (j == d_v) return;
+  double *a = pending_a_.col(value_column(0));
+  store_->copy_column(operands(), pending_value_[s], 0, n_q, a);
+  blas::axpy(n_q, num::kFoldCharge * kU, a, err_.data());
+  for (; j < d_v; ++j)
+    if (pending_r_(x, j) != 0.0) blas::axpy(n_q, pending_r_(x, j), a, C0_.col(j));
+}
+
+// Exchange value slots a and b: their rows of R and rows.
 void DynamicAttention::swap_value_slots(int64_t a, int64_t b) {
   if (a == b) return;
   const int64_t xa = value_column(a), xb = value_column(b);
-  std::swap_ranges(pending_a_.col(xa), pending_a_.col(xa) + shape_.n_q, pending_a_.col(xb));
   for (int64_t j = 0; j < shape_.d_v; ++j) std::swap(pending_r_(xa, j), pending_r_(xb, j));
   std::swap(pending_value_[a], pending_value_[b]);
   value_slot_[pending_value_[a]] = a;

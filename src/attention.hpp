@@ -10,14 +10,18 @@
 //   pending     p terms, column x of P (n_q) times row x of R (d_v):
 //     key row c_t:   P[:, x] = dA_t, the summed change of A[:, c_t] since
 //                    the fold, and R[x, :] = V0[c_t, :]
-//     value row r_s: P[:, x] = A[:, r_s], the current kernel column, and
-//                    R[x, :] = (V - V0)[r_s, :]
-// so that  B[i, j] = (C0[i, j] + sum_x P[i, x] R[x, j]) / D[i].
+//     value row r_s: R[x, :] = (V - V0)[r_s, :], whose weight is the
+//                    current kernel column A[:, r_s], read from the store
+// so that  B[i, j] = (C0[i, j] + sum_{key x} P[i, x] R[x, j]
+//                              + sum_{value x} A[i, r_s] R[x, j]) / D[i].
 // Using V - V0 rather than the individual deltas means a value that rises
 // and falls back between folds cancels exactly instead of leaving the
 // rounding error of its peak; entries of a pending row that did not change
-// contribute exactly 0. A query is one dot product over the pending range,
-// whatever the kind of its terms.
+// contribute exactly 0. A query is one dot product over the pending range:
+// P for the key terms, and for each value term with a non-zero entry in the
+// queried column, one entry of A from the store. A value update is therefore
+// O(1); P's value columns are the fold's scratch, where it gathers the
+// kernel columns of the value rows it applies.
 //
 // Layout of P and R: with S = min(k, n_kv) slots per kind, key slot t sits at
 // x = S - 1 - t and value slot s at x = S + s, so the pending terms always
@@ -27,13 +31,13 @@
 // The invariant every operation keeps, row by row: for each query row i,
 //   (I1) C0[i, :] + sum_t dA_t[i] V0[c_t, :] = A[i, :] V0   (up to rounding)
 //   (I2) D[i] = sum_c A[i, c],  A[i, c] = exp(M[i, c] - shift[i])
-//   (I3) P[i, x] = A[i, r_s] for every pending value row r_s at x
+//   (I3) a pending value row r_s weighs R[x, :] by A[i, r_s], the current
+//        entry of the store, whatever changed A since r_s became pending
 // A change of Q[i, :] (update_q, set_row of Q) recomputes row i of M, A and D
 // from scratch and sets C0[i, :] = A[i, :] V0 and dA_t[i] = 0 for every t,
 // which restores (I1) and (I2) for row i without touching any other row;
-// every recomputation of rows re-reads their entries of the value columns
-// (I3), and a key update copies its new kernel column into the value column
-// of the same row when that row is pending.
+// (I3) holds by construction, since the value terms' weights are never
+// copied out of the store between folds.
 //
 // Causal masking (KeyMask): A[i, c] = 0 exactly for keys row i does not see;
 // a key update to row c touches only the rows [mask.first_row(c), n_q), and
@@ -154,6 +158,10 @@ class DynamicAttention {
   // Record work a query did on `units` pending-term reads (adaptive only).
   void charge_queries(int64_t units) const;
   void swap_value_slots(int64_t a, int64_t b);
+  void fold_sparse_value_row(int64_t s);
+  // w[t] = the weight of pending term x0 + t in query row `row`, t < len:
+  // P[row, x] for key terms, A[row, r_s] from the store for value terms.
+  void pending_weights(int64_t row, int64_t x0, int64_t len, double *w) const;
   // Row x of R for key slot t (V0 of its key row) and for value slot s
   // (V - V0 of its value row).
   void fill_key_rhs(int64_t t);
@@ -198,12 +206,11 @@ class DynamicAttention {
   // Per query row: |Q[i, :]|_2, for the streamed store's recomputation charge.
   Array<double> query_norm_;
 
-  // Pending terms (see the top of this file): P = pending_a_ (n_q x 2S),
-  // R = pending_r_ (2S x d_v). Key slot t holds the key row pending_key_[t]
-  // (key_slot_ maps a key row to its slot, -1 when none); n_key_updates_
-  // counts key changes towards the lazy limit (an entry or a whole row: 1).
-  // Value slot s holds the value row pending_value_[s] (value_slot_ the
-  // inverse map); n_value_updates_ counts value changes.
+  // Pending terms (see the top of this file): P = pending_a_ (n_q x 2S; its
+  // value columns are fold scratch), R = pending_r_ (2S x d_v). Key slot t holds the key row
+  // pending_key_[t] (key_slot_ maps a key row to its slot, -1 when none); n_key_updates_ counts key
+  // changes towards the lazy limit (an entry or a whole row: 1). Value slot s holds the value row
+  // pending_value_[s] (value_slot_ the inverse map); n_value_updates_ counts value changes.
   int64_t slots_ = 0;
   Matrix pending_a_, pending_r_;
   Array<int64_t> pending_key_, key_slot_;

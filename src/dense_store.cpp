@@ -154,10 +154,28 @@ double DenseStore::entry(const KernelOperands &ops, int64_t i, int64_t c) const 
   return a;
 }
 
-void DenseStore::copy_column(const KernelOperands &ops, int64_t c, double *out) const {
-  const int64_t lo = mask_.first_row(c);
-  std::fill(out, out + lo, 0.0);
-  kern::exp_shifted(M_.col(c) + lo, ops.shift + lo, out + lo, M_.rows() - lo);
+// The logits gathered on the stack (queries run concurrently) and
+// exponentiated together; exp_offset and entry()'s exp_shifted form
+// x - shift and its exponential alike, element by element.
+void DenseStore::row_entries(const KernelOperands &ops, int64_t i, const int64_t *cols,
+                             int64_t count, double *out) const {
+  constexpr int64_t kChunk = 64;
+  const int64_t end = mask_.key_end(i, M_.cols());
+  double logits[kChunk];
+  for (int64_t t0 = 0; t0 < count; t0 += kChunk) {
+    const int64_t len = std::min(kChunk, count - t0);
+    for (int64_t t = 0; t < len; ++t) logits[t] = M_(i, cols[t0 + t]);
+    kern::exp_offset(logits, ops.shift[i], out + t0, len);
+    for (int64_t t = 0; t < len; ++t)
+      if (cols[t0 + t] >= end) out[t0 + t] = 0.0;
+  }
+}
+
+void DenseStore::copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
+                             double *out) const {
+  const int64_t hidden = hidden_rows(c, i0, count);
+  std::fill(out, out + hidden, 0.0);
+  kern::exp_shifted(M_.col(c) + i0 + hidden, ops.shift + i0 + hidden, out + hidden, count - hidden);
 }
 
 // Section (format version 3): M, n_q x n_kv column-major doubles. Versions 1

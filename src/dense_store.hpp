@@ -38,7 +38,10 @@ class DenseStore final : public KernelStore {
                           double *out, KeyExps *exps) const override;
   double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old) override;
   double entry(const KernelOperands &ops, int64_t i, int64_t c) const override;
-  void copy_column(const KernelOperands &ops, int64_t c, double *out) const override;
+  void row_entries(const KernelOperands &ops, int64_t i, const int64_t *cols, int64_t count,
+                   double *out) const override;
+  void copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
+                   double *out) const override;
   double logit_drift_factor() const override { return num::kDriftCharge; }
   int64_t bytes() const override { return bytes_for(M_.rows(), M_.cols()); }
   att_storage kind() const override { return ATT_STORAGE_DENSE; }

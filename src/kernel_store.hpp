@@ -121,8 +121,18 @@ class KernelStore {
   // allocation.
   virtual double entry(const KernelOperands &ops, int64_t i, int64_t c) const = 0;
 
-  // out[0 : n_q] = A[:, c] (0 in masked rows).
-  virtual void copy_column(const KernelOperands &ops, int64_t c, double *out) const = 0;
+  // out[t] = A[i, cols[t]] for t in [0, count), bit for bit what entry()
+  // returns. Safe to call concurrently, like entry(); a store that can
+  // exponentiate the entries together overrides this loop.
+  virtual void row_entries(const KernelOperands &ops, int64_t i, const int64_t *cols, int64_t count,
+                           double *out) const {
+    for (int64_t t = 0; t < count; ++t) out[t] = entry(ops, i, cols[t]);
+  }
+
+  // out[t] = A[i0 + t, c] for t in [0, count) (0 in masked rows). Safe to
+  // call concurrently with distinct out, like entry().
+  virtual void copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
+                           double *out) const = 0;
 
   // A store whose key_logits recomputes the old logits rather than reading
   // them returns f > 0: the recomputed a_old of row i may differ

@@ -101,12 +101,36 @@ struct StateCodec {
     for (int64_t t = 0; t < s.n_key_cols_; ++t) out.i64(s.pending_key_[t]);
     for (int64_t t = 0; t < s.n_key_cols_; ++t)
       out.doubles(s.pending_a_.col(s.key_column(t)), sh.n_q);
-    // 7. Pending value rows and their kernel columns.
+    // 7. Pending value rows and their kernel columns. The handle reads
+    // those from the store when it needs them; they are computed here, a
+    // block at a time on the stack (saving never allocates), for readers
+    // that keep them (dynattn 0.2 and 0.3).
     out.i64(s.n_value_rows_);
     out.i64(s.n_value_updates_);
     for (int64_t t = 0; t < s.n_value_rows_; ++t) out.i64(s.pending_value_[t]);
-    for (int64_t t = 0; t < s.n_value_rows_; ++t)
-      out.doubles(s.pending_a_.col(s.value_column(t)), sh.n_q);
+    if (out.counting()) {
+      out.skip(static_cast<size_t>(s.n_value_rows_ * sh.n_q) * sizeof(double));
+    } else {
+      constexpr int64_t kBlock = 512;
+      double block[kBlock];
+      const double top = std::exp(num::kShiftHeadroom);
+      const KernelOperands ops = s.operands();
+      for (int64_t t = 0; t < s.n_value_rows_; ++t) {
+        for (int64_t i0 = 0; i0 < sh.n_q; i0 += kBlock) {
+          const int64_t len = std::min(kBlock, sh.n_q - i0);
+          s.store_->copy_column(ops, s.pending_value_[t], i0, len, block);
+          // Entries outside [0, e^64] (NaN included) come only from a
+          // crafted state (streamed storage does not check its logits on
+          // load, docs/FORMAT.md); they are saved within what a loader
+          // accepts.
+          for (int64_t i = 0; i < len; ++i) {
+            const double a = block[i];
+            block[i] = a >= 0.0 ? std::fmin(a, top) : 0.0;
+          }
+          out.doubles(block, len);
+        }
+      }
+    }
     // 8. The kernel store's own section, prefixed by its length.
     Writer counter;
     s.store_->save(counter);
@@ -231,13 +255,13 @@ struct StateCodec {
       s->value_slot_[row] = t;
       s->fill_value_rhs(t);
     }
-    // Version 1 did not save the value rows' kernel columns: they are
-    // recomputed once the store is loaded.
+    // The value rows' kernel columns (not in version 1) are checked and
+    // dropped: the handle reads them from the store.
     if (version >= 2) {
       in.need(s->n_value_rows_ * sh.n_q, sizeof(double), "pending value columns");
       const double top = std::exp(num::kShiftHeadroom);
+      double *column = s->logits_.data();
       for (int64_t t = 0; t < s->n_value_rows_; ++t) {
-        double *column = s->pending_a_.col(s->value_column(t));
         read_finite(in, column, sh.n_q, top, "pending value columns");
         for (int64_t i = 0; i < sh.n_q; ++i) expect(column[i] >= 0.0, "a kernel entry is negative");
       }
@@ -248,10 +272,6 @@ struct StateCodec {
            "the store section's length disagrees with the data");
     s->store_->load(in, version, s->operands());
     expect(in.remaining() == 0, "the store section has trailing bytes");
-    if (version < 2)
-      for (int64_t t = 0; t < s->n_value_rows_; ++t)
-        s->store_->copy_column(s->operands(), s->pending_value_[t],
-                               s->pending_a_.col(s->value_column(t)));
     return s;
   }
 };

@@ -95,13 +95,15 @@ double StreamedStore::entry(const KernelOperands &ops, int64_t i, int64_t c) con
   return a;
 }
 
-void StreamedStore::copy_column(const KernelOperands &ops, int64_t c, double *out) const {
-  const int64_t lo = mask_.first_row(c);
-  const int64_t n = n_q_ - lo;
-  std::fill(out, out + lo, 0.0);
-  blas::gemv(blas::Op::N, n, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), ops.K.data() + c,
-             ops.K.ld(), 0.0, out + lo, 1);
-  kern::exp_shifted(out + lo, ops.shift + lo, out + lo, n);
+void StreamedStore::copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
+                                double *out) const {
+  const int64_t hidden = std::min(count, std::max<int64_t>(0, mask_.first_row(c) - i0));
+  const int64_t i = i0 + hidden, n = count - hidden;
+  std::fill(out, out + hidden, 0.0);
+  if (n == 0) return;
+  blas::gemv(blas::Op::N, n, d_k_, ops.scale, ops.Q.data() + i, ops.Q.ld(), ops.K.data() + c,
+             ops.K.ld(), 0.0, out + hidden, 1);
+  kern::exp_shifted(out + hidden, ops.shift + i, out + hidden, n);
 }
 
 // Section: one marker word. A is recomputed from the saved Q, K and shifts.

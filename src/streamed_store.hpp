@@ -34,7 +34,8 @@ class StreamedStore final : public KernelStore {
                           double *out, KeyExps *exps) const override;
   double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old) override;
   double entry(const KernelOperands &ops, int64_t i, int64_t c) const override;
-  void copy_column(const KernelOperands &ops, int64_t c, double *out) const override;
+  void copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
+                   double *out) const override;
   double recompute_error_factor() const override { return static_cast<double>(d_k_ + 2); }
   int64_t bytes() const override { return bytes_for(n_q_, n_kv_); }
   att_storage kind() const override { return ATT_STORAGE_STREAMED; }

@@ -36,10 +36,10 @@ static const uint32_t kFormatVersion = 3;
 
 #define HEADER 32
 
-/* A small (causal, cross-attention) state with pending key and value terms,
- * in the given storage. */
-static att_state *stored_state(att_storage storage, int64_t n_q, int64_t n_kv, int64_t d_k,
-                               int64_t d_v, int causal, uint64_t seed) {
+/* A small (causal, cross-attention) state in the given storage, lazy limit
+ * 8, logit scale 1, with Q and K uniform in [-1, 1] and V normal from seed. */
+static att_state *new_state(att_storage storage, int64_t n_q, int64_t n_kv, int64_t d_k,
+                            int64_t d_v, int causal, uint64_t seed) {
   tu_rng r;
   double *Q = tu_alloc_doubles(n_q * d_k), *K = tu_alloc_doubles(n_kv * d_k);
   double *V = tu_alloc_doubles(n_kv * d_v);
@@ -57,13 +57,20 @@ static att_state *stored_state(att_storage storage, int64_t n_q, int64_t n_kv, i
       att_init_general(&h, n_q, n_kv, d_k, d_v, ATT_ROW_MAJOR, Q, d_k, K, d_k, V, d_v, cfg),
       ATT_OK);
   att_config_free(cfg);
+  free(Q);
+  free(K);
+  free(V);
+  return h;
+}
+
+/* new_state() with pending key and value terms. */
+static att_state *stored_state(att_storage storage, int64_t n_q, int64_t n_kv, int64_t d_k,
+                               int64_t d_v, int causal, uint64_t seed) {
+  att_state *h = new_state(storage, n_q, n_kv, d_k, d_v, causal, seed);
   assert_int_equal(att_update_k(h, n_kv - 1, 0, 0.25), ATT_OK);
   assert_int_equal(att_update_v(h, 0, d_v - 1, -0.5), ATT_OK);
   assert_int_equal(att_update_q(h, n_q - 1, d_k - 1, 0.125), ATT_OK);
   assert_int_equal(att_update_k(h, 0, d_k - 1, -0.375), ATT_OK);
-  free(Q);
-  free(K);
-  free(V);
   return h;
 }
 
@@ -345,6 +352,88 @@ static void test_foreign(void **state) {
   att_free(h);
 }
 
+/* ---- The pending value rows' kernel columns ---------------------------------------- */
+
+static double get_f64(const unsigned char *p) {
+  double v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static int64_t get_i64(const unsigned char *p) {
+  int64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+/* Section 7 of a saved state holds each pending value row's current column
+ * of A = exp(s Q K^T - shift) (docs/FORMAT.md), which the library computes
+ * when saving (readers of older releases keep it with the pending row). The
+ * rows' kernel entries changed after the value changes (a key update of a
+ * pending value row, a query row change) must show in it; checked against a
+ * long-double recomputation from the handle's Q and K and the saved shifts. */
+static void test_saved_value_columns_are_current(void **state) {
+  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  const int64_t n_q = 5, n_kv = 7, d_k = 3, d_v = 4;
+  size_t st;
+  int causal;
+  (void)state;
+  for (st = 0; st < 2; ++st)
+    for (causal = 0; causal < 2; ++causal) {
+      double Q[5 * 3], K[7 * 3];
+      att_state *h = new_state(storages[st], n_q, n_kv, d_k, d_v, causal, 500 + st * 2 + causal);
+      int64_t size, pos, t, n_keys, n_rows, i, c;
+      unsigned char *buf, *payload;
+      /* Value rows 6, 2 and 4 become pending (5 changes in all, below the
+       * lazy limit: no fold); then key rows 2 and 6 and query row 1 change
+       * under them. */
+      assert_int_equal(att_update_v(h, 6, 1, 0.5), ATT_OK);
+      assert_int_equal(att_update_v(h, 2, 3, -1.5), ATT_OK);
+      assert_int_equal(att_update_v(h, 4, 0, 0.25), ATT_OK);
+      assert_int_equal(att_update_k(h, 2, 0, 0.75), ATT_OK);
+      assert_int_equal(att_update_k(h, 6, 2, -0.5), ATT_OK);
+      assert_int_equal(att_update_q(h, 1, 1, 0.625), ATT_OK);
+      assert_int_equal(att_get_matrix(h, ATT_MATRIX_Q, ATT_ROW_MAJOR, Q, d_k), ATT_OK);
+      assert_int_equal(att_get_matrix(h, ATT_MATRIX_K, ATT_ROW_MAJOR, K, d_k), ATT_OK);
+
+      buf = save(h, &size);
+      payload = buf + HEADER;
+      /* Sections 1 and 2, then Q, K, V, V0 and C0. */
+      pos = 64 + 72 + 8 * (n_q * d_k + n_kv * d_k + 2 * n_kv * d_v + n_q * d_v);
+      {
+        const int64_t shift_pos = pos;
+        pos += 8 * 4 * n_q + 9 * d_v; /* section 4, section 5 */
+        n_keys = get_i64(payload + pos);
+        assert_int_equal(n_keys, 2);
+        pos += 16 + 8 * n_keys + 8 * n_keys * n_q;
+        n_rows = get_i64(payload + pos);
+        assert_int_equal(n_rows, 3);
+        assert_int_equal(get_i64(payload + pos + 8), 3);
+        pos += 16;
+        for (t = 0; t < n_rows; ++t) {
+          const int64_t row = get_i64(payload + pos + 8 * t);
+          assert_true(row == 6 || row == 2 || row == 4);
+        }
+        for (t = 0; t < n_rows; ++t) {
+          c = get_i64(payload + pos + 8 * t);
+          for (i = 0; i < n_q; ++i) {
+            const double got = get_f64(payload + pos + 8 * n_rows + 8 * (t * n_q + i));
+            const double shift = get_f64(payload + shift_pos + 8 * i);
+            long double dot = 0.0L, want;
+            int64_t k;
+            for (k = 0; k < d_k; ++k) dot += (long double)Q[i * d_k + k] * K[c * d_k + k];
+            want = causal && c > i + (n_kv - n_q) ? 0.0L : expl(dot - shift);
+            if (fabsl(got - want) > 1e-13L * want)
+              fail_msg("storage %d causal %d: A[%lld, %lld] saved as %.17g, exact %.17Lg",
+                       (int)storages[st], causal, (long long)i, (long long)c, got, want);
+          }
+        }
+      }
+      free(buf);
+      att_free(h);
+    }
+}
+
 /* ---- Files ------------------------------------------------------------------------- */
 
 static char dir_template[] = "/tmp/dynattn-persist-XXXXXX";
@@ -560,6 +649,7 @@ int main(void) {
       cmocka_unit_test(test_clone_independent),
       cmocka_unit_test(test_flip_and_truncate),
       cmocka_unit_test(test_foreign),
+      cmocka_unit_test(test_saved_value_columns_are_current),
       cmocka_unit_test(test_files),
       cmocka_unit_test(test_persist_errors),
       cmocka_unit_test(test_old_versions),

@@ -6,7 +6,8 @@
 runs, each --repeats times:
   * the n-sweep: n = 512 ... 16384 (d = 128, k = 64) for every --nsweep-config
     (NAME or NAME:MAX_N, e.g. streamed:131072), with the eager baseline up to
-    --eager-max-n;
+    --eager-max-n; points above 16384 (only a configuration that keeps no
+    n x n matrix gets there) run --large-repeats times;
   * the k-sweep: the 'lazy' configuration with k = 1, 4, 16, 64, 256, 1024 at
     n = 4096, d = 128, against the eager baseline;
   * the mix sweep: the default configuration, the library's fixed lazy and
@@ -38,6 +39,9 @@ D = 128
 K_DEFAULT = 64
 N_SWEEP = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
 DENSE_MAX_N = 16384
+# The library's default configuration (dense storage up to this n) and the
+# streamed store, which keeps no n x n matrix, up to n = 131072.
+DEFAULT_NSWEEP = ["default:%d" % DENSE_MAX_N, "streamed:131072"]
 K_SWEEP = [1, 4, 16, 64, 256, 1024]
 # Library configurations of the mix sweep besides the default: the fixed strategies.
 MIX_CONFIGS = ["default", "lazy", "lib-eager"]
@@ -59,7 +63,10 @@ def parse_args():
     p.add_argument("--seed", type=int, default=20261123, help="seed of the first repetition")
     p.add_argument("--nsweep-config", action="append", default=None, metavar="NAME[:MAX_N]",
                    help="library configuration for the n-sweep, with its largest n "
-                        "(default default:16384); repeat for several")
+                        "(default: %s); repeat for several" % " ".join(DEFAULT_NSWEEP))
+    p.add_argument("--large-repeats", type=int, default=1,
+                   help="runs per n-sweep point above n = %d (default 1: an init there takes "
+                        "minutes)" % DENSE_MAX_N)
     p.add_argument("--eager-max-n", type=int, default=8192,
                    help="largest n at which the n-sweep runs the eager baseline and the static "
                         "recomputation (default 8192; at 16384 they alone take a minute per run)")
@@ -74,7 +81,7 @@ def parse_args():
 
 def nsweep_configs(args):
     configs = []
-    for item in args.nsweep_config or ["default:%d" % DENSE_MAX_N]:
+    for item in args.nsweep_config or DEFAULT_NSWEEP:
         name, _, max_n = item.partition(":")
         configs.append((name, int(max_n) if max_n else DENSE_MAX_N))
     return configs
@@ -86,7 +93,7 @@ class Runner:
         self.raw = os.path.join(args.out, "raw")
         os.makedirs(self.raw, exist_ok=True)
 
-    def run(self, tag, rep, options):
+    def run(self, tag, rep, options, repeats=None):
         path = os.path.join(self.raw, "%s-r%d.json" % (tag, rep))
         if rep == 0:
             # Files of further repetitions left by an earlier run with more
@@ -94,7 +101,7 @@ class Runner:
             stale = re.compile(re.escape(tag) + r"-r(\d+)\.json$")
             for name in os.listdir(self.raw):
                 found = stale.match(name)
-                if found and int(found.group(1)) >= self.args.repeats:
+                if found and int(found.group(1)) >= (repeats or self.args.repeats):
                     os.remove(os.path.join(self.raw, name))
         cmd = [self.args.bench, "--seed", str(self.args.seed + rep), "--json", path] + options
         print("  $ " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd),
@@ -161,8 +168,9 @@ def n_sweep(runner, args):
         # reports the floor ratio only.
         options += ["--baseline", "eager" if n <= args.eager_max_n else "none"]
         options += ["--static-reps", "1" if n <= args.eager_max_n else "0"]
+        repeats = args.repeats if n <= DENSE_MAX_N else args.large_repeats
         print("n-sweep: n = %d" % n, file=sys.stderr)
-        runs = [runner.run("n%d" % n, rep, options) for rep in range(args.repeats)]
+        runs = [runner.run("n%d" % n, rep, options, repeats) for rep in range(repeats)]
         points.append({"n": n, "configs": names, "runs": runs})
     return points
 
@@ -352,7 +360,7 @@ def n_table(points):
     for p in points:
         runs = p["runs"]
         for c in p["configs"]:
-            rows.append([str(p["n"]), c,
+            rows.append([str(p["n"]), c, str(len(runs)),
                          fmt(us(med(runs, lambda x: contender(x, c)["update_k"]["amortized_s"]))),
                          fmt(med(runs, lambda x: contender(x, c)["ratios"]["update_k_over_floor"])),
                          fmt(med(runs, lambda x: 1.0 / contender(x, c)["ratios"]["update_k_over_eager"])),
@@ -361,7 +369,7 @@ def n_table(points):
                          fmt(us(med(runs, lambda x: contender(x, c)["query_batched_s"])), 3),
                          fmt(med(runs, lambda x: contender(x, c)["ratios"]["init_over_static"])),
                          fmt(med(runs, lambda x: contender(x, c)["resident_growth_bytes"] / 2**20), 1)])
-    return table(["n", "config", "update_k am µs", "/ floor", "eager / this", "update_v am µs",
+    return table(["n", "config", "runs", "update_k am µs", "/ floor", "eager / this", "update_v am µs",
                   "query med µs", "query batched µs", "init / static", "RSS growth MiB"], rows)
 
 
@@ -569,8 +577,8 @@ def main():
         sections["k-sweep"] = k_table(k_points)
     if memory:
         sections["memory"] = memory_section(memory)
-    sections["run"] = ("`bench/report.py --repeats %d` took %.0f s (%s)." %
-                       (args.repeats, elapsed, ", ".join(parts)))
+    sections["run"] = ("`%s` took %.0f s (%s)." %
+                       (" ".join(["bench/report.py"] + sys.argv[1:]), elapsed, ", ".join(parts)))
 
     written = plots(args.out, n_points, k_points, mix)
     with open(os.path.join(args.out, "summary.json"), "w") as f:

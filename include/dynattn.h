@@ -145,8 +145,9 @@ typedef enum att_storage {
                                  Init and row recomputations exponentiate
                                  each row block once; a key update costs an
                                  extra O(n_q d_k) matrix-vector product, and
-                                 so does each pending value row at the fold
-                                 (its column of A). A query reads the entry
+                                 a fold a matrix product for the columns of
+                                 A of its pending value rows (O(n_q d_k)
+                                 each). A query reads the entry
                                  of A of each pending value row with a
                                  change in the queried column: a d_k-term
                                  dot product here, one stored logit with

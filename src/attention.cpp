@@ -438,7 +438,7 @@ void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
 // from its logits (so entries that had underflowed come back exactly) and its
 // change dA is recorded as a pending key term. Only rows that see the key are
 // touched.
-void DynamicAttention::apply_key_column(int64_t row, const double *logits, bool exps_filled) {
+void DynamicAttention::apply_key_column(int64_t row, const double *logits, const KeyExps *exps) {
   const int64_t n_q = shape_.n_q;
   const int64_t lo = mask_.first_row(row);
   // A store that recomputes the old column: its a_old may differ from the
@@ -449,9 +449,10 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits, bool 
     for (int64_t t = 0; t < shape_.d_k; ++t) sum += old_key_[t] * old_key_[t];
     recompute = store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
   }
-  double *old_logits = store_->key_logits(operands(), row, old_key_.data());
+  double *old_logits =
+      store_->key_logits(operands(), row, old_key_.data(), exps && exps->old_logits_kept);
   double *e_old = e_old_.data(), *e_new = e_new_.data();
-  if (!exps_filled)
+  if (!(exps && exps->filled))
     kern::key_exps(old_logits + lo, logits + lo, shift_.data() + lo, e_old + lo, e_new + lo,
                    n_q - lo);
   const int64_t n_flagged =
@@ -497,7 +498,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
     for (int64_t j = 0; j < shape_.d_v; j += 8) __builtin_prefetch(v0 + j);
   }
   double *logits = logits_.data();
-  KeyExps exps{e_old_.data(), e_new_.data(), false};
+  KeyExps exps{e_old_.data(), e_new_.data(), false, false};
   if (!store_->propose_key_column(operands(), row, col, scaled_delta, logits, &exps)) {
     // Fails, with the details.
     char what[64];
@@ -509,7 +510,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
   remember_old_key(row);
   K_(row, col) = k_new;
   ++updates_[ATT_MATRIX_K];
-  apply_key_column(row, logits, exps.filled);
+  apply_key_column(row, logits, &exps);
 }
 
 // The entry which[row, col] + delta, validated as set_entry validates a new
@@ -677,7 +678,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   if (which == ATT_MATRIX_Q) {
     apply_query_row(row, row_logits_.data());
   } else if (which == ATT_MATRIX_K) {
-    apply_key_column(row, logits_.data(), false);
+    apply_key_column(row, logits_.data(), nullptr);
   } else {
     record_value_change(row, -1, fell);
   }
@@ -822,7 +823,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     if (which == ATT_MATRIX_Q) {
       apply_query_row(row, out);
     } else if (which == ATT_MATRIX_K) {
-      apply_key_column(row, out, false);
+      apply_key_column(row, out, nullptr);
     } else {
       record_value_change(row, -1, fell);
     }
@@ -1006,17 +1007,16 @@ void DynamicAttention::fold() {
   int64_t n_dense = 0;
   for (int64_t s = 0; s < n_rows; ++s)
     if (changes[s] * kSparseValueRow > d_v) swap_value_slots(s, n_dense++);
-  // The dense rows' kernel columns, read from the store (I3), sit beside the
-  // key columns so that one dgemm takes both.
+  // Every pending value row's kernel column, read from the store (I3), in
+  // P's value columns: the dense rows' beside the key columns, so that one
+  // dgemm takes both, and each charged once to the rows' error bounds.
   const KernelOperands ops = operands();
-  for (int64_t s = 0; s < n_dense; ++s)
-    store_->copy_column(ops, pending_value_[s], 0, n_q, pending_a_.col(xv + s));
+  store_->copy_columns(ops, pending_value_.data(), n_rows, pending_a_.col(xv), pending_a_.ld());
   const int64_t x0 = pending_begin();
   const int64_t width = n_key_cols_ + n_dense;
-  // Each value term's entry A[i, r_s] is charged once to row i.
-  if (n_dense > 0)
-    blas::gemv(blas::Op::N, n_q, n_dense, num::kFoldCharge * kU, pending_a_.col(xv),
-               pending_a_.ld(), ones_.data(), 1, 1.0, err_.data(), 1);
+  if (n_rows > 0)
+    blas::gemv(blas::Op::N, n_q, n_rows, num::kFoldCharge * kU, pending_a_.col(xv), pending_a_.ld(),
+               ones_.data(), 1, 1.0, err_.data(), 1);
   // Every fold with terms rounds entries of every row of C0 once.
   const bool rounds = n_key_cols_ + n_rows > 0;
   if (rounds)
@@ -1025,8 +1025,13 @@ void DynamicAttention::fold() {
     blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
                pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(), C0_.ld());
   }
-  // The sparse rows entry by entry.
-  for (int64_t s = n_dense; s < n_rows; ++s) fold_sparse_value_row(s);
+  // The sparse rows entry by entry (each column of C0 takes its terms in
+  // slot order).
+  for (int64_t j = 0; j < d_v; ++j) {
+    const double *r = pending_r_.col(j) + xv;
+    for (int64_t s = n_dense; s < n_rows; ++s)
+      if (r[s] != 0.0) blas::axpy(n_q, r[s], pending_a_.col(xv + s), C0_.col(j));
+  }
   // V0 catches up, and the value slots' rows of R return to 0.
   for (int64_t j = 0; j < d_v; ++j) {
     double *r = pending_r_.col(j) + xv;
@@ -1052,23 +1057,6 @@ void DynamicAttention::fold() {
     n_flagged += drifted;
   }
   if (n_flagged > 0) refresh_flagged();
-}
-
-// Value slot s, whose row of R has few non-zero entries: its kernel column,
-// read from the store into P's first value column (free once the dgemm has
-// run), is charged to the rows' error bounds and added into C0[:, j] times
-// R[x, j] for each non-zero entry. A row whose values all returned to V0
-// adds nothing and is skipped.
-void DynamicAttention::fold_sparse_value_row(int64_t s) {
-  const int64_t n_q = shape_.n_q, d_v = shape_.d_v, x = value_column(s);
-  int64_t j = 0;
-  while (j < d_v && pending_r_(x, j) == 0.0) ++j;
-  if (j == d_v) return;
-  double *a = pending_a_.col(value_column(0));
-  store_->copy_column(operands(), pending_value_[s], 0, n_q, a);
-  blas::axpy(n_q, num::kFoldCharge * kU, a, err_.data());
-  for (; j < d_v; ++j)
-    if (pending_r_(x, j) != 0.0) blas::axpy(n_q, pending_r_(x, j), a, C0_.col(j));
 }
 
 // Exchange value slots a and b: their rows of R and rows.

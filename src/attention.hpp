@@ -158,7 +158,6 @@ class DynamicAttention {
   // Record work a query did on `units` pending-term reads (adaptive only).
   void charge_queries(int64_t units) const;
   void swap_value_slots(int64_t a, int64_t b);
-  void fold_sparse_value_row(int64_t s);
   // w[t] = the weight of pending term x0 + t in query row `row`, t < len:
   // P[row, x] for key terms, A[row, r_s] from the store for value terms.
   void pending_weights(int64_t row, int64_t x0, int64_t len, double *w) const;
@@ -179,9 +178,10 @@ class DynamicAttention {
   // Apply validated logits: row of Q / column of K changed (never fails).
   void apply_query_row(int64_t row, const double *logits);
   // old_key_ holds the key row before the change (remember_old_key);
-  // exps_filled: e_old_ and e_new_ already hold the column's exponentials
-  // (kern::key_exps), as the store's propose_key_column may leave them.
-  void apply_key_column(int64_t row, const double *logits, bool exps_filled);
+  // exps: what the store's propose_key_column left for this update (e_old_
+  // and e_new_ holding the column's exponentials, the old logits kept), or
+  // nullptr when the logits were proposed otherwise.
+  void apply_key_column(int64_t row, const double *logits, const KeyExps *exps);
   void remember_old_key(int64_t row);
   // V[row, col] changed (col = -1: possibly every entry of the row).
   void record_value_change(int64_t row, int64_t col, bool fell);

@@ -143,7 +143,7 @@ bool DenseStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_
                             exps->e_new + lo, ATT_MAX_LOGIT, n);
 }
 
-double *DenseStore::key_logits(const KernelOperands &, int64_t c, const double *) {
+double *DenseStore::key_logits(const KernelOperands &, int64_t c, const double *, bool) {
   return M_.col(c);
 }
 

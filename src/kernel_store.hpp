@@ -52,12 +52,16 @@ inline void commit_kernel_row(const double *logits, int64_t end, double *a, doub
   }
 }
 
-// Scratch for a key column's exponentials (kern::key_exps), n_q entries
-// each; filled says whether they hold them.
+// What a proposal of a key update hands on to its application: scratch for
+// the column's exponentials (kern::key_exps), n_q entries each, and whether
+// the store filled them (filled) and kept the column's old logits for the
+// key_logits call that applies the proposal (old_logits_kept). Lives for one
+// update, so nothing kept can go stale.
 struct KeyExps {
   double *e_old;
   double *e_new;
   bool filled;
+  bool old_logits_kept;
 };
 
 class KernelStore {
@@ -104,7 +108,11 @@ class KernelStore {
   // `exps`, a store that can form the column's exponentials in the same pass
   // (the dense store: they hide the read of its logits) writes
   // kern::key_exps(old logits, out) for those rows into exps->e_old and
-  // exps->e_new and sets exps->filled; others leave it false.
+  // exps->e_new and sets exps->filled; others leave it false. A store that
+  // recomputes the old logits (the streamed store) keeps them in its scratch
+  // and sets exps->old_logits_kept, promising them to the key_logits call
+  // that applies this proposal, which must come before any other call that
+  // computes something on the store.
   virtual bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
                                   double scaled_delta, double *out, KeyExps *exps) const = 0;
 
@@ -114,8 +122,11 @@ class KernelStore {
   // caller reads and then overwrites with the column's new logits
   // (kern::key_column). The dense store hands out its own column, which so
   // takes the new logits; the streamed store recomputes the old ones into
-  // scratch. Valid until the next call on the store.
-  virtual double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old) = 0;
+  // scratch, unless `kept` says that the proposal being applied left them
+  // there (KeyExps::old_logits_kept). Valid until the next call on the
+  // store.
+  virtual double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old,
+                             bool kept) = 0;
 
   // A[i, c] (0 when masked). Safe to call concurrently: no scratch, no
   // allocation.
@@ -133,6 +144,15 @@ class KernelStore {
   // call concurrently with distinct out, like entry().
   virtual void copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
                            double *out) const = 0;
+
+  // out[:, t] = A[:, cols[t]] for t in [0, count): n_q x count, column-major
+  // with leading dimension ldo (the fold's pending value rows). A store that
+  // computes columns from Q K^T takes them together, in a matrix product
+  // that reads Q once. Not for concurrent use (a store may use scratch).
+  virtual void copy_columns(const KernelOperands &ops, const int64_t *cols, int64_t count,
+                            double *out, int64_t ldo) {
+    for (int64_t t = 0; t < count; ++t) copy_column(ops, cols[t], 0, ops.Q.rows(), out + t * ldo);
+  }
 
   // A store whose key_logits recomputes the old logits rather than reading
   // them returns f > 0: the recomputed a_old of row i may differ

@@ -31,14 +31,16 @@ StreamedStore::StreamedStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mas
       mask_(mask),
       tiles_(n_q, n_kv),
       row_scratch_(n_kv),
-      old_logits_(n_q) {}
+      old_logits_(n_q),
+      key_block_(kColumnBlock * d_k) {}
 
 std::unique_ptr<KernelStore> StreamedStore::clone() const {
   return std::unique_ptr<KernelStore>(new StreamedStore(n_q_, n_kv_, d_k_, mask_));
 }
 
-int64_t StreamedStore::bytes_for(int64_t n_q, int64_t n_kv) {
-  return SoftmaxTiles::bytes_for(n_q, n_kv) + static_cast<int64_t>(sizeof(double)) * (n_kv + n_q);
+int64_t StreamedStore::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
+  return SoftmaxTiles::bytes_for(n_q, n_kv) +
+         static_cast<int64_t>(sizeof(double)) * (n_kv + n_q + kColumnBlock * d_k);
 }
 
 int64_t StreamedStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
@@ -62,20 +64,29 @@ void StreamedStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t
                   ldo);
 }
 
-// The column's current logits are recomputed exactly as key_logits
-// recomputes them, so the update starts from the a_old it will subtract.
+// The column's current logits, recomputed with the matrix-vector product
+// key_logits makes (from a contiguous copy of the key row, as there), so the
+// update starts from the a_old it will subtract, bit for bit. With `exps`
+// they stay in old_logits_ for that update (Q is read once per update, not
+// twice).
 bool StreamedStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
-                                       double scaled_delta, double *out, KeyExps *) const {
+                                       double scaled_delta, double *out, KeyExps *exps) const {
   const int64_t lo = mask_.first_row(c);
   const int64_t n = n_q_ - lo;
-  blas::gemv(blas::Op::N, n, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), ops.K.data() + c,
-             ops.K.ld(), 0.0, out + lo, 1);
-  return !kern::axpy(out + lo, scaled_delta, ops.Q.col(j) + lo, out + lo, ATT_MAX_LOGIT, n);
+  double *key = key_block_.data();
+  for (int64_t t = 0; t < d_k_; ++t) key[t] = ops.K(c, t);
+  double *old = exps != nullptr ? old_logits_.data() : out;
+  blas::gemv(blas::Op::N, n, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), key, 1, 0.0, old + lo,
+             1);
+  if (exps != nullptr) exps->old_logits_kept = true;
+  return !kern::axpy(old + lo, scaled_delta, ops.Q.col(j) + lo, out + lo, ATT_MAX_LOGIT, n);
 }
 
 // The old column as the rows' D and C0 saw it, up to the rounding of
 // recomputing its logits (charged through recompute_error_factor).
-double *StreamedStore::key_logits(const KernelOperands &ops, int64_t c, const double *k_old) {
+double *StreamedStore::key_logits(const KernelOperands &ops, int64_t c, const double *k_old,
+                                  bool kept) {
+  if (kept) return old_logits_.data();
   const int64_t lo = mask_.first_row(c);
   blas::gemv(blas::Op::N, n_q_ - lo, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), k_old, 1, 0.0,
              old_logits_.data() + lo, 1);
@@ -104,6 +115,29 @@ void StreamedStore::copy_column(const KernelOperands &ops, int64_t c, int64_t i0
   blas::gemv(blas::Op::N, n, d_k_, ops.scale, ops.Q.data() + i, ops.Q.ld(), ops.K.data() + c,
              ops.K.ld(), 0.0, out + hidden, 1);
   kern::exp_shifted(out + hidden, ops.shift + i, out + hidden, n);
+}
+
+// Up to kColumnBlock key rows at a time: gathered into key_block_, their
+// logits for every query row by one dgemm (Q is read once per block instead
+// of once per column), then masked and exponentiated column by column.
+void StreamedStore::copy_columns(const KernelOperands &ops, const int64_t *cols, int64_t count,
+                                 double *out, int64_t ldo) {
+  for (int64_t t0 = 0; t0 < count; t0 += kColumnBlock) {
+    const int64_t width = std::min(kColumnBlock, count - t0);
+    double *keys = key_block_.data();
+    for (int64_t k = 0; k < d_k_; ++k)
+      for (int64_t t = 0; t < width; ++t) keys[t + k * width] = ops.K(cols[t0 + t], k);
+    // beta = 0 on memory written here first: out is the caller's scratch.
+    for (int64_t t = t0; t < t0 + width; ++t) std::fill(out + t * ldo, out + t * ldo + n_q_, 0.0);
+    blas::gemm(blas::Op::N, blas::Op::T, n_q_, width, d_k_, ops.scale, ops.Q.data(), ops.Q.ld(),
+               keys, width, 0.0, out + t0 * ldo, ldo);
+    for (int64_t t = t0; t < t0 + width; ++t) {
+      double *column = out + t * ldo;
+      const int64_t hidden = std::min(n_q_, mask_.first_row(cols[t]));
+      std::fill(column, column + hidden, 0.0);
+      kern::exp_shifted(column + hidden, ops.shift + hidden, column + hidden, n_q_ - hidden);
+    }
+  }
 }
 
 // Section: one marker word. A is recomputed from the saved Q, K and shifts.

@@ -6,8 +6,9 @@
 // the same inputs, so it is deterministic for a given OpenBLAS build and
 // thread count: a saved state loads back answering bit-identically.
 // Costs are those of the dense store plus a matrix-vector product with Q per
-// key-column change and per value-row fold, and the exponentials of a row
-// block each time its product with V is needed.
+// key-column change, a matrix product with Q for the value rows of a fold,
+// and the exponentials of a row block each time its product with V is
+// needed.
 #pragma once
 
 #include "kernel_store.hpp"
@@ -20,7 +21,7 @@ class StreamedStore final : public KernelStore {
   StreamedStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mask);
 
   // Bytes StreamedStore(n_q, n_kv, ...) will hold.
-  static int64_t bytes_for(int64_t n_q, int64_t n_kv);
+  static int64_t bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k);
 
   int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
                                     double scale, double limit, double *shift, double *row_sum,
@@ -32,12 +33,14 @@ class StreamedStore final : public KernelStore {
                      double *out, int64_t ldo) override;
   bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,
                           double *out, KeyExps *exps) const override;
-  double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old) override;
+  double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old, bool kept) override;
   double entry(const KernelOperands &ops, int64_t i, int64_t c) const override;
   void copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
                    double *out) const override;
+  void copy_columns(const KernelOperands &ops, const int64_t *cols, int64_t count, double *out,
+                    int64_t ldo) override;
   double recompute_error_factor() const override { return static_cast<double>(d_k_ + 2); }
-  int64_t bytes() const override { return bytes_for(n_q_, n_kv_); }
+  int64_t bytes() const override { return bytes_for(n_q_, n_kv_, d_k_); }
   att_storage kind() const override { return ATT_STORAGE_STREAMED; }
   std::unique_ptr<KernelStore> clone() const override;
   void save(ser::Writer &out) const override;
@@ -48,7 +51,13 @@ class StreamedStore final : public KernelStore {
   KeyMask mask_;
   SoftmaxTiles tiles_;         // row blocks of A V
   Array<double> row_scratch_;  // n_kv: commit_query_row's kernel row
-  Array<double> old_logits_;   // n_q: key_logits' old column
+  // n_q: key_logits' old column. Mutable: a proposal (const, it changes no
+  // state) leaves the old logits there for the update that applies it.
+  mutable Array<double> old_logits_;
+  // copy_columns' key rows, kColumnBlock x d_k (column-major); a proposal's
+  // key row (mutable, as old_logits_).
+  static constexpr int64_t kColumnBlock = 64;
+  mutable Array<double> key_block_;
 };
 
 }  // namespace att

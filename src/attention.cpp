@@ -1026,15 +1026,11 @@ void DynamicAttention::fold() {
                pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(), C0_.ld());
   }
   // The sparse rows entry by entry (each column of C0 takes its terms in
-  // slot order).
-  for (int64_t j = 0; j < d_v; ++j) {
-    const double *r = pending_r_.col(j) + xv;
-    for (int64_t s = n_dense; s < n_rows; ++s)
-      if (r[s] != 0.0) blas::axpy(n_q, r[s], pending_a_.col(xv + s), C0_.col(j));
-  }
-  // V0 catches up, and the value slots' rows of R return to 0.
+  // slot order), V0 catches up, and the value slots' rows of R return to 0.
   for (int64_t j = 0; j < d_v; ++j) {
     double *r = pending_r_.col(j) + xv;
+    for (int64_t s = n_dense; s < n_rows; ++s)
+      if (r[s] != 0.0) blas::axpy(n_q, r[s], pending_a_.col(xv + s), C0_.col(j));
     for (int64_t s = 0; s < n_rows; ++s)
       if (r[s] != 0.0) V0_(pending_value_[s], j) = V_(pending_value_[s], j);
     std::fill(r, r + n_rows, 0.0);

@@ -207,10 +207,12 @@ class DynamicAttention {
   Array<double> query_norm_;
 
   // Pending terms (see the top of this file): P = pending_a_ (n_q x 2S; its
-  // value columns are fold scratch), R = pending_r_ (2S x d_v). Key slot t holds the key row
-  // pending_key_[t] (key_slot_ maps a key row to its slot, -1 when none); n_key_updates_ counts key
-  // changes towards the lazy limit (an entry or a whole row: 1). Value slot s holds the value row
-  // pending_value_[s] (value_slot_ the inverse map); n_value_updates_ counts value changes.
+  // value columns are the fold's scratch), R = pending_r_ (2S x d_v). Key
+  // slot t holds the key row pending_key_[t] (key_slot_ maps a key row to
+  // its slot, -1 when none); n_key_updates_ counts key changes towards the
+  // lazy limit (an entry or a whole row: 1). Value slot s holds the value
+  // row pending_value_[s] (value_slot_ the inverse map); n_value_updates_
+  // counts value changes.
   int64_t slots_ = 0;
   Matrix pending_a_, pending_r_;
   Array<int64_t> pending_key_, key_slot_;

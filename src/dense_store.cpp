@@ -66,7 +66,7 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
     bool bad = false;
     for (int64_t c = 0; c < n_kv; ++c) {
       double *m = M_.col(c) + i;
-      const int64_t hidden = hidden_rows(c, i, rows);
+      const int64_t hidden = mask_.hidden_rows(c, i, rows);
       std::fill(m, m + hidden, 0.0);
       bad |= kern::running_max(m + hidden, top + hidden, limit, rows - hidden);
     }
@@ -84,7 +84,7 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
     std::fill(lo, lo + rows, 0.0);
     for (int64_t c = 0; c < keys; ++c) {
       double *a = block_.col(c);
-      const int64_t hidden = hidden_rows(c, i, rows);
+      const int64_t hidden = mask_.hidden_rows(c, i, rows);
       std::fill(a, a + hidden, 0.0);
       kern::exp_accumulate(M_.col(c) + i + hidden, top + hidden, a + hidden, hi + hidden,
                            lo + hidden, rows - hidden);
@@ -117,7 +117,7 @@ void DenseStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t co
     const int64_t keys = mask_.key_end(i + rows - 1, n_kv);
     for (int64_t c = 0; c < keys; ++c) {
       double *a = block_.col(c);
-      const int64_t hidden = hidden_rows(c, i, rows);
+      const int64_t hidden = mask_.hidden_rows(c, i, rows);
       std::fill(a, a + hidden, 0.0);
       kern::exp_shifted(M_.col(c) + i + hidden, ops.shift + i + hidden, a + hidden, rows - hidden);
     }
@@ -173,7 +173,7 @@ void DenseStore::row_entries(const KernelOperands &ops, int64_t i, const int64_t
 
 void DenseStore::copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
                              double *out) const {
-  const int64_t hidden = hidden_rows(c, i0, count);
+  const int64_t hidden = mask_.hidden_rows(c, i0, count);
   std::fill(out, out + hidden, 0.0);
   kern::exp_shifted(M_.col(c) + i0 + hidden, ops.shift + i0 + hidden, out + hidden, count - hidden);
 }

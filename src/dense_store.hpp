@@ -54,11 +54,6 @@ class DenseStore final : public KernelStore {
 
   // Rows of A per block (block_ is block_rows_ x n_kv, column-major).
   static int64_t rows_per_block(int64_t n_q, int64_t n_kv);
-  // Rows [i, i + rows) of the mask's first rows: how many leading rows of
-  // the block starting at row i do not see key c.
-  int64_t hidden_rows(int64_t c, int64_t i, int64_t rows) const {
-    return std::min(rows, std::max<int64_t>(0, mask_.first_row(c) - i));
-  }
   void multiply_block(int64_t rows, int64_t keys, const ConstView &V, double *out,
                       int64_t ldo) const;
 

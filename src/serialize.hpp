@@ -32,12 +32,8 @@ class Writer {
   void i64(int64_t v) { bytes(&v, sizeof v); }
   void f64(double v) { bytes(&v, sizeof v); }
   void doubles(const double *p, int64_t n) { bytes(p, static_cast<size_t>(n) * sizeof(double)); }
-  // Counts n bytes without writing them (a counting writer's stand-in for
-  // data it need not compute).
-  void skip(size_t n) {
-    if (dst_ != nullptr) std::memset(dst_ + pos_, 0, n);
-    pos_ += n;
-  }
+  // A counting writer's stand-in for n bytes of data it need not compute.
+  void skip(size_t n) { pos_ += n; }
   size_t size() const { return pos_; }
   // A writer without a destination only counts bytes.
   bool counting() const { return dst_ == nullptr; }

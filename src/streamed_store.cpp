@@ -108,7 +108,7 @@ double StreamedStore::entry(const KernelOperands &ops, int64_t i, int64_t c) con
 
 void StreamedStore::copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
                                 double *out) const {
-  const int64_t hidden = std::min(count, std::max<int64_t>(0, mask_.first_row(c) - i0));
+  const int64_t hidden = mask_.hidden_rows(c, i0, count);
   const int64_t i = i0 + hidden, n = count - hidden;
   std::fill(out, out + hidden, 0.0);
   if (n == 0) return;
@@ -133,7 +133,7 @@ void StreamedStore::copy_columns(const KernelOperands &ops, const int64_t *cols,
                keys, width, 0.0, out + t0 * ldo, ldo);
     for (int64_t t = t0; t < t0 + width; ++t) {
       double *column = out + t * ldo;
-      const int64_t hidden = std::min(n_q_, mask_.first_row(cols[t]));
+      const int64_t hidden = mask_.hidden_rows(cols[t], 0, n_q_);
       std::fill(column, column + hidden, 0.0);
       kern::exp_shifted(column + hidden, ops.shift + hidden, column + hidden, n_q_ - hidden);
     }

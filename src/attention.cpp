@@ -197,8 +197,6 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   column_touched_ = Array<unsigned char>(d_v);
   column_touched_.fill(0);
   logits_ = Array<double>(n_q);
-  e_old_ = Array<double>(n_q);
-  e_new_ = Array<double>(n_q);
   row_logits_ = Array<double>(n_kv);
   vec_ = Array<double>(std::max(d_k, d_v));
   old_key_ = Array<double>(d_k);
@@ -304,8 +302,6 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       value_scale_(o.value_scale_.copy()),
       column_touched_(o.column_touched_.copy()),
       logits_(o.logits_.size()),
-      e_old_(o.e_old_.size()),
-      e_new_(o.e_new_.size()),
       row_logits_(o.row_logits_.size()),
       vec_(o.vec_.size()),
       old_key_(o.old_key_.size()),
@@ -436,9 +432,9 @@ void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
 
 // Paper Algorithm 2 after validation: the kernel column `row` is recomputed
 // from its logits (so entries that had underflowed come back exactly) and its
-// change dA is recorded as a pending key term. Only rows that see the key are
-// touched.
-void DynamicAttention::apply_key_column(int64_t row, const double *logits, const KeyExps *exps) {
+// change dA is recorded as a pending key term, in one pass over the rows
+// that see the key.
+void DynamicAttention::apply_key_column(int64_t row, const double *logits, bool proposed) {
   const int64_t n_q = shape_.n_q;
   const int64_t lo = mask_.first_row(row);
   // A store that recomputes the old column: its a_old may differ from the
@@ -449,29 +445,23 @@ void DynamicAttention::apply_key_column(int64_t row, const double *logits, const
     for (int64_t t = 0; t < shape_.d_k; ++t) sum += old_key_[t] * old_key_[t];
     recompute = store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
   }
-  double *old_logits =
-      store_->key_logits(operands(), row, old_key_.data(), exps && exps->old_logits_kept);
-  double *e_old = e_old_.data(), *e_new = e_new_.data();
-  if (!(exps && exps->filled))
-    kern::key_exps(old_logits + lo, logits + lo, shift_.data() + lo, e_old + lo, e_new + lo,
-                   n_q - lo);
-  const int64_t n_flagged =
-      kern::key_column(old_logits + lo, logits + lo, shift_.data() + lo, e_old + lo, e_new + lo,
-                       query_norm_.data() + lo, recompute, store_->logit_drift_factor() * kU,
-                       d_hi_.data() + lo, d_lo_.data() + lo, err_.data() + lo, flagged_.data() + lo,
-                       num::kUpdateCharge * kU, num::kRowTolerance, n_q - lo);
-  const double *delta_a = e_old;  // what key_column left there
+  double *old_logits = store_->key_logits(operands(), row, old_key_.data(), proposed);
   int64_t slot = key_slot_[row];
-  if (slot < 0) {
+  const bool pending = slot >= 0;
+  if (!pending) {
     slot = key_slot_[row] = n_key_cols_++;
     pending_key_[slot] = row;
-    double *pending = pending_a_.col(key_column(slot));
-    std::fill(pending, pending + lo, 0.0);
-    std::memcpy(pending + lo, delta_a + lo, sizeof(double) * static_cast<size_t>(n_q - lo));
     fill_key_rhs(slot);
-  } else {
-    kern::add(delta_a + lo, pending_a_.col(key_column(slot)) + lo, n_q - lo);
   }
+  double *delta = pending_a_.col(key_column(slot));
+  if (!pending) std::fill(delta, delta + lo, 0.0);
+  const kern::KeyColumn column{
+      old_logits + lo,         logits + lo,       shift_.data() + lo,
+      query_norm_.data() + lo, recompute,         store_->logit_drift_factor() * kU,
+      d_hi_.data() + lo,       d_lo_.data() + lo, err_.data() + lo,
+      flagged_.data() + lo,    delta + lo,        pending,
+      num::kUpdateCharge * kU, num::kRowTolerance};
+  const int64_t n_flagged = kern::key_column(column, n_q - lo);
   ++n_key_updates_;
   if (n_flagged > 0) refresh_flagged();
   fold_if_due();
@@ -498,8 +488,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
     for (int64_t j = 0; j < shape_.d_v; j += 8) __builtin_prefetch(v0 + j);
   }
   double *logits = logits_.data();
-  KeyExps exps{e_old_.data(), e_new_.data(), false, false};
-  if (!store_->propose_key_column(operands(), row, col, scaled_delta, logits, &exps)) {
+  if (!store_->propose_key_column(operands(), row, col, scaled_delta, logits)) {
     // Fails, with the details.
     char what[64];
     std::snprintf(what, sizeof what, "changing K[%lld][%lld]", static_cast<long long>(row),
@@ -510,7 +499,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
   remember_old_key(row);
   K_(row, col) = k_new;
   ++updates_[ATT_MATRIX_K];
-  apply_key_column(row, logits, &exps);
+  apply_key_column(row, logits, true);
 }
 
 // The entry which[row, col] + delta, validated as set_entry validates a new
@@ -678,7 +667,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   if (which == ATT_MATRIX_Q) {
     apply_query_row(row, row_logits_.data());
   } else if (which == ATT_MATRIX_K) {
-    apply_key_column(row, logits_.data(), nullptr);
+    apply_key_column(row, logits_.data(), false);
   } else {
     record_value_change(row, -1, fell);
   }
@@ -713,7 +702,7 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
       fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
            static_cast<long long>(row), static_cast<long long>(c));
     if (first) {
-      store_->propose_key_column(operands(), row, c, scaled, out, nullptr);
+      store_->propose_key_column(operands(), row, c, scaled, out);
       first = false;
     } else {
       // Checked as a whole below.
@@ -823,7 +812,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     if (which == ATT_MATRIX_Q) {
       apply_query_row(row, out);
     } else if (which == ATT_MATRIX_K) {
-      apply_key_column(row, out, nullptr);
+      apply_key_column(row, out, false);
     } else {
       record_value_change(row, -1, fell);
     }
@@ -958,8 +947,8 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
     case ATT_STAT_BYTES: {
       const int64_t doubles = Q_.size() + K_.size() + V_.size() + V0_.size() + C0_.size() +
                               5 * shape_.n_q + pending_a_.size() + value_scale_.size() +
-                              pending_r_.size() + logits_.size() + e_old_.size() + e_new_.size() +
-                              row_logits_.size() + vec_.size() + old_key_.size() + ones_.size();
+                              pending_r_.size() + logits_.size() + row_logits_.size() +
+                              vec_.size() + old_key_.size() + ones_.size();
       const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size() +
                             value_slot_.size() + value_changes_.size();
       const int64_t bytes_ = column_touched_.size() + flagged_.size();

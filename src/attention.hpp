@@ -178,10 +178,9 @@ class DynamicAttention {
   // Apply validated logits: row of Q / column of K changed (never fails).
   void apply_query_row(int64_t row, const double *logits);
   // old_key_ holds the key row before the change (remember_old_key);
-  // exps: what the store's propose_key_column left for this update (e_old_
-  // and e_new_ holding the column's exponentials, the old logits kept), or
-  // nullptr when the logits were proposed otherwise.
-  void apply_key_column(int64_t row, const double *logits, const KeyExps *exps);
+  // proposed: the logits come from the store's propose_key_column called
+  // just before (see KernelStore::key_logits).
+  void apply_key_column(int64_t row, const double *logits, bool proposed);
   void remember_old_key(int64_t row);
   // V[row, col] changed (col = -1: possibly every entry of the row).
   void record_value_change(int64_t row, int64_t col, bool fell);
@@ -237,7 +236,7 @@ class DynamicAttention {
   Array<unsigned char> column_touched_;
 
   // Update scratch.
-  Array<double> logits_, e_old_, e_new_, row_logits_, vec_, old_key_;
+  Array<double> logits_, row_logits_, vec_, old_key_;
   Array<double> ones_;  // slots_ ones: the fold sums value columns with dgemv
   Array<unsigned char> flagged_;
 

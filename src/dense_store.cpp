@@ -134,13 +134,10 @@ void DenseStore::multiply_block(int64_t rows, int64_t keys, const ConstView &V, 
 }
 
 bool DenseStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
-                                    double scaled_delta, double *out, KeyExps *exps) const {
-  const int64_t lo = mask_.first_row(c), n = M_.rows() - lo;
-  const double *m = M_.col(c) + lo, *q = ops.Q.col(j) + lo;
-  if (exps == nullptr) return !kern::axpy(m, scaled_delta, q, out + lo, ATT_MAX_LOGIT, n);
-  exps->filled = true;
-  return !kern::key_propose(m, scaled_delta, q, ops.shift + lo, out + lo, exps->e_old + lo,
-                            exps->e_new + lo, ATT_MAX_LOGIT, n);
+                                    double scaled_delta, double *out) const {
+  const int64_t lo = mask_.first_row(c);
+  return !kern::axpy(M_.col(c) + lo, scaled_delta, ops.Q.col(j) + lo, out + lo, ATT_MAX_LOGIT,
+                     M_.rows() - lo);
 }
 
 double *DenseStore::key_logits(const KernelOperands &, int64_t c, const double *, bool) {

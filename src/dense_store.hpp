@@ -35,8 +35,9 @@ class DenseStore final : public KernelStore {
   void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const ConstView &V,
                      double *out, int64_t ldo) override;
   bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,
-                          double *out, KeyExps *exps) const override;
-  double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old, bool kept) override;
+                          double *out) const override;
+  double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old,
+                     bool proposed) override;
   double entry(const KernelOperands &ops, int64_t i, int64_t c) const override;
   void row_entries(const KernelOperands &ops, int64_t i, const int64_t *cols, int64_t count,
                    double *out) const override;

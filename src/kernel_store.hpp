@@ -52,18 +52,6 @@ inline void commit_kernel_row(const double *logits, int64_t end, double *a, doub
   }
 }
 
-// What a proposal of a key update hands on to its application: scratch for
-// the column's exponentials (kern::key_exps), n_q entries each, and whether
-// the store filled them (filled) and kept the column's old logits for the
-// key_logits call that applies the proposal (old_logits_kept). Lives for one
-// update, so nothing kept can go stale.
-struct KeyExps {
-  double *e_old;
-  double *e_new;
-  bool filled;
-  bool old_logits_kept;
-};
-
 class KernelStore {
  public:
   virtual ~KernelStore() = default;
@@ -104,17 +92,12 @@ class KernelStore {
   // The logits of key column c after K[c, j] += delta, without changing
   // anything (ops.K still holds the old key row): out[i] = M[i, c] +
   // scaled_delta * Q[i, j] for the rows that see key c. Returns true when
-  // all of them are finite and within ATT_MAX_LOGIT in magnitude. With
-  // `exps`, a store that can form the column's exponentials in the same pass
-  // (the dense store: they hide the read of its logits) writes
-  // kern::key_exps(old logits, out) for those rows into exps->e_old and
-  // exps->e_new and sets exps->filled; others leave it false. A store that
-  // recomputes the old logits (the streamed store) keeps them in its scratch
-  // and sets exps->old_logits_kept, promising them to the key_logits call
-  // that applies this proposal, which must come before any other call that
-  // computes something on the store.
+  // all of them are finite and within ATT_MAX_LOGIT in magnitude. A store
+  // that recomputes the old logits (the streamed store) keeps them in its
+  // scratch for the key_logits call that applies this proposal, which must
+  // come before any other call that computes something on the store.
   virtual bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
-                                  double scaled_delta, double *out, KeyExps *exps) const = 0;
+                                  double scaled_delta, double *out) const = 0;
 
   // The logits of key column c as the rows' D and C0 saw them, before the
   // change of its key row from k_old (d_k contiguous values; ops.K already
@@ -122,11 +105,11 @@ class KernelStore {
   // caller reads and then overwrites with the column's new logits
   // (kern::key_column). The dense store hands out its own column, which so
   // takes the new logits; the streamed store recomputes the old ones into
-  // scratch, unless `kept` says that the proposal being applied left them
-  // there (KeyExps::old_logits_kept). Valid until the next call on the
-  // store.
+  // scratch, unless `proposed` says that they are there already (the
+  // change is the one propose_key_column was just asked about). Valid until
+  // the next call on the store.
   virtual double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old,
-                             bool kept) = 0;
+                             bool proposed) = 0;
 
   // A[i, c] (0 when masked). Safe to call concurrently: no scratch, no
   // allocation.

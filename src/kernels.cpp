@@ -87,21 +87,7 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
                     int64_t n) {
   table().exp_accumulate(m, shift, a, hi, lo, n);
 }
-void key_exps(const double *m, const double *logits, const double *shift, double *e_old,
-              double *e_new, int64_t n) {
-  table().key_exps(m, logits, shift, e_old, e_new, n);
-}
-bool key_propose(const double *m, double s, const double *q, const double *shift, double *logits,
-                 double *e_old, double *e_new, double limit, int64_t n) {
-  return table().key_propose(m, s, q, shift, logits, e_old, e_new, limit, n);
-}
-int64_t key_column(double *m, const double *logits, const double *shift, double *e_old,
-                   double *e_new, const double *norm, double recompute, double drift, double *hi,
-                   double *lo, double *err, unsigned char *flagged, double charge, double tol,
-                   int64_t n) {
-  return table().key_column(m, logits, shift, e_old, e_new, norm, recompute, drift, hi, lo, err,
-                            flagged, charge, tol, n);
-}
+int64_t key_column(const KeyColumn &k, int64_t n) { return table().key_column(k, n); }
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n) {
   table().exp_shifted(x, shift, a, n);
 }
@@ -111,6 +97,5 @@ double max_of(const double *x, double limit, bool *bad, int64_t n) {
 double exp_sum(const double *x, double shift, double *a, int64_t n) {
   return table().exp_sum(x, shift, a, n);
 }
-void add(const double *x, double *y, int64_t n) { table().add(x, y, n); }
 
 }  // namespace att::kern

@@ -77,101 +77,90 @@ void isa_exp_accumulate(const double *m, const double *shift, double *a, double 
   }
 }
 
-// The raw exponentials of one block of a key column (key_exps).
-inline void key_exps_block(const double *m, const double *logits, const double *shift,
-                           double *e_old, double *e_new, int64_t len) {
-  double x_old[kBlock], x_new[kBlock];
-  for (int64_t i = 0; i < len; ++i) {
-    x_old[i] = m[i] - shift[i];
-    const double v = logits[i] - shift[i];
-    x_new[i] = v > num::kShiftHeadroom ? num::kShiftHeadroom : v;
-  }
-  exp_block(x_old, e_old, len);
-  exp_block(x_new, e_new, len);
+// Whether a row must be recomputed after a key update: the new entry's
+// argument v exceeded the headroom (the row must be re-shifted), or the
+// error bound e exceeds tol times D (also when D is no longer positive, the
+// row's mass having fallen below the exponent floor).
+inline int64_t row_over(double v, double e, double d, double tol) {
+  return (v > num::kShiftHeadroom ? 1 : 0) | (e <= tol * d ? 0 : 1);
 }
 
-void isa_key_exps(const double *m, const double *logits, const double *shift, double *e_old,
-                  double *e_new, int64_t n) {
-  for (int64_t i0 = 0; i0 < n; i0 += kBlock)
-    key_exps_block(m + i0, logits + i0, shift + i0, e_old + i0, e_new + i0, block_length(n, i0));
-}
-
-bool isa_key_propose(const double *m, double s, const double *q, const double *shift,
-                     double *logits, double *e_old, double *e_new, double limit, int64_t n) {
-  bool bad = false;
-  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
-    const int64_t len = block_length(n, i0);
-    // m (the kept logits) and q come from memory.
-    prefetch_next_block(m, i0, n);
-    prefetch_next_block(q, i0, n);
-    bad |= isa_axpy(m + i0, s, q + i0, logits + i0, limit, len);
-    key_exps_block(m + i0, logits + i0, shift + i0, e_old + i0, e_new + i0, len);
-  }
-  return bad;
-}
-
-// Every array is distinct (restrict), or the loop would not vectorize.
-// kRecompute: the recompute charge is not 0 (a store without logits); the
-// dense store's updates skip that term and its stream of norms.
-template <bool kRecompute>
+// key_column, block by block: the arguments of both exponentials, the
+// exponentials, then the bookkeeping, while the block is in L1. Every array
+// is distinct (restrict), or the loops would not vectorize. kRecompute: the
+// recompute charge is not 0 (a store without logits; the dense store's
+// updates skip that term and its stream of norms). kAccumulate: delta is
+// added to, not stored.
+template <bool kRecompute, bool kAccumulate>
 int64_t key_column_rows(double *__restrict m, const double *__restrict logits,
-                        const double *__restrict shift, double *__restrict e_old,
-                        double *__restrict e_new, const double *__restrict norm, double recompute,
-                        double drift, double *__restrict hi, double *__restrict lo,
-                        double *__restrict err, unsigned char *__restrict flagged, double charge,
+                        const double *__restrict shift, const double *__restrict norm,
+                        double recompute, double drift, double *__restrict hi,
+                        double *__restrict lo, double *__restrict err,
+                        unsigned char *__restrict flagged, double *__restrict delta, double charge,
                         double tol, int64_t n) {
-  int64_t over[kBlock];
+  double x_old[kBlock], x_new[kBlock], e_old[kBlock], e_new[kBlock];
   int64_t count = 0;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
+    // A kept column of logits, and the key's term, come from memory.
+    prefetch_next_block(m, i0, n);
+    prefetch_next_block(delta, i0, n);
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t r = i0 + i;
+      x_old[i] = m[r] - shift[r];
+      const double v = logits[r] - shift[r];
+      x_new[i] = v > num::kShiftHeadroom ? num::kShiftHeadroom : v;
+    }
+    exp_block(x_old, e_old, len);
+    exp_block(x_new, e_new, len);
     int64_t any = 0;
     for (int64_t i = 0; i < len; ++i) {
       const int64_t r = i0 + i;
-      const double x_old = m[r] - shift[r];
       const double v = logits[r] - shift[r];
       // Loaded unconditionally, so the selections below vectorize.
-      const double eo = e_old[r], en = e_new[r];
-      const double a_old = x_old < num::kExpFloor ? 0.0 : eo;
+      const double eo = e_old[i], en = e_new[i];
+      const double a_old = x_old[i] < num::kExpFloor ? 0.0 : eo;
       const double a = v < num::kExpFloor ? 0.0 : en;
       const double d = a - a_old;
-      e_new[r] = a;
-      e_old[r] = d;
+      delta[r] = kAccumulate ? delta[r] + d : d;
       // The logit's rounding drift (see kernels.hpp), before m takes the new one.
       const double wander = drift * (__builtin_fabs(m[r]) + __builtin_fabs(logits[r])) * a;
       m[r] = logits[r];
       // TwoSum(hi, d), written out so it vectorizes.
       const double h = hi[r];
-      const double s = h + d;
-      const double dd = s - h;
-      const double l = lo[r] + ((h - (s - dd)) + (d - dd));
-      lo[r] = l;
-      hi[r] = s;
+      const double sum = h + d;
+      const double dd = sum - h;
+      const double low = lo[r] + ((h - (sum - dd)) + (d - dd));
+      lo[r] = low;
+      hi[r] = sum;
       const double recomputed = kRecompute ? recompute * norm[r] * a_old : 0.0;
       const double e = err[r] + (charge * (a + a_old) + recomputed + wander);
       err[r] = e;
-      // Also catches D = 0 (the row's mass fell below the exponent floor).
-      over[i] = (v > num::kShiftHeadroom ? 1 : 0) | (e <= tol * (s + l) ? 0 : 1);
-      any |= over[i];
+      any |= row_over(v, e, sum + low, tol);
     }
     if (any == 0) continue;  // the usual case: nothing to flag
+    // The conditions again, from what the loop above stored.
     for (int64_t i = 0; i < len; ++i) {
-      const bool flag = over[i] != 0 && flagged[i0 + i] == 0;
-      flagged[i0 + i] = flag ? 1 : flagged[i0 + i];
+      const int64_t r = i0 + i;
+      const bool flag =
+          row_over(logits[r] - shift[r], err[r], hi[r] + lo[r], tol) != 0 && flagged[r] == 0;
+      flagged[r] = flag ? 1 : flagged[r];
       count += flag ? 1 : 0;
     }
   }
   return count;
 }
 
-int64_t isa_key_column(double *m, const double *logits, const double *shift, double *e_old,
-                       double *e_new, const double *norm, double recompute, double drift,
-                       double *hi, double *lo, double *err, unsigned char *flagged, double charge,
-                       double tol, int64_t n) {
-  if (recompute != 0.0)
-    return key_column_rows<true>(m, logits, shift, e_old, e_new, norm, recompute, drift, hi, lo,
-                                 err, flagged, charge, tol, n);
-  return key_column_rows<false>(m, logits, shift, e_old, e_new, norm, recompute, drift, hi, lo, err,
-                                flagged, charge, tol, n);
+template <bool kRecompute>
+int64_t key_column_into(const KeyColumn &k, int64_t n) {
+  const auto rows =
+      k.accumulate ? key_column_rows<kRecompute, true> : key_column_rows<kRecompute, false>;
+  return rows(k.m, k.logits, k.shift, k.norm, k.recompute, k.drift, k.hi, k.lo, k.err, k.flagged,
+              k.delta, k.charge, k.tol, n);
+}
+
+int64_t isa_key_column(const KeyColumn &k, int64_t n) {
+  return k.recompute != 0.0 ? key_column_into<true>(k, n) : key_column_into<false>(k, n);
 }
 
 void isa_exp_shifted(const double *x, const double *shift, double *a, int64_t n) {
@@ -309,17 +298,12 @@ double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
   return sum + comp;
 }
 
-void isa_add(const double *x, double *y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
-}
-
 }  // namespace
 }  // namespace att::kern
 
 // Defines the unit's table.
 #define ATT_DEFINE_KERNEL_TABLE(table)                                                             \
-  const ::att::kern::Table table = {                                                               \
-      ::att::kern::isa_exp_offset,     ::att::kern::isa_axpy,        ::att::kern::isa_running_max, \
-      ::att::kern::isa_exp_accumulate, ::att::kern::isa_key_exps,    ::att::kern::isa_key_propose, \
-      ::att::kern::isa_key_column,     ::att::kern::isa_exp_shifted, ::att::kern::isa_max_of,      \
-      ::att::kern::isa_exp_sum,        ::att::kern::isa_add}
+  const ::att::kern::Table table = {::att::kern::isa_exp_offset,  ::att::kern::isa_axpy,           \
+                                    ::att::kern::isa_running_max, ::att::kern::isa_exp_accumulate, \
+                                    ::att::kern::isa_key_column,  ::att::kern::isa_exp_shifted,    \
+                                    ::att::kern::isa_max_of,      ::att::kern::isa_exp_sum}

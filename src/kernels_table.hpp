@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "kernels.hpp"
+
 namespace att::kern {
 
 struct Table {
@@ -10,16 +12,10 @@ struct Table {
   bool (*axpy)(const double *, double, const double *, double *, double, int64_t);
   bool (*running_max)(const double *, double *, double, int64_t);
   void (*exp_accumulate)(const double *, const double *, double *, double *, double *, int64_t);
-  void (*key_exps)(const double *, const double *, const double *, double *, double *, int64_t);
-  bool (*key_propose)(const double *, double, const double *, const double *, double *, double *,
-                      double *, double, int64_t);
-  int64_t (*key_column)(double *, const double *, const double *, double *, double *,
-                        const double *, double, double, double *, double *, double *,
-                        unsigned char *, double, double, int64_t);
+  int64_t (*key_column)(const KeyColumn &, int64_t);
   void (*exp_shifted)(const double *, const double *, double *, int64_t);
   double (*max_of)(const double *, double, bool *, int64_t);
   double (*exp_sum)(const double *, double, double *, int64_t);
-  void (*add)(const double *, double *, int64_t);
 };
 
 extern const Table kGenericTable;

@@ -66,27 +66,26 @@ void StreamedStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t
 
 // The column's current logits, recomputed with the matrix-vector product
 // key_logits makes (from a contiguous copy of the key row, as there), so the
-// update starts from the a_old it will subtract, bit for bit. With `exps`
-// they stay in old_logits_ for that update (Q is read once per update, not
-// twice).
+// update starts from the a_old it will subtract, bit for bit. They stay in
+// old_logits_ for the update that applies the proposal (Q is read once per
+// update, not twice).
 bool StreamedStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
-                                       double scaled_delta, double *out, KeyExps *exps) const {
+                                       double scaled_delta, double *out) const {
   const int64_t lo = mask_.first_row(c);
   const int64_t n = n_q_ - lo;
   double *key = key_block_.data();
   for (int64_t t = 0; t < d_k_; ++t) key[t] = ops.K(c, t);
-  double *old = exps != nullptr ? old_logits_.data() : out;
+  double *old = old_logits_.data();
   blas::gemv(blas::Op::N, n, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), key, 1, 0.0, old + lo,
              1);
-  if (exps != nullptr) exps->old_logits_kept = true;
   return !kern::axpy(old + lo, scaled_delta, ops.Q.col(j) + lo, out + lo, ATT_MAX_LOGIT, n);
 }
 
 // The old column as the rows' D and C0 saw it, up to the rounding of
 // recomputing its logits (charged through recompute_error_factor).
 double *StreamedStore::key_logits(const KernelOperands &ops, int64_t c, const double *k_old,
-                                  bool kept) {
-  if (kept) return old_logits_.data();
+                                  bool proposed) {
+  if (proposed) return old_logits_.data();
   const int64_t lo = mask_.first_row(c);
   blas::gemv(blas::Op::N, n_q_ - lo, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), k_old, 1, 0.0,
              old_logits_.data() + lo, 1);

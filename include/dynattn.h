@@ -131,11 +131,12 @@ typedef enum att_matrix {
  * @since 0.2.0
  */
 typedef enum att_storage {
-  ATT_STORAGE_DENSE = 0,    /**< The logits as an n_q x n_kv matrix, n_q
-                                 n_kv doubles (2 n_q n_kv before 0.3.0,
-                                 when A was kept too); entries, columns
-                                 and row blocks of A are exponentiated
-                                 from them when needed. */
+  ATT_STORAGE_DENSE = 0,    /**< A as an n_q x n_kv matrix, n_q n_kv
+                                 doubles (in 0.3.0 the logits instead,
+                                 before it both). A key update scales its
+                                 column in place (one exponential per
+                                 row); entries, columns and row blocks of
+                                 A are read from it. */
   ATT_STORAGE_STREAMED = 1, /**< Neither is stored: entries, columns and row
                                  blocks of A are recomputed from Q K^T when
                                  needed (blocked, never an n_q x n_kv
@@ -150,8 +151,9 @@ typedef enum att_storage {
                                  each). A query reads the entry
                                  of A of each pending value row with a
                                  change in the queried column: a d_k-term
-                                 dot product here, one stored logit with
-                                 dense storage. @since 0.2.0 */
+                                 dot product and an exponential here, one
+                                 stored entry with dense storage.
+                                 @since 0.2.0 */
   ATT_STORAGE_AUTO = 2      /**< Configuration only: dense unless the dense
                                  store would exceed the memory budget
                                  (att_config_set_memory_budget()), else
@@ -434,9 +436,8 @@ ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strateg
  *         (an entry is NaN or infinite); ATT_E_RANGE (an entry of V or a
  *         logit exceeds ATT_MAX_VALUE / ATT_MAX_LOGIT); ATT_E_NOMEM.
  * Ownership: free the handle with att_free().
- * Memory: about n^2 + 2 min(k, n) (n + d) + 5 n d doubles and a block of
- *         at most 8 MiB (the logits are kept, as in Algorithm 1 of the
- *         paper; A is exponentiated from them when needed).
+ * Memory: about n^2 + 2 min(k, n) (n + d) + 5 n d doubles (A is kept, as
+ *         in Algorithm 1 of the paper; the logits are not).
  * Complexity: O(n^2 d) at matrix-multiply speed (paper Lemma 4.3).
  * Thread-safe (touches no shared state).
  * @since 0.1.0
@@ -464,7 +465,10 @@ ATT_API void att_free(att_state *s);
  * Complexity: O(n) exponentials, plus O(n d) at matrix-multiply speed when
  * the strategy folds (every k updates at most), plus O(n d) for each row
  * whose accumulated rounding error or shift calls for recomputing it (rare,
- * see docs/NUMERICS.md).
+ * see docs/NUMERICS.md). With streamed storage also a matrix-vector
+ * product with Q (the column's old logits); with dense storage one only
+ * when the norms of Q's rows and of the key allow logits near 2^600, too
+ * close to ATT_MAX_LOGIT to vouch for the new ones without computing them.
  * Needs exclusive access to s. Never allocates with dense storage; with
  * streamed storage a recomputation of rows or of a value column may, from
  * about 2^18 logits on, start helper threads for the length of the call (see
@@ -483,8 +487,8 @@ ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j, double delta
  * @return ATT_OK; ATT_E_NULL; ATT_E_INDEX; ATT_E_NONFINITE; ATT_E_RANGE (the
  *         new V[i][j] would exceed ATT_MAX_VALUE). On failure nothing changes.
  * Complexity: O(1), plus a fold when the strategy calls for one (see
- * att_update_k()). The fold computes the column of A of each pending value
- * row (n exponentials; O(n d) with streamed storage) and adds it into the
+ * att_update_k()). The fold reads the column of A of each pending value
+ * row (computes it with streamed storage: O(n d)) and adds it into the
  * product once per changed entry of the row (O(n) each), or for a row with
  * more than d/8 changed entries takes it into its matrix product (up to
  * 0.3, a value row that became pending computed its column at once). A change
@@ -509,9 +513,9 @@ ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j, double delta
  * @return ATT_OK, ATT_E_NULL or ATT_E_INDEX.
  * Accuracy: |B[i][j] - exact| <= about 1e-12 max_c |V[c][j]| plus the effect
  * of rounding the logits themselves (see docs/NUMERICS.md).
- * Complexity: O(p) for p pending terms, at most 2k; a pending value row
- * with a change in column j also costs one exponential (and with streamed
- * storage a d-term dot product). Never allocates.
+ * Complexity: O(p) for p pending terms, at most 2k; with streamed storage
+ * a pending value row with a change in column j also costs a d-term dot
+ * product and an exponential. Never allocates.
  * Thread-safety: const; may run concurrently with other const calls. Under
  * ATT_STRATEGY_ADAPTIVE a query adds its p to a counter in the handle
  * (ATT_STAT_QUERY_WORK) with relaxed atomic operations; see att_strategy.
@@ -634,9 +638,10 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
 /**
  * Replace a whole row: the query, key or value vector of a token changes.
  * Q: row i of A is recomputed, as for att_update_q(). K: column i of the
- * logits is recomputed as s Q k_new (one matrix-vector product), and one
- * pending key term records it, as for att_update_k(). V: one pending value
- * term, as for att_update_v(). Never d separate updates.
+ * logits moves by s (k_new - k_old)[c] Q[:, c] summed over the changed
+ * entries c, and one pending key term records the change of A's column, as
+ * for att_update_k(). V: one pending value term, as for att_update_v().
+ * Never d separate updates.
  * @param[in,out] s the handle.
  * @param[in] which the matrix.
  * @param[in] i the row (query row for Q, key/value row for K and V).
@@ -646,11 +651,12 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  * @param[in] inc the stride between the elements of the row, >= 1.
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_SIZE (inc < 1),
  *         ATT_E_NONFINITE, ATT_E_RANGE.
- * Complexity: Q: O(n_kv (d_k + d_v)); K: O(n_q d_k) for the matrix-vector
- * product plus the column work of att_update_k() (n_q exponentials, and
- * another O(n_q d_k) with streamed storage); V: O(d_v), its column of A
- * being computed at the fold as for att_update_v(); plus a fold when the
- * strategy calls for one. Needs
+ * Complexity: Q: O(n_kv (d_k + d_v)); K: O(n_q) per changed entry plus the
+ * column work of att_update_k() (n_q exponentials; with streamed storage a
+ * matrix-vector product with Q for the old logits, and with dense storage
+ * one for the new ones when their size cannot be vouched for by the norms
+ * of Q's rows and of the key); V: O(d_v), its column of A being read at the
+ * fold as for att_update_v(); plus a fold when the strategy calls for one. Needs
  * exclusive access to s. Never allocates with dense storage, nor for Q
  * (streamed storage: see att_update_k()).
  * @since 0.2.0
@@ -666,7 +672,7 @@ ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const 
  * invalid, nothing is applied and the status names the first bad entry in
  * att_last_error().
  * Updates are grouped by row: a key row touched m times costs one column
- * recomputation (n_q exponentials) instead of m; a query row touched m times
+ * change (n_q exponentials) instead of m; a query row touched m times
  * costs one row recomputation instead of m. A batch is never slower than the
  * same updates made one by one.
  * @param[in,out] s the handle.
@@ -677,13 +683,11 @@ ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const 
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_SIZE (count < 0), ATT_E_INDEX,
  *         ATT_E_NONFINITE, ATT_E_RANGE, ATT_E_NOMEM.
  * Memory: allocates, for the duration of the call, O(count + affected rows
- * x (d_k or d_v)) scratch and, for Q and K, the new logits of affected rows
- * up to about 16 MiB (those of further rows are computed again when applied).
+ * x (d_k or d_v)) scratch and, for Q and K, the change of the logits of
+ * affected rows up to about 16 MiB (that of further rows is computed again
+ * when applied).
  * Complexity: O(count log count) plus, per affected row, the cost of one
- * att_set_row(), except for the new logits of a key row: with dense storage
- * O(n_q) per changed column from the kept logits instead of the
- * matrix-vector product; with streamed storage the matrix-vector product
- * plus O(n_q) per further changed column. Needs exclusive access to s.
+ * att_set_row(). Needs exclusive access to s.
  * @since 0.2.0
  */
 ATT_API att_status att_update_batch(att_state *s, att_matrix which, int64_t count,
@@ -716,9 +720,9 @@ ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count, 
  * @param[in,out] s the handle.
  * @return ATT_OK or ATT_E_NULL.
  * Complexity: O(n_q d_v p) at matrix-multiply speed for p pending rows,
- * except that a value row with at most d_v/8 changed entries costs n_q
- * exponentials (O(n_q d_k) with streamed storage) and O(n_q) per changed
- * entry (0 when nothing is pending, apart from the background sweep). Needs exclusive
+ * except that a value row with at most d_v/8 changed entries costs O(n_q)
+ * (with streamed storage O(n_q d_k) and n_q exponentials) and O(n_q) per
+ * changed entry (0 when nothing is pending, apart from the background sweep). Needs exclusive
  * access to s. Never allocates with dense storage (streamed storage: see
  * att_update_k()).
  * @since 0.2.0

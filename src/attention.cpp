@@ -182,6 +182,7 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   d_lo_ = Array<double>(n_q);
   err_ = Array<double>(n_q);
   query_norm_ = Array<double>(n_q);
+  key_bound_ = Array<double>(n_kv);
   pending_a_ = Matrix(n_q, 2 * slots_);
   pending_r_ = Matrix(2 * slots_, d_v);
   // The rows of free value slots are kept 0 (see record_value_change).
@@ -197,6 +198,7 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   column_touched_ = Array<unsigned char>(d_v);
   column_touched_.fill(0);
   logits_ = Array<double>(n_q);
+  old_logits_ = Array<double>(n_q);
   row_logits_ = Array<double>(n_kv);
   vec_ = Array<double>(std::max(d_k, d_v));
   old_key_ = Array<double>(d_k);
@@ -230,8 +232,7 @@ att_storage DynamicAttention::resolve_storage(const Shape &shape, const Config &
   }
   // The dense store's size, in long double so that it cannot overflow.
   const long double entries = static_cast<long double>(shape.n_q) * shape.n_kv;
-  const long double dense =
-      8.0L * (entries + std::max(shape.n_q, shape.n_kv) + shape.n_q) + DenseStore::kBlockBytes;
+  const long double dense = 8.0L * (entries + shape.n_kv + 2 * DenseStore::kBlockRows);
   return dense > static_cast<long double>(budget) ? ATT_STORAGE_STREAMED : ATT_STORAGE_DENSE;
 }
 
@@ -241,6 +242,11 @@ void DynamicAttention::compute_query_norms(int64_t i0, int64_t count) {
     for (int64_t t = 0; t < shape_.d_k; ++t) sum += Q_(i, t) * Q_(i, t);
     query_norm_[i] = std::sqrt(sum);
   }
+  // O(n_q), as cheap as the rows' recomputation that comes with a change of
+  // Q: the largest is exact, not only a bound that a large row once raised.
+  query_norm_max_ = 0.0;
+  for (int64_t i = 0; i < shape_.n_q; ++i)
+    query_norm_max_ = std::fmax(query_norm_max_, query_norm_[i]);
 }
 
 DynamicAttention::DynamicAttention(Shape shape, InputMatrix Q, InputMatrix K, InputMatrix V,
@@ -256,6 +262,7 @@ DynamicAttention::DynamicAttention(Shape shape, InputMatrix Q, InputMatrix K, In
   for (int64_t j = 0; j < shape_.d_v; ++j)
     for (int64_t r = 0; r < shape_.n_kv; ++r) V0_(r, j) = V_(r, j);
   compute_query_norms(0, shape_.n_q);
+  for (int64_t r = 0; r < shape_.n_kv; ++r) bound_key(r);
   for (int64_t j = 0; j < shape_.d_v; ++j) {
     double largest = 0.0;
     for (int64_t r = 0; r < shape_.n_kv; ++r) largest = std::fmax(largest, std::fabs(V_(r, j)));
@@ -285,6 +292,8 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       d_lo_(o.d_lo_.copy()),
       err_(o.err_.copy()),
       query_norm_(o.query_norm_.copy()),
+      query_norm_max_(o.query_norm_max_),
+      key_bound_(o.key_bound_.copy()),
       slots_(o.slots_),
       pending_a_(o.pending_a_.copy()),
       pending_r_(o.pending_r_.copy()),
@@ -302,6 +311,7 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       value_scale_(o.value_scale_.copy()),
       column_touched_(o.column_touched_.copy()),
       logits_(o.logits_.size()),
+      old_logits_(o.old_logits_.size()),
       row_logits_(o.row_logits_.size()),
       vec_(o.vec_.size()),
       old_key_(o.old_key_.size()),
@@ -388,7 +398,7 @@ void DynamicAttention::refresh_flagged() {
 // n_q / kSweepFolds rows, so that every row is recomputed before the charges
 // of the folds since its last recomputation reach the row tolerance (folds
 // round C0, whatever their width); everything else a row accumulates (the
-// updates' roundings, the drift of kept logits) is charged per update and
+// updates' roundings, the drift of kept entries) is charged per update and
 // flags the row when it matters. Rows are recomputed once the credit
 // reaches kMinSweepRows, since a row block's matrix products read all of K
 // and V0 whatever the block's height.
@@ -412,15 +422,6 @@ void DynamicAttention::check_key_logits(int64_t row, const double *logits, const
   check_logit_values(logits, mask_.first_row(row), shape_.n_q, what);
 }
 
-void DynamicAttention::propose_key_row(int64_t row, const double *k, double *out) const {
-  const int64_t lo = mask_.first_row(row);
-  blas::gemv(blas::Op::N, shape_.n_q - lo, shape_.d_k, scale_, Q_.data() + lo, Q_.ld(), k, 1, 0.0,
-             out + lo, 1);
-  char what[64];
-  std::snprintf(what, sizeof what, "the new K[%lld, :]", static_cast<long long>(row));
-  check_key_logits(row, out, what);
-}
-
 // Row `row` of Q has changed and `logits` are its validated logits: restore
 // (I1) and (I2) for that row only.
 void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
@@ -430,49 +431,154 @@ void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
   reset_rows(row, 1);
 }
 
-// Paper Algorithm 2 after validation: the kernel column `row` is recomputed
-// from its logits (so entries that had underflowed come back exactly) and its
-// change dA is recorded as a pending key term, in one pass over the rows
-// that see the key.
-void DynamicAttention::apply_key_column(int64_t row, const double *logits, bool proposed) {
-  const int64_t n_q = shape_.n_q;
+// key_bound_[row] = |scale| |K[row, :]|_2.
+void DynamicAttention::bound_key(int64_t row) {
+  double sum = 0.0;
+  for (int64_t t = 0; t < shape_.d_k; ++t) sum += K_(row, t) * K_(row, t);
+  key_bound_[row] = std::fabs(scale_) * std::sqrt(sum);
+}
+
+// Whether every logit of a key whose |scale| |k|_2 is at most `bound` is
+// certainly within num::kCertainLogit (Cauchy-Schwarz: |scale <q, k>| <=
+// |q|_2 |scale| |k|_2). False for a bound that overflowed (inf, NaN).
+bool DynamicAttention::key_certain(double bound) const {
+  return query_norm_max_ * bound <= num::kCertainLogit;
+}
+
+// Checks the logits of key row `row` once it holds the d_k values k,
+// computed afresh: for a store that keeps A (its key updates form no
+// logits) when the norms cannot vouch for them.
+void DynamicAttention::check_new_key(int64_t row, const double *k, const char *what) {
+  double *logits = old_logits_.data();  // scratch: the key update is not applied yet
+  recompute_key_logits(row, k, logits);
+  check_key_logits(row, logits, what);
+}
+
+// out[first_row : n_q) = scale * Q K[row, :]^T for the key row k (d_k
+// contiguous values), with the matrix-vector product every recomputation of
+// a key column makes, so that the same key gives the same bits.
+void DynamicAttention::recompute_key_logits(int64_t row, const double *k, double *out) const {
   const int64_t lo = mask_.first_row(row);
-  // A store that recomputes the old column: its a_old may differ from the
-  // one D and C0 hold by the rounding of the logits' dot product.
-  double recompute = 0.0;
-  if (store_->recompute_error_factor() > 0.0) {
-    double sum = 0.0;
-    for (int64_t t = 0; t < shape_.d_k; ++t) sum += old_key_[t] * old_key_[t];
-    recompute = store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
-  }
-  double *old_logits = store_->key_logits(operands(), row, old_key_.data(), proposed);
+  blas::gemv(blas::Op::N, shape_.n_q - lo, shape_.d_k, scale_, Q_.data() + lo, Q_.ld(), k, 1, 0.0,
+             out + lo, 1);
+}
+
+// The pending key term of key row `row`, taking a slot if it has none:
+// *pending says whether it had one (its column then accumulates).
+double *DynamicAttention::key_term(int64_t row, bool *pending) {
   int64_t slot = key_slot_[row];
-  const bool pending = slot >= 0;
-  if (!pending) {
+  *pending = slot >= 0;
+  if (!*pending) {
     slot = key_slot_[row] = n_key_cols_++;
     pending_key_[slot] = row;
     fill_key_rhs(slot);
   }
   double *delta = pending_a_.col(key_column(slot));
-  if (!pending) std::fill(delta, delta + lo, 0.0);
-  const kern::KeyColumn column{
-      old_logits + lo,         logits + lo,       shift_.data() + lo,
-      query_norm_.data() + lo, recompute,         store_->logit_drift_factor() * kU,
-      d_hi_.data() + lo,       d_lo_.data() + lo, err_.data() + lo,
-      flagged_.data() + lo,    delta + lo,        pending,
-      num::kUpdateCharge * kU, num::kRowTolerance};
-  const int64_t n_flagged = kern::key_column(column, n_q - lo);
+  if (!*pending) std::fill(delta, delta + mask_.first_row(row), 0.0);
+  return delta;
+}
+
+// Paper Algorithm 2 after validation, in a store that keeps A: the kept
+// column of key `row` is scaled by exp(s * q) (q = Q[:, j] for a change of
+// K[row, j] by s / scale; for a change of several entries, the sum of those
+// terms with s = 1) and its change dA is recorded as a pending key term, in
+// one pass over the rows that see the key. Entries that had underflowed to
+// 0 are computed afresh from the new key (revive_entries).
+void DynamicAttention::apply_kept_column(int64_t row, double s, const double *q) {
+  const int64_t lo = mask_.first_row(row);
+  bool pending = false;
+  double *delta = key_term(row, &pending);
+  double *a = store_->kept_column(row);
+  const kern::KeyScale change{a + lo,
+                              s,
+                              q + lo,
+                              num::kDriftCharge * kU,
+                              d_hi_.data() + lo,
+                              d_lo_.data() + lo,
+                              err_.data() + lo,
+                              flagged_.data() + lo,
+                              delta + lo,
+                              pending,
+                              num::kUpdateCharge * kU,
+                              num::kRowTolerance};
+  const kern::KeyScaleResult done = kern::key_scale(change, shape_.n_q - lo);
+  int64_t n_flagged = done.flagged;
+  if (done.zeros > 0) n_flagged += revive_entries(row, a, delta);
+  finish_key_update(n_flagged);
+}
+
+// The entries of key column `row` that are 0 in the kept column a (they had
+// underflowed below the exponent floor, and scaling keeps them there),
+// computed afresh from the logits of the new key row, with their change
+// recorded in D, err and the key's term `delta` as key_scale records it.
+// Returns the rows it newly flagged.
+int64_t DynamicAttention::revive_entries(int64_t row, double *a, double *delta) {
+  int64_t n_flagged = 0;
+  for (int64_t i = mask_.first_row(row); i < shape_.n_q; ++i) {
+    if (a[i] != 0.0) continue;
+    double dot = 0.0;
+    for (int64_t t = 0; t < shape_.d_k; ++t) dot += Q_(i, t) * K_(row, t);
+    const double v = scale_ * dot - shift_[i];
+    if (!(v >= num::kExpFloor)) continue;  // still below the floor
+    const double x = std::min(v, num::kShiftHeadroom), zero = 0.0;
+    kern::exp_shifted(&x, &zero, &a[i], 1);
+    delta[i] += a[i];
+    const double h = d_hi_[i], sum = h + a[i], dd = sum - h;
+    d_lo_[i] += (h - (sum - dd)) + (a[i] - dd);
+    d_hi_[i] = sum;
+    err_[i] += num::kUpdateCharge * kU * a[i];
+    const bool over =
+        v > num::kShiftHeadroom || !(err_[i] <= num::kRowTolerance * (d_hi_[i] + d_lo_[i]));
+    if (over && !flagged_[i]) {
+      flagged_[i] = 1;
+      ++n_flagged;
+    }
+  }
+  return n_flagged;
+}
+
+// Paper Algorithm 2 after validation, in a store that keeps no A: the
+// column of key `row` is computed from its old logits, which
+// recompute_key_logits left in old_logits_, and its new ones, `logits`;
+// its change dA is recorded as a pending key term, in one pass over the
+// rows that see the key. old_key_ holds the old key row.
+void DynamicAttention::apply_recomputed_column(int64_t row, const double *logits) {
+  const int64_t lo = mask_.first_row(row);
+  // The recomputed a_old may differ from the one D and C0 hold by the
+  // rounding of the logits' dot product.
+  double sum = 0.0;
+  for (int64_t t = 0; t < shape_.d_k; ++t) sum += old_key_[t] * old_key_[t];
+  const double recompute =
+      store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
+  bool pending = false;
+  double *delta = key_term(row, &pending);
+  const kern::KeyColumn change{old_logits_.data() + lo,
+                               logits + lo,
+                               shift_.data() + lo,
+                               query_norm_.data() + lo,
+                               recompute,
+                               d_hi_.data() + lo,
+                               d_lo_.data() + lo,
+                               err_.data() + lo,
+                               flagged_.data() + lo,
+                               delta + lo,
+                               pending,
+                               num::kUpdateCharge * kU,
+                               num::kRowTolerance};
+  finish_key_update(kern::key_column(change, shape_.n_q - lo));
+}
+
+void DynamicAttention::finish_key_update(int64_t n_flagged) {
   ++n_key_updates_;
   if (n_flagged > 0) refresh_flagged();
   fold_if_due();
 }
 
-// old_key_ = K[row, :] before a change, for a store that recomputes the old
-// kernel column from it (the dense store reads its logits instead, and a
-// strided walk along a key row is not free).
+// old_key_ = K[row, :] before a change, and old_logits_ the logits the
+// rows' D and C0 were built with, for a store that keeps no A.
 void DynamicAttention::remember_old_key(int64_t row) {
-  if (store_->recompute_error_factor() == 0.0) return;
   for (int64_t t = 0; t < shape_.d_k; ++t) old_key_[t] = K_(row, t);
+  recompute_key_logits(row, old_key_.data(), old_logits_.data());
 }
 
 // K[row, col] becomes k_new (finite); scaled_delta = scale * (its change).
@@ -487,19 +593,43 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
     const double *v0 = V0_.row(row);
     for (int64_t j = 0; j < shape_.d_v; j += 8) __builtin_prefetch(v0 + j);
   }
-  double *logits = logits_.data();
-  if (!store_->propose_key_column(operands(), row, col, scaled_delta, logits)) {
-    // Fails, with the details.
-    char what[64];
+  char what[64];
+  auto describe = [&] {
     std::snprintf(what, sizeof what, "changing K[%lld][%lld]", static_cast<long long>(row),
                   static_cast<long long>(col));
-    check_key_logits(row, logits, what);
+    return what;
+  };
+  const double *q = Q_.col(col);
+  if (store_->kept_column(row) != nullptr) {
+    const double bound = key_bound_[row] + std::fabs(scaled_delta);
+    const bool certain = key_certain(bound);
+    if (!certain) {
+      double *k = vec_.data();
+      for (int64_t t = 0; t < shape_.d_k; ++t) k[t] = K_(row, t);
+      k[col] = k_new;
+      check_new_key(row, k, describe());
+    }
+    // Validated: from here on nothing can fail (all buffers exist).
+    K_(row, col) = k_new;
+    if (certain) {
+      key_bound_[row] = bound;
+    } else {
+      bound_key(row);
+    }
+    ++updates_[ATT_MATRIX_K];
+    apply_kept_column(row, scaled_delta, q);
+    return;
   }
-  // Validated: from here on nothing can fail (all buffers exist).
   remember_old_key(row);
+  const int64_t lo = mask_.first_row(row);
+  double *logits = logits_.data();
+  if (kern::axpy(old_logits_.data() + lo, scaled_delta, q + lo, logits + lo, ATT_MAX_LOGIT,
+                 shape_.n_q - lo))
+    check_key_logits(row, logits, describe());  // fails, with the details
   K_(row, col) = k_new;
+  bound_key(row);
   ++updates_[ATT_MATRIX_K];
-  apply_key_column(row, logits, true);
+  apply_recomputed_column(row, logits);
 }
 
 // The entry which[row, col] + delta, validated as set_entry validates a new
@@ -657,31 +787,50 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   if (which == ATT_MATRIX_Q) {
     propose_row(ATT_MATRIX_Q, row, v, row_logits_.data(), true);
   } else if (which == ATT_MATRIX_K) {
-    propose_key_row(row, v, logits_.data());
+    propose_row(ATT_MATRIX_K, row, v, logits_.data(), true);
   }
   // Validated.
-  if (which == ATT_MATRIX_K) remember_old_key(row);
   const bool fell = which == ATT_MATRIX_V && value_row_falls(row, v);
-  for (int64_t t = 0; t < w; ++t) m(row, t) = v[t];
+  if (which == ATT_MATRIX_K) {
+    apply_key_row(row, v, logits_.data());
+  } else {
+    for (int64_t t = 0; t < w; ++t) m(row, t) = v[t];
+  }
   ++updates_[which];
   if (which == ATT_MATRIX_Q) {
     apply_query_row(row, row_logits_.data());
-  } else if (which == ATT_MATRIX_K) {
-    apply_key_column(row, logits_.data(), false);
-  } else {
+  } else if (which == ATT_MATRIX_V) {
     record_value_change(row, -1, fell);
   }
 }
 
-// The logits of row `row` of Q or K (which) after it becomes v, into out (n_kv
-// values for Q, n_q for K): for K, the column's logits move by
-// scale * (v - K[row, :])[c] * Q[:, c] for each changed c, the first term
-// through the store and the rest by the same axpy. Checked against
-// ATT_MAX_LOGIT when `check`; otherwise clamped to
-// +-kRecomputedLogitLimit (batch(): a recomputation of logits already
-// checked, which can only differ from them by rounding).
+// Key row `row` becomes v, with propose_row's `change` for it: the
+// increments of the column's logits in a store that keeps A, the new logits
+// in one that does not.
+void DynamicAttention::apply_key_row(int64_t row, const double *v, const double *change) {
+  const bool kept = store_->kept_column(row) != nullptr;
+  if (!kept) remember_old_key(row);
+  for (int64_t t = 0; t < shape_.d_k; ++t) K_(row, t) = v[t];
+  bound_key(row);
+  if (kept) {
+    apply_kept_column(row, 1.0, change);
+  } else {
+    apply_recomputed_column(row, change);
+  }
+}
+
+// What changing row `row` of Q or K (which) to v does to the logits, into
+// out: for Q, its new logits out[0 : key_end(row)) from a matrix-vector
+// product with K; for K, out[first_row : n_q) takes the sum of
+// scale * (v - K[row, :])[c] * Q[:, c] over the changed c (the same axpy
+// for each), starting from 0 in a store that keeps A (the increments that
+// scale its column) and from the column's recomputed logits in one that
+// does not (its new logits). Checked (the new logits against
+// ATT_MAX_LOGIT) when `check`; otherwise Q's and a recomputed column's
+// logits are clamped to +-kRecomputedLogitLimit (batch(): a recomputation
+// of what was already checked).
 void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *v, double *out,
-                                   bool check) const {
+                                   bool check) {
   char what[64];
   if (which == ATT_MATRIX_Q) {
     const int64_t end = mask_.key_end(row, shape_.n_kv);
@@ -693,27 +842,35 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
       clamp_logits(out, 0, end);
     return;
   }
-  const int64_t lo = mask_.first_row(row);
-  bool first = true;
+  const int64_t lo = mask_.first_row(row), n = shape_.n_q - lo;
+  const bool kept = store_->kept_column(row) != nullptr;
+  if (kept) {
+    std::fill(out + lo, out + shape_.n_q, 0.0);
+  } else {
+    double *k = old_key_.data();  // v may be vec_
+    for (int64_t t = 0; t < shape_.d_k; ++t) k[t] = K_(row, t);
+    recompute_key_logits(row, k, out);
+  }
   for (int64_t c = 0; c < shape_.d_k; ++c) {
     if (v[c] == K_(row, c)) continue;
     const double scaled = scale_ * (v[c] - K_(row, c));
     if (!std::isfinite(scaled))
       fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
            static_cast<long long>(row), static_cast<long long>(c));
-    if (first) {
-      store_->propose_key_column(operands(), row, c, scaled, out);
-      first = false;
-    } else {
-      // Checked as a whole below.
-      kern::axpy(out + lo, scaled, Q_.col(c) + lo, out + lo, ATT_MAX_LOGIT, shape_.n_q - lo);
-    }
+    // Checked as a whole below.
+    kern::axpy(out + lo, scaled, Q_.col(c) + lo, out + lo, HUGE_VAL, n);
   }
-  std::snprintf(what, sizeof what, "the batch's change of K[%lld, :]", static_cast<long long>(row));
-  if (check)
+  std::snprintf(what, sizeof what, "the change of K[%lld, :]", static_cast<long long>(row));
+  if (kept) {
+    if (!check) return;
+    double sum = 0.0;
+    for (int64_t t = 0; t < shape_.d_k; ++t) sum += v[t] * v[t];
+    if (!key_certain(std::fabs(scale_) * std::sqrt(sum))) check_new_key(row, v, what);
+  } else if (check) {
     check_key_logits(row, out, what);
-  else
+  } else {
     clamp_logits(out, lo, shape_.n_q);
+  }
 }
 
 void DynamicAttention::clamp_logits(double *logits, int64_t lo, int64_t hi) {
@@ -723,14 +880,13 @@ void DynamicAttention::clamp_logits(double *logits, int64_t lo, int64_t hi) {
 
 // All-or-nothing batch. Phase 1 validates every entry and builds, per
 // affected row (entries grouped by row, in call order within a row), the
-// row's final contents and, for Q and K, checks its logits, keeping them for
-// phase 2 while they fit in kBatchLogitBytes. Phase 2 cannot fail and applies
-// one row change per affected row: a key row touched m times costs one
-// exponential pass over its column, a query row one recomputation. It
-// computes again the logits it did not keep, and those of key rows once a
-// recomputation of rows (the sweep, flagged rows) has replaced logits the
-// kept ones were built from, so that every key change starts from the
-// logits its row's D and C0 hold, as one by one.
+// row's final contents and, for Q and K, checks its logits, keeping what
+// propose_row computed for phase 2 while it fits in kBatchLogitBytes. Phase
+// 2 cannot fail and applies one row change per affected row: a key row
+// touched m times costs one pass over its column, a query row one
+// recomputation. It computes again what it did not keep, bit for bit the
+// same: a row's proposal depends only on Q, K and the row's new contents,
+// never on state that applying other rows changes.
 void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *rows,
                              const int64_t *cols, const double *values, bool set) {
   constexpr int64_t kBatchLogitBytes = int64_t{16} << 20;
@@ -798,22 +954,21 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
 
   // Phase 2: nothing below can fail.
   updates_[which] += count;
-  const int64_t recomputed = rows_recomputed_;
   for (int64_t g = 0; g < groups; ++g) {
     if (!changed[static_cast<size_t>(g)]) continue;
     const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
     const double *v = new_rows.data() + g * w;
     double *out = has_logits ? logits_of(g) : nullptr;
-    if (has_logits && (g >= kept || (which == ATT_MATRIX_K && rows_recomputed_ != recomputed)))
-      propose_row(which, row, v, out, false);
-    if (which == ATT_MATRIX_K) remember_old_key(row);
+    if (has_logits && g >= kept) propose_row(which, row, v, out, false);
     const bool fell = which == ATT_MATRIX_V && value_row_falls(row, v);
-    for (int64_t c = 0; c < w; ++c) m(row, c) = v[c];
+    if (which == ATT_MATRIX_K) {
+      apply_key_row(row, v, out);
+    } else {
+      for (int64_t c = 0; c < w; ++c) m(row, c) = v[c];
+    }
     if (which == ATT_MATRIX_Q) {
       apply_query_row(row, out);
-    } else if (which == ATT_MATRIX_K) {
-      apply_key_column(row, out, false);
-    } else {
+    } else if (which == ATT_MATRIX_V) {
       record_value_change(row, -1, fell);
     }
   }
@@ -947,8 +1102,9 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
     case ATT_STAT_BYTES: {
       const int64_t doubles = Q_.size() + K_.size() + V_.size() + V0_.size() + C0_.size() +
                               5 * shape_.n_q + pending_a_.size() + value_scale_.size() +
-                              pending_r_.size() + logits_.size() + row_logits_.size() +
-                              vec_.size() + old_key_.size() + ones_.size();
+                              pending_r_.size() + key_bound_.size() + logits_.size() +
+                              old_logits_.size() + row_logits_.size() + vec_.size() +
+                              old_key_.size() + ones_.size();
       const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size() +
                             value_slot_.size() + value_changes_.size();
       const int64_t bytes_ = column_touched_.size() + flagged_.size();
@@ -996,16 +1152,27 @@ void DynamicAttention::fold() {
   int64_t n_dense = 0;
   for (int64_t s = 0; s < n_rows; ++s)
     if (changes[s] * kSparseValueRow > d_v) swap_value_slots(s, n_dense++);
-  // Every pending value row's kernel column, read from the store (I3), in
-  // P's value columns: the dense rows' beside the key columns, so that one
-  // dgemm takes both, and each charged once to the rows' error bounds.
+  // Every pending value row's kernel column, read from the store (I3) and
+  // charged once to the rows' error bounds. The dense rows' go into P's
+  // value columns beside the key columns, so that one dgemm takes both. A
+  // store that keeps A lends the sparse rows' columns as they are; one that
+  // does not computes every column into P (a matrix product for all).
   const KernelOperands ops = operands();
-  store_->copy_columns(ops, pending_value_.data(), n_rows, pending_a_.col(xv), pending_a_.ld());
-  const int64_t x0 = pending_begin();
-  const int64_t width = n_key_cols_ + n_dense;
-  if (n_rows > 0)
+  const bool kept = n_rows > 0 && store_->kept_column(pending_value_[0]) != nullptr;
+  store_->copy_columns(ops, pending_value_.data(), kept ? n_dense : n_rows, pending_a_.col(xv),
+                       pending_a_.ld());
+  auto value_kernel = [&](int64_t s) -> const double * {
+    return kept ? store_->kept_column(pending_value_[s]) : pending_a_.col(xv + s);
+  };
+  if (kept) {
+    for (int64_t s = 0; s < n_dense; ++s)
+      blas::axpy(n_q, num::kFoldCharge * kU, value_kernel(s), err_.data());
+  } else if (n_rows > 0) {
     blas::gemv(blas::Op::N, n_q, n_rows, num::kFoldCharge * kU, pending_a_.col(xv), pending_a_.ld(),
                ones_.data(), 1, 1.0, err_.data(), 1);
+  }
+  const int64_t x0 = pending_begin();
+  const int64_t width = n_key_cols_ + n_dense;
   // Every fold with terms rounds entries of every row of C0 once.
   const bool rounds = n_key_cols_ + n_rows > 0;
   if (rounds)
@@ -1014,12 +1181,19 @@ void DynamicAttention::fold() {
     blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
                pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(), C0_.ld());
   }
-  // The sparse rows entry by entry (each column of C0 takes its terms in
-  // slot order), V0 catches up, and the value slots' rows of R return to 0.
+  // The sparse rows entry by entry, a row at a time while its kernel column
+  // is in cache (each column of C0 still takes its terms in slot order).
+  for (int64_t s = n_dense; s < n_rows; ++s) {
+    const double *a = value_kernel(s);
+    if (kept) blas::axpy(n_q, num::kFoldCharge * kU, a, err_.data());
+    for (int64_t j = 0; j < d_v; ++j) {
+      const double r = pending_r_(xv + s, j);
+      if (r != 0.0) blas::axpy(n_q, r, a, C0_.col(j));
+    }
+  }
+  // V0 catches up, and the value slots' rows of R return to 0.
   for (int64_t j = 0; j < d_v; ++j) {
     double *r = pending_r_.col(j) + xv;
-    for (int64_t s = n_dense; s < n_rows; ++s)
-      if (r[s] != 0.0) blas::axpy(n_q, r[s], pending_a_.col(xv + s), C0_.col(j));
     for (int64_t s = 0; s < n_rows; ++s)
       if (r[s] != 0.0) V0_(pending_value_[s], j) = V_(pending_value_[s], j);
     std::fill(r, r + n_rows, 0.0);

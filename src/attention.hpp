@@ -134,7 +134,7 @@ class DynamicAttention {
   ConstView v0_view() const {
     return ConstView{V0_.data(), V0_.rows(), V0_.cols(), V0_.ld(), true};
   }
-  // query_norm_[i] = |Q[i, :]|_2 for rows [i0, i0 + count).
+  // query_norm_[i] = |Q[i, :]|_2 for rows [i0, i0 + count), and query_norm_max_.
   void compute_query_norms(int64_t i0, int64_t count);
 
   int64_t compute_rows(int64_t i0, int64_t count, double limit);
@@ -166,21 +166,27 @@ class DynamicAttention {
   void fill_key_rhs(int64_t t);
   void fill_value_rhs(int64_t s);
 
-  // The logits of row `row` of Q or K once it holds v (d_k contiguous
-  // values): for Q out[0 : mask.key_end(row)), for K out[first_row : n_q)
-  // from the key's current logits and the changed entries. Validated when
-  // `check`, else clamped (see attention.cpp).
-  void propose_row(att_matrix which, int64_t row, const double *v, double *out, bool check) const;
+  // What changing row `row` of Q or K to v (contiguous values) does to the
+  // logits: Q's new logits, or for K the change of its column's logits in
+  // the form the store applies (see attention.cpp). Validated when `check`,
+  // else clamped.
+  void propose_row(att_matrix which, int64_t row, const double *v, double *out, bool check);
   static void clamp_logits(double *logits, int64_t lo, int64_t hi);
-  // The logits of key column `row` for the key vector k, validated.
-  void propose_key_row(int64_t row, const double *k, double *out) const;
   void check_key_logits(int64_t row, const double *logits, const char *what) const;
-  // Apply validated logits: row of Q / column of K changed (never fails).
+  // Key validation without logits (a store that keeps A): the norms' bound
+  // (query_norm_max_, key_bound_), and the fresh logits when it cannot vouch.
+  void bound_key(int64_t row);
+  bool key_certain(double bound) const;
+  void check_new_key(int64_t row, const double *k, const char *what);
+  void recompute_key_logits(int64_t row, const double *k, double *out) const;
+  // Apply validated changes: row of Q / column of K changed (never fail).
   void apply_query_row(int64_t row, const double *logits);
-  // old_key_ holds the key row before the change (remember_old_key);
-  // proposed: the logits come from the store's propose_key_column called
-  // just before (see KernelStore::key_logits).
-  void apply_key_column(int64_t row, const double *logits, bool proposed);
+  void apply_key_row(int64_t row, const double *v, const double *change);
+  void apply_kept_column(int64_t row, double s, const double *q);
+  int64_t revive_entries(int64_t row, double *a, double *delta);
+  void apply_recomputed_column(int64_t row, const double *logits);
+  double *key_term(int64_t row, bool *pending);
+  void finish_key_update(int64_t n_flagged);
   void remember_old_key(int64_t row);
   // V[row, col] changed (col = -1: possibly every entry of the row).
   void record_value_change(int64_t row, int64_t col, bool fell);
@@ -202,8 +208,14 @@ class DynamicAttention {
   Matrix C0_;
   // Per query row: shift, normalizer D = d_hi + d_lo, error bound.
   Array<double> shift_, d_hi_, d_lo_, err_;
-  // Per query row: |Q[i, :]|_2, for the streamed store's recomputation charge.
+  // Per query row: |Q[i, :]|_2, for the streamed store's recomputation
+  // charge, and query_norm_max_ the largest of them. Per key row:
+  // key_bound_[c] >= |scale| |K[c, :]|_2 (exact when the row is set whole,
+  // raised by |scale * delta| by an entry's change). Their product bounds
+  // every logit of key c (key_certain).
   Array<double> query_norm_;
+  double query_norm_max_ = 0.0;
+  Array<double> key_bound_;
 
   // Pending terms (see the top of this file): P = pending_a_ (n_q x 2S; its
   // value columns are the fold's scratch), R = pending_r_ (2S x d_v). Key
@@ -236,7 +248,9 @@ class DynamicAttention {
   Array<unsigned char> column_touched_;
 
   // Update scratch.
-  Array<double> logits_, row_logits_, vec_, old_key_;
+  // old_key_ and old_logits_: a key row before its change and its logits
+  // (remember_old_key), for a store that keeps no A.
+  Array<double> logits_, old_logits_, row_logits_, vec_, old_key_;
   Array<double> ones_;  // slots_ ones: the fold sums value columns with dgemv
   Array<unsigned char> flagged_;
 

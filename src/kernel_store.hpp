@@ -1,7 +1,7 @@
-// Storage of the attention kernel A = exp(M - shift) and its logits M,
-// behind the operations the lazy structure needs. The dense store keeps M
-// (n_q x n_kv) and exponentiates what it is asked for; the streamed store
-// keeps neither and computes it from Q K^T (KernelOperands), in
+// Storage of the attention kernel A = exp(M - shift), the exponentials of
+// the logits M, behind the operations the lazy structure needs. The dense
+// store keeps A (n_q x n_kv); the streamed store keeps neither A nor M and
+// computes what it is asked for from Q K^T (KernelOperands), in
 // O(n (d + slice)) memory.
 //
 // Causal masking: every store is built with a KeyMask and honours it in every
@@ -89,27 +89,11 @@ class KernelStore {
   virtual void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count,
                              const ConstView &V, double *out, int64_t ldo) = 0;
 
-  // The logits of key column c after K[c, j] += delta, without changing
-  // anything (ops.K still holds the old key row): out[i] = M[i, c] +
-  // scaled_delta * Q[i, j] for the rows that see key c. Returns true when
-  // all of them are finite and within ATT_MAX_LOGIT in magnitude. A store
-  // that recomputes the old logits (the streamed store) keeps them in its
-  // scratch for the key_logits call that applies this proposal, which must
-  // come before any other call that computes something on the store.
-  virtual bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
-                                  double scaled_delta, double *out) const = 0;
-
-  // The logits of key column c as the rows' D and C0 saw them, before the
-  // change of its key row from k_old (d_k contiguous values; ops.K already
-  // holds the new row): an n_q array whose entries [first_row(c), n_q) the
-  // caller reads and then overwrites with the column's new logits
-  // (kern::key_column). The dense store hands out its own column, which so
-  // takes the new logits; the streamed store recomputes the old ones into
-  // scratch, unless `proposed` says that they are there already (the
-  // change is the one propose_key_column was just asked about). Valid until
-  // the next call on the store.
-  virtual double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old,
-                             bool proposed) = 0;
+  // The store's own column c of A (n_q entries, 0 in masked rows), which a
+  // key update changes in place (kern::key_scale), or null for a store that
+  // does not keep A (a key update then recomputes the column from logits,
+  // kern::key_column).
+  virtual double *kept_column(int64_t c) = 0;
 
   // A[i, c] (0 when masked). Safe to call concurrently: no scratch, no
   // allocation.
@@ -137,21 +121,12 @@ class KernelStore {
     for (int64_t t = 0; t < count; ++t) copy_column(ops, cols[t], 0, ops.Q.rows(), out + t * ldo);
   }
 
-  // A store whose key_logits recomputes the old logits rather than reading
-  // them returns f > 0: the recomputed a_old of row i may differ
-  // from the one the row's D and C0 were built with by at most
-  // f * u * |scale| * |q_i|_2 * |k_c|_2 * a_old (relative rounding of a d_k
-  // term dot product), which the caller charges to the row's error bound.
+  // A store that keeps no A returns f > 0: an entry a key update
+  // recomputes as a_old may differ from the one the row's D and C0 were
+  // built with by at most f * u * |scale| * |q_i|_2 * |k_c|_2 * a_old
+  // (relative rounding of a d_k term dot product), which the caller charges
+  // to the row's error bound.
   virtual double recompute_error_factor() const { return 0.0; }
-
-  // A store that keeps the logits and updates them in place returns f > 0:
-  // forming a new logit from the old one (old + scale * delta * q) leaves a
-  // rounding error of at most f * u * (|old| + |new|) in the stored logit,
-  // which stays there until the row is recomputed, and which the caller
-  // charges to the row's error bound on the entry's new value. Every change
-  // of a key column is charged so, also a whole-row replacement whose logits
-  // were formed afresh (there the charge is only conservative).
-  virtual double logit_drift_factor() const { return 0.0; }
 
   // Bytes held by the store.
   virtual int64_t bytes() const = 0;

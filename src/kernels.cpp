@@ -87,6 +87,7 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
                     int64_t n) {
   table().exp_accumulate(m, shift, a, hi, lo, n);
 }
+KeyScaleResult key_scale(const KeyScale &k, int64_t n) { return table().key_scale(k, n); }
 int64_t key_column(const KeyColumn &k, int64_t n) { return table().key_column(k, n); }
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n) {
   table().exp_shifted(x, shift, a, n);

@@ -27,38 +27,64 @@ bool running_max(const double *m, double *shift, double limit, int64_t n);
 void exp_accumulate(const double *m, const double *shift, double *a, double *hi, double *lo,
                     int64_t n);
 
-// One key column's change (paper Algorithm 2 for the rows that see the key),
-// for rows whose normalizer is D = hi + lo. Every pointer addresses the
-// column's first row; `norm` is read only when `recompute` is not 0.
-struct KeyColumn {
-  double *m;             // the old logits; they become the new ones
-  const double *logits;  // the new logits, finite and within ATT_MAX_LOGIT
-  const double *shift;
-  const double *norm;
-  double recompute;
-  double drift;
+// A key column's change (paper Algorithm 2, for the rows that see the key)
+// takes one of two kernels: key_scale for a store that keeps the column of A
+// (the dense store), key_column for one that recomputes it from logits (the
+// streamed store). Both record a_new - a_old in the key's pending term,
+// `delta` (stored, or added when `accumulate`: a key row already pending),
+// add it to D = hi + lo exactly (TwoSum), charge err[i] with charge *
+// (a_old + a_new) (the rounding of the entries and of their difference, and
+// its share of the fold's dot products), and flag the row (flagged[i] = 1)
+// when it must be recomputed: an entry above the headroom (the row must be
+// re-shifted), or err above tol * D (also when D is no longer positive).
+// They return how many rows they flagged that were not flagged before.
+// Every pointer addresses the column's first row.
+
+struct KeyScale {
+  double *a;        // the kept entries; a_old = a[i] becomes a_new
+  double s;         // a_new = a_old * exp(s * q[i]), flushed to 0 below
+  const double *q;  // num::kMinEntry
+  double drift;     // err[i] += drift * (1 + |s q[i]|) * a_new more
   double *hi, *lo, *err;
   unsigned char *flagged;
-  double *delta;    // receives a_new - a_old: stored, or added when accumulate
-  bool accumulate;  // (a key row already pending adds its change to its term)
+  double *delta;
+  bool accumulate;
   double charge, tol;
 };
 
-// For every row i of the column, in one pass (the exponentials of a block
-// stay in cache):
-//   a_old = exp(m[i] - shift[i]) and a_new = exp(min(logits[i] - shift[i],
-//   kShiftHeadroom)) (each 0 below the exponent floor, and bit for bit what
-//   exp_shifted gives for the same argument);
-//   delta[i] = (or +=) a_new - a_old, and m[i] = logits[i];
-//   D absorbs a_new - a_old exactly (TwoSum);
-//   err[i] grows by charge * (a_old + a_new) (the two entries' masses) plus
-//   recompute * norm[i] * a_old (a store's rounding in recomputing m; 0 for
-//   a store that kept it) plus drift * (|m[i]| + |logits[i]|) * a_new (the
-//   rounding that forming the new logit from the old one leaves in a logit
-//   the store keeps; 0 for a store that keeps none);
-//   flagged[i] is set when the headroom was exceeded (the row must be
-//   re-shifted) or err exceeds tol * D (or D is no longer positive).
-// Returns the number of rows this call flagged that were not flagged before.
+struct KeyScaleResult {
+  int64_t flagged;  // rows newly flagged
+  int64_t zeros;    // rows whose kept entry was 0 (and so stays 0)
+};
+
+// The kept column scaled by exp(s * q): the rounding of the product, of the
+// exponential and of its argument stays in the entry until the row is
+// recomputed (the drift charge). An argument above kShiftHeadroom, or NaN
+// (a batch's sum of terms that overflowed), is clamped to it and flags the
+// row, so every entry stays finite. An entry
+// that is 0 has underflowed, and scaling cannot bring it back: the caller
+// computes the rows the result counts in `zeros` afresh.
+KeyScaleResult key_scale(const KeyScale &k, int64_t n);
+
+struct KeyColumn {
+  const double *m;       // the old logits
+  const double *logits;  // the new logits, finite and within ATT_MAX_LOGIT
+  const double *shift;
+  const double *norm;  // read only when recompute is not 0
+  double recompute;
+  double *hi, *lo, *err;
+  unsigned char *flagged;
+  double *delta;
+  bool accumulate;
+  double charge, tol;
+};
+
+// The column recomputed from its logits: a_old = exp(m[i] - shift[i]) and
+// a_new = exp(min(logits[i] - shift[i], kShiftHeadroom)) (each 0 below the
+// exponent floor, and bit for bit what exp_shifted gives for the same
+// argument); err[i] also takes recompute * norm[i] * a_old (a store's
+// rounding in recomputing m, so that a_old may differ from the entry D
+// holds).
 int64_t key_column(const KeyColumn &k, int64_t n);
 
 // a[i] = exp_clamped(x[i] - shift[i]).

@@ -77,34 +77,119 @@ void isa_exp_accumulate(const double *m, const double *shift, double *a, double 
   }
 }
 
-// Whether a row must be recomputed after a key update: the new entry's
-// argument v exceeded the headroom (the row must be re-shifted), or the
-// error bound e exceeds tol times D (also when D is no longer positive, the
-// row's mass having fallen below the exponent floor).
-inline int64_t row_over(double v, double e, double d, double tol) {
-  return (v > num::kShiftHeadroom ? 1 : 0) | (e <= tol * d ? 0 : 1);
+// Whether a row must be recomputed after a key update: an entry above the
+// headroom (the row must be re-shifted), or the error bound e above tol
+// times D (also when D is no longer positive, the row's mass having fallen
+// below the exponent floor).
+inline int64_t row_over(int64_t high, double e, double d, double tol) {
+  return high | (e <= tol * d ? 0 : 1);
 }
 
-// key_column, block by block: the arguments of both exponentials, the
+// What both key kernels do with a row's change d once they have it: the
+// pending term, D by TwoSum (written out so that it vectorizes), and the
+// error bound, which grows by `charge`. Returns row_over's verdict.
+__attribute__((always_inline)) inline int64_t absorb(double d, double charge, int64_t high,
+                                                     double tol, bool accumulate,
+                                                     double *__restrict delta,
+                                                     double *__restrict hi, double *__restrict lo,
+                                                     double *__restrict err) {
+  *delta = accumulate ? *delta + d : d;
+  const double h = *hi;
+  const double sum = h + d;
+  const double dd = sum - h;
+  const double low = *lo + ((h - (sum - dd)) + (d - dd));
+  *lo = low;
+  *hi = sum;
+  const double e = *err + charge;
+  *err = e;
+  return row_over(high, e, sum + low, tol);
+}
+
+// Flags the rows [i0, i0 + len) that over(r) picks and were not flagged;
+// returns how many. Runs only for a block where some row was over.
+template <class Over>
+int64_t flag_rows(int64_t i0, int64_t len, unsigned char *flagged, Over over) {
+  int64_t count = 0;
+  for (int64_t r = i0; r < i0 + len; ++r) {
+    const bool flag = over(r) != 0 && flagged[r] == 0;
+    flagged[r] = flag ? 1 : flagged[r];
+    count += flag ? 1 : 0;
+  }
+  return count;
+}
+
+// Whether a scaled entry is above the headroom: its exponential's argument
+// v was, or was NaN (either way it was clamped), or the entry a is.
+// key_scale_rows asks about the entry before its flush to 0, which gives the
+// same answer: asked about the flushed one, GCC 12 turns the two selections
+// into a branch and the loop stays scalar.
+inline int64_t above(double v, double a) {
+  return (v <= num::kShiftHeadroom ? 0 : 1) | (a > num::kMaxEntry ? 1 : 0);
+}
+
+// key_scale, block by block: the exponentials' arguments, the
 // exponentials, then the bookkeeping, while the block is in L1. Every array
-// is distinct (restrict), or the loops would not vectorize. kRecompute: the
-// recompute charge is not 0 (a store without logits; the dense store's
-// updates skip that term and its stream of norms). kAccumulate: delta is
-// added to, not stored.
+// is distinct (restrict), or the loops would not vectorize. kAccumulate:
+// delta is added to, not stored.
+template <bool kAccumulate>
+KeyScaleResult key_scale_rows(double *__restrict a, double s, const double *__restrict q,
+                              double drift, double *__restrict hi, double *__restrict lo,
+                              double *__restrict err, unsigned char *__restrict flagged,
+                              double *__restrict delta, double charge, double tol, int64_t n) {
+  double x[kBlock], e[kBlock];
+  KeyScaleResult result{0, 0};
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t len = block_length(n, i0);
+    // The kept column, q and the key's term come from memory, in order: the
+    // hardware prefetcher follows them (software prefetches measured slower).
+    for (int64_t i = 0; i < len; ++i) {
+      const double v = s * q[i0 + i];
+      x[i] = v <= num::kShiftHeadroom ? v : num::kShiftHeadroom;  // NaN too
+    }
+    exp_block(x, e, len);
+    int64_t any = 0, zeros = 0;
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t r = i0 + i;
+      const double v = s * q[r];
+      // Loaded unconditionally, so the selections below vectorize.
+      const double f = e[i];
+      const double grown = a[r] * (x[i] < num::kExpFloor ? 0.0 : f);
+      const double a_new = grown < num::kMinEntry ? 0.0 : grown;
+      const double a_old = a[r];
+      a[r] = a_new;
+      zeros += a_old == 0.0 ? 1 : 0;
+      const double wander = drift * (1.0 + __builtin_fabs(v)) * a_new;
+      any |= absorb(a_new - a_old, charge * (a_old + a_new) + wander, above(v, grown), tol,
+                    kAccumulate, delta + r, hi + r, lo + r, err + r);
+    }
+    result.zeros += zeros;
+    if (any == 0) continue;  // the usual case: nothing to flag
+    // The conditions again, from what the loop above stored.
+    result.flagged += flag_rows(i0, len, flagged, [&](int64_t r) {
+      const double v = s * q[r];
+      return row_over(above(v, a[r]), err[r], hi[r] + lo[r], tol);
+    });
+  }
+  return result;
+}
+
+KeyScaleResult isa_key_scale(const KeyScale &k, int64_t n) {
+  const auto rows = k.accumulate ? key_scale_rows<true> : key_scale_rows<false>;
+  return rows(k.a, k.s, k.q, k.drift, k.hi, k.lo, k.err, k.flagged, k.delta, k.charge, k.tol, n);
+}
+
+// key_column, block by block, as key_scale_rows. kRecompute: the recompute
+// charge is not 0 (its stream of norms is read only then).
 template <bool kRecompute, bool kAccumulate>
-int64_t key_column_rows(double *__restrict m, const double *__restrict logits,
+int64_t key_column_rows(const double *__restrict m, const double *__restrict logits,
                         const double *__restrict shift, const double *__restrict norm,
-                        double recompute, double drift, double *__restrict hi,
-                        double *__restrict lo, double *__restrict err,
-                        unsigned char *__restrict flagged, double *__restrict delta, double charge,
-                        double tol, int64_t n) {
+                        double recompute, double *__restrict hi, double *__restrict lo,
+                        double *__restrict err, unsigned char *__restrict flagged,
+                        double *__restrict delta, double charge, double tol, int64_t n) {
   double x_old[kBlock], x_new[kBlock], e_old[kBlock], e_new[kBlock];
   int64_t count = 0;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
-    // A kept column of logits, and the key's term, come from memory.
-    prefetch_next_block(m, i0, n);
-    prefetch_next_block(delta, i0, n);
     for (int64_t i = 0; i < len; ++i) {
       const int64_t r = i0 + i;
       x_old[i] = m[r] - shift[r];
@@ -121,32 +206,15 @@ int64_t key_column_rows(double *__restrict m, const double *__restrict logits,
       const double eo = e_old[i], en = e_new[i];
       const double a_old = x_old[i] < num::kExpFloor ? 0.0 : eo;
       const double a = v < num::kExpFloor ? 0.0 : en;
-      const double d = a - a_old;
-      delta[r] = kAccumulate ? delta[r] + d : d;
-      // The logit's rounding drift (see kernels.hpp), before m takes the new one.
-      const double wander = drift * (__builtin_fabs(m[r]) + __builtin_fabs(logits[r])) * a;
-      m[r] = logits[r];
-      // TwoSum(hi, d), written out so it vectorizes.
-      const double h = hi[r];
-      const double sum = h + d;
-      const double dd = sum - h;
-      const double low = lo[r] + ((h - (sum - dd)) + (d - dd));
-      lo[r] = low;
-      hi[r] = sum;
       const double recomputed = kRecompute ? recompute * norm[r] * a_old : 0.0;
-      const double e = err[r] + (charge * (a + a_old) + recomputed + wander);
-      err[r] = e;
-      any |= row_over(v, e, sum + low, tol);
+      any |= absorb(a - a_old, charge * (a + a_old) + recomputed, v > num::kShiftHeadroom ? 1 : 0,
+                    tol, kAccumulate, delta + r, hi + r, lo + r, err + r);
     }
     if (any == 0) continue;  // the usual case: nothing to flag
-    // The conditions again, from what the loop above stored.
-    for (int64_t i = 0; i < len; ++i) {
-      const int64_t r = i0 + i;
-      const bool flag =
-          row_over(logits[r] - shift[r], err[r], hi[r] + lo[r], tol) != 0 && flagged[r] == 0;
-      flagged[r] = flag ? 1 : flagged[r];
-      count += flag ? 1 : 0;
-    }
+    count += flag_rows(i0, len, flagged, [&](int64_t r) {
+      return row_over(logits[r] - shift[r] > num::kShiftHeadroom ? 1 : 0, err[r], hi[r] + lo[r],
+                      tol);
+    });
   }
   return count;
 }
@@ -155,8 +223,8 @@ template <bool kRecompute>
 int64_t key_column_into(const KeyColumn &k, int64_t n) {
   const auto rows =
       k.accumulate ? key_column_rows<kRecompute, true> : key_column_rows<kRecompute, false>;
-  return rows(k.m, k.logits, k.shift, k.norm, k.recompute, k.drift, k.hi, k.lo, k.err, k.flagged,
-              k.delta, k.charge, k.tol, n);
+  return rows(k.m, k.logits, k.shift, k.norm, k.recompute, k.hi, k.lo, k.err, k.flagged, k.delta,
+              k.charge, k.tol, n);
 }
 
 int64_t isa_key_column(const KeyColumn &k, int64_t n) {
@@ -302,8 +370,8 @@ double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
 }  // namespace att::kern
 
 // Defines the unit's table.
-#define ATT_DEFINE_KERNEL_TABLE(table)                                                             \
-  const ::att::kern::Table table = {::att::kern::isa_exp_offset,  ::att::kern::isa_axpy,           \
-                                    ::att::kern::isa_running_max, ::att::kern::isa_exp_accumulate, \
-                                    ::att::kern::isa_key_column,  ::att::kern::isa_exp_shifted,    \
-                                    ::att::kern::isa_max_of,      ::att::kern::isa_exp_sum}
+#define ATT_DEFINE_KERNEL_TABLE(table)                                                           \
+  const ::att::kern::Table table = {                                                             \
+      ::att::kern::isa_exp_offset,     ::att::kern::isa_axpy,      ::att::kern::isa_running_max, \
+      ::att::kern::isa_exp_accumulate, ::att::kern::isa_key_scale, ::att::kern::isa_key_column,  \
+      ::att::kern::isa_exp_shifted,    ::att::kern::isa_max_of,    ::att::kern::isa_exp_sum}

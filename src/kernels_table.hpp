@@ -12,6 +12,7 @@ struct Table {
   bool (*axpy)(const double *, double, const double *, double *, double, int64_t);
   bool (*running_max)(const double *, double *, double, int64_t);
   void (*exp_accumulate)(const double *, const double *, double *, double *, double *, int64_t);
+  KeyScaleResult (*key_scale)(const KeyScale &, int64_t);
   int64_t (*key_column)(const KeyColumn &, int64_t);
   void (*exp_shifted)(const double *, const double *, double *, int64_t);
   double (*max_of)(const double *, double, bool *, int64_t);

@@ -20,11 +20,17 @@ constexpr double kUnitRoundoff = 0x1p-53;
 // and we never touch the caller's floating-point control word.
 constexpr double kExpFloor = -708.0;
 
+// The smallest non-zero entry of A, exp(kExpFloor): a kept entry that a key
+// update scales below it is flushed to 0 like an exponential.
+constexpr double kMinEntry = 0x1.7c8ab2288c9abp-1022;
+
 // A row is kept as A[i,:] = exp(M[i,:] - shift_i). An update may push an
 // entry up to exp(kShiftHeadroom) before the row is re-shifted; this bounds
 // A by e^64 and D by n e^64, so sums of values up to ATT_MAX_VALUE cannot
 // overflow.
 constexpr double kShiftHeadroom = 64.0;
+// exp(kShiftHeadroom), the largest entry a row keeps before it is re-shifted.
+constexpr double kMaxEntry = 0x1.425982cf597cdp+92;
 
 // Largest magnitude accepted for a logit when rows the updates have already
 // validated are recomputed (the sweep, flagged rows), and for a logit or
@@ -35,6 +41,13 @@ constexpr double kShiftHeadroom = 64.0;
 // error charges' sums and products of logits. See
 // DynamicAttention::refresh_rows.
 constexpr double kRecomputedLogitLimit = 0x1p1000;
+
+// A key update in a store that keeps A forms no logits. When the norms of
+// Q's rows and of the new key bound its logits below this in magnitude, it
+// needs no check against ATT_MAX_LOGIT (2^664): the margin of 2^64 is far
+// beyond the rounding of the norms and of the logits' dot products.
+// Otherwise it computes the key's logits afresh to check them.
+constexpr double kCertainLogit = 0x1p600;
 
 // A row is recomputed from Q K^T when its accumulated error bound exceeds
 // this fraction of its normalizer D_i (about 9.1e-13).

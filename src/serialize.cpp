@@ -1,10 +1,10 @@
-// The saved-state format, version 3 (versions 1 and 2 are still read). docs/FORMAT.md is the prose
+// The saved-state format, version 4 (versions 1 to 3 are still read). docs/FORMAT.md is the prose
 // version of this file; the two must agree.
 //
 //   offset  size  field
 //   0       8     magic 89 44 59 4E 41 54 54 0A ("\x89DYNATT\n")
 //   8       4     byte-order marker 0x0A0B0C0D as a native uint32
-//   12      4     format version (3)
+//   12      4     format version (4)
 //   16      8     payload length P in bytes (uint64)
 //   24      8     XXH3-64 (seed 0) of the payload (uint64)
 //   32      P     payload: the sections written by StateCodec::write
@@ -30,7 +30,7 @@ namespace {
 constexpr unsigned char kMagic[8] = {0x89, 'D', 'Y', 'N', 'A', 'T', 'T', '\n'};
 constexpr uint32_t kByteOrder = 0x0A0B0C0Du;
 constexpr uint32_t kSwappedByteOrder = 0x0D0C0B0Au;
-constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFormatVersion = 4;
 // The oldest version this library reads (written by dynattn 0.2).
 constexpr uint32_t kOldestVersion = 1;
 constexpr size_t kHeaderSize = 32;
@@ -161,8 +161,9 @@ struct StateCodec {
            "unknown strategy");
 
     // Before allocating anything: the payload must hold every array the
-    // shape implies (the dense store's n_q x n_kv logits included, and its
-    // kernel matrix before version 3; the streamed store saves none), so allocations stay within a
+    // shape implies (the dense store's n_q x n_kv kernel matrix included, or
+    // its logits before version 4, and both before version 3; the streamed
+    // store saves none), so allocations stay within a
     // small multiple of the data's own size. Computed in long double, which cannot overflow here.
     const long double nq = sh.n_q, nkv = sh.n_kv, dk = sh.d_k, dv = sh.d_v;
     const long double store_doubles =
@@ -204,6 +205,7 @@ struct StateCodec {
     read_finite(in, s->Q_.data(), s->Q_.size(), inf, "Q");
     read_finite(in, s->K_.data(), s->K_.size(), inf, "K");
     s->compute_query_norms(0, sh.n_q);
+    for (int64_t r = 0; r < sh.n_kv; ++r) s->bound_key(r);
     read_finite(in, s->V_.data(), s->V_.size(), ATT_MAX_VALUE, "V");
     // Column by column through the n_kv-long row-logits scratch (V0 is kept
     // row-major).

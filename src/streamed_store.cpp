@@ -31,7 +31,6 @@ StreamedStore::StreamedStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mas
       mask_(mask),
       tiles_(n_q, n_kv),
       row_scratch_(n_kv),
-      old_logits_(n_q),
       key_block_(kColumnBlock * d_k) {}
 
 std::unique_ptr<KernelStore> StreamedStore::clone() const {
@@ -40,7 +39,7 @@ std::unique_ptr<KernelStore> StreamedStore::clone() const {
 
 int64_t StreamedStore::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
   return SoftmaxTiles::bytes_for(n_q, n_kv) +
-         static_cast<int64_t>(sizeof(double)) * (n_kv + n_q + kColumnBlock * d_k);
+         static_cast<int64_t>(sizeof(double)) * (n_kv + kColumnBlock * d_k);
 }
 
 int64_t StreamedStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
@@ -62,34 +61,6 @@ void StreamedStore::multiply_rows(const KernelOperands &ops, int64_t i0, int64_t
                                   const ConstView &V, double *out, int64_t ldo) {
   tiles_.multiply(tile_operands(ops.Q, ops.K, ops.scale, mask_, V), ops.shift + i0, i0, count, out,
                   ldo);
-}
-
-// The column's current logits, recomputed with the matrix-vector product
-// key_logits makes (from a contiguous copy of the key row, as there), so the
-// update starts from the a_old it will subtract, bit for bit. They stay in
-// old_logits_ for the update that applies the proposal (Q is read once per
-// update, not twice).
-bool StreamedStore::propose_key_column(const KernelOperands &ops, int64_t c, int64_t j,
-                                       double scaled_delta, double *out) const {
-  const int64_t lo = mask_.first_row(c);
-  const int64_t n = n_q_ - lo;
-  double *key = key_block_.data();
-  for (int64_t t = 0; t < d_k_; ++t) key[t] = ops.K(c, t);
-  double *old = old_logits_.data();
-  blas::gemv(blas::Op::N, n, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), key, 1, 0.0, old + lo,
-             1);
-  return !kern::axpy(old + lo, scaled_delta, ops.Q.col(j) + lo, out + lo, ATT_MAX_LOGIT, n);
-}
-
-// The old column as the rows' D and C0 saw it, up to the rounding of
-// recomputing its logits (charged through recompute_error_factor).
-double *StreamedStore::key_logits(const KernelOperands &ops, int64_t c, const double *k_old,
-                                  bool proposed) {
-  if (proposed) return old_logits_.data();
-  const int64_t lo = mask_.first_row(c);
-  blas::gemv(blas::Op::N, n_q_ - lo, d_k_, ops.scale, ops.Q.data() + lo, ops.Q.ld(), k_old, 1, 0.0,
-             old_logits_.data() + lo, 1);
-  return old_logits_.data();
 }
 
 double StreamedStore::entry(const KernelOperands &ops, int64_t i, int64_t c) const {

@@ -31,10 +31,7 @@ class StreamedStore final : public KernelStore {
                         double *err, const ConstView &V, double *out, int64_t ldo) override;
   void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const ConstView &V,
                      double *out, int64_t ldo) override;
-  bool propose_key_column(const KernelOperands &ops, int64_t c, int64_t j, double scaled_delta,
-                          double *out) const override;
-  double *key_logits(const KernelOperands &ops, int64_t c, const double *k_old,
-                     bool proposed) override;
+  double *kept_column(int64_t) override { return nullptr; }
   double entry(const KernelOperands &ops, int64_t i, int64_t c) const override;
   void copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
                    double *out) const override;
@@ -52,13 +49,9 @@ class StreamedStore final : public KernelStore {
   KeyMask mask_;
   SoftmaxTiles tiles_;         // row blocks of A V
   Array<double> row_scratch_;  // n_kv: commit_query_row's kernel row
-  // n_q: key_logits' old column. Mutable: a proposal (const, it changes no
-  // state) leaves the old logits there for the update that applies it.
-  mutable Array<double> old_logits_;
-  // copy_columns' key rows, kColumnBlock x d_k (column-major); a proposal's
-  // key row (mutable, as old_logits_).
+  // copy_columns' key rows, kColumnBlock x d_k (column-major).
   static constexpr int64_t kColumnBlock = 64;
-  mutable Array<double> key_block_;
+  Array<double> key_block_;
 };
 
 }  // namespace att

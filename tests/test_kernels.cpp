@@ -105,32 +105,52 @@ void exp_flushes_below_floor(void **state) {
 }
 
 // key_column on old logits m (len of them, shifts `shift`, exp_shifted(m,
-// shift) = want) and new logits m + s q: m takes the new logits, delta is
-// a_new - a_old of exp_shifted's bits (stored, or added), D's leading part
-// takes it, and no row is flagged.
-void check_key_column(const Table &t, const double *m, const double *shift, const double *want,
-                      int64_t len) {
+// shift) = want) and new logits m + s q: m stays, delta is a_new - a_old
+// of exp_shifted's bits (stored, or added), D's leading part takes it, and
+// no row is flagged. key_scale on the kept entries `want` with the same
+// s q: a_new = a_old * exp(s q) of exp_shifted's bits for exp(s q), and the
+// same bookkeeping.
+void check_key_kernels(const Table &t, const double *m, const double *shift, const double *want,
+                       int64_t len) {
   tu_rng rng;
   tu_rng_seed(&rng, 0x6b6579636f6c756dULL + static_cast<uint64_t>(len));
-  std::vector<double> q(len), logits(len), a_new(len);
+  const double s = 0.75;
+  std::vector<double> q(len), logits(len), a_new(len), sq(len), factor(len), zero(len, 0.0);
   tu_fill_uniform(&rng, q.data(), len, -10.0, 10.0);
-  t.axpy(m, 0.75, q.data(), logits.data(), HUGE_VAL, len);
+  t.axpy(m, s, q.data(), logits.data(), HUGE_VAL, len);
   t.exp_shifted(logits.data(), shift, a_new.data(), len);
-  for (int accumulate = 0; accumulate < 2; ++accumulate) {
-    // D far above every entry, so that no row is flagged.
-    const double d0 = 0x1p80;
-    std::vector<double> kept(m, m + len), delta(len, 1.0), hi(len, d0), lo(len, 0.0), err(len, 0.0);
-    std::vector<unsigned char> flagged(len, 0);
-    const att::kern::KeyColumn k{
-        kept.data(), logits.data(),  shift,        nullptr,         0.0, 0.0, hi.data(), lo.data(),
-        err.data(),  flagged.data(), delta.data(), accumulate != 0, 0.0, 1.0};
-    assert_int_equal(t.key_column(k, len), 0);
-    for (int64_t i = 0; i < len; ++i) {
-      const double d = a_new[i] - want[i];
-      assert_true(kept[i] == logits[i]);
-      assert_true(delta[i] == (accumulate ? 1.0 + d : d));
-      assert_true(hi[i] == d0 + d);
-      assert_int_equal(flagged[i], 0);
+  t.axpy(zero.data(), s, q.data(), sq.data(), HUGE_VAL, len);
+  t.exp_shifted(sq.data(), zero.data(), factor.data(), len);
+  for (int kernel = 0; kernel < 2; ++kernel) {
+    for (int accumulate = 0; accumulate < 2; ++accumulate) {
+      // D far above every entry, so that no row is flagged.
+      const double d0 = 0x1p80;
+      std::vector<double> kept(m, m + len), delta(len, 1.0), hi(len, d0), lo(len, 0.0),
+          err(len, 0.0);
+      std::vector<unsigned char> flagged(len, 0);
+      if (kernel == 0) {
+        const att::kern::KeyColumn k{
+            kept.data(), logits.data(),  shift,        nullptr,         0.0, hi.data(), lo.data(),
+            err.data(),  flagged.data(), delta.data(), accumulate != 0, 0.0, 1.0};
+        assert_int_equal(t.key_column(k, len), 0);
+      } else {
+        kept.assign(want, want + len);
+        const att::kern::KeyScale k{
+            kept.data(), s,          q.data(),       0.0,          hi.data(),
+            lo.data(),   err.data(), flagged.data(), delta.data(), accumulate != 0,
+            0.0,         1.0};
+        const att::kern::KeyScaleResult r = t.key_scale(k, len);
+        assert_int_equal(r.flagged, 0);
+        assert_int_equal(r.zeros, 0);
+      }
+      for (int64_t i = 0; i < len; ++i) {
+        const double a = kernel == 0 ? a_new[i] : want[i] * factor[i];
+        const double d = a - want[i];
+        assert_true(kept[i] == (kernel == 0 ? m[i] : a));
+        assert_true(delta[i] == (accumulate ? 1.0 + d : d));
+        assert_true(hi[i] == d0 + d);
+        assert_int_equal(flagged[i], 0);
+      }
     }
   }
 }
@@ -157,7 +177,7 @@ void exp_same_bits_everywhere(void **state) {
       assert_memory_equal(a.data(), want, sizeof(double) * len);
       t.exp_accumulate(mo, so, a.data(), hi.data(), lo.data(), len);
       assert_memory_equal(a.data(), want, sizeof(double) * len);
-      check_key_column(t, mo, so, want, len);
+      check_key_kernels(t, mo, so, want, len);
       // One shift for the whole array: exp_offset and exp_sum.
       std::vector<double> b(len), c(len);
       t.exp_offset(mo, so[0], b.data(), len);
@@ -166,6 +186,44 @@ void exp_same_bits_everywhere(void **state) {
       std::vector<double> one(len, so[0]), d(len);
       t.exp_shifted(mo, one.data(), d.data(), len);
       assert_memory_equal(b.data(), d.data(), sizeof(double) * len);
+    }
+  }
+}
+
+// key_scale at the edges, in every position of a vector step: an argument
+// above the headroom or NaN is clamped and flags its row, and so does an
+// entry that grows above exp(64); an entry scaled below the smallest
+// exponential is flushed to 0; a 0 entry is counted and stays 0; a row
+// flagged before is not counted again. Every entry stays finite.
+void key_scale_edges(void **state) {
+  (void)state;
+  const int64_t n = 45;
+  for (Isa isa : runnable_isas()) {
+    const Table &t = att::kern::table_of(isa);
+    for (int64_t at = 0; at + 8 < n; ++at) {
+      std::vector<double> a(n, 1.0), q(n, 0.01), delta(n), hi(n, 0x1p80), lo(n, 0.0), err(n, 0.0);
+      std::vector<unsigned char> flagged(n, 0);
+      a[at] = 0.0;       // underflowed: counted, stays 0
+      q[at + 1] = 70.0;  // argument above the headroom
+      a[at + 2] = 1e27;  // grows past exp(64) = 6.2e27
+      q[at + 2] = 2.0;
+      q[at + 3] = NAN;      // a batch's overflowed sum
+      q[at + 4] = -1000.0;  // flushed to 0
+      q[at + 5] = 70.0;     // flagged before: not counted
+      flagged[at + 5] = 1;
+      const att::kern::KeyScale k{a.data(),     1.0,       q.data(),   0.0,
+                                  hi.data(),    lo.data(), err.data(), flagged.data(),
+                                  delta.data(), false,     0.0,        1.0};
+      const att::kern::KeyScaleResult r = t.key_scale(k, n);
+      assert_int_equal(r.zeros, 1);
+      assert_int_equal(r.flagged, 3);
+      for (int64_t i = 0; i < n; ++i) {
+        assert_true(std::isfinite(a[i]) && std::isfinite(delta[i]));
+        const bool over = i >= at + 1 && i <= at + 3;
+        assert_int_equal(flagged[i], over || i == at + 5);
+      }
+      assert_true(a[at] == 0.0 && delta[at] == 0.0);
+      assert_true(a[at + 4] == 0.0 && delta[at + 4] == -1.0);
     }
   }
 }
@@ -230,8 +288,11 @@ void cap_is_honoured(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(exp_within_bound),         cmocka_unit_test(exp_flushes_below_floor),
-      cmocka_unit_test(exp_same_bits_everywhere), cmocka_unit_test(max_of_finds_largest_and_flags),
+      cmocka_unit_test(exp_within_bound),
+      cmocka_unit_test(exp_flushes_below_floor),
+      cmocka_unit_test(exp_same_bits_everywhere),
+      cmocka_unit_test(key_scale_edges),
+      cmocka_unit_test(max_of_finds_largest_and_flags),
       cmocka_unit_test(cap_is_honoured),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,9 +29,10 @@
 #include "reference.h"
 #include "states_v1.h"
 #include "states_v2.h"
+#include "states_v3.h"
 
 /* The format version this library writes (docs/FORMAT.md). */
-static const uint32_t kFormatVersion = 3;
+static const uint32_t kFormatVersion = 4;
 #include "test_util.h"
 
 #define HEADER 32
@@ -206,6 +207,9 @@ static void expect_load_failure(const unsigned char *buf, int64_t size, att_stat
     fail_msg("%s at %lld: no detail message", what, (long long)where);
 }
 
+static void put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_u64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+
 /* Flip every byte (three patterns each) and truncate to every length, of a
  * dense and of a streamed state. */
 static void test_flip_and_truncate(void **state) {
@@ -223,20 +227,26 @@ static void test_flip_and_truncate(void **state) {
       for (a = 0; a < sizeof patterns; ++a) {
         memcpy(copy, buf, (size_t)size);
         copy[p] ^= patterns[a];
-        if (storages[s] == ATT_STORAGE_STREAMED && p == 12 && copy[p] == 2) {
-          /* Versions 2 and 3 differ only in the dense store's section: a
-           * streamed state labelled 2 reads as the same state. */
-          att_state *loaded = NULL;
-          assert_int_equal(att_load_buffer(&loaded, copy, size), ATT_OK);
-          assert_identical(h, loaded);
-          att_free(loaded);
-          continue;
-        }
         expect_load_failure(copy, size,
                             p < 8     ? ATT_E_FORMAT
                             : p >= 24 ? ATT_E_CORRUPT
                                       : ATT_OK,
                             "flipped byte", p);
+      }
+    }
+    /* Versions 2 to 4 differ only in the dense store's section: a streamed
+     * state labelled 2 or 3 reads as the same state, and a dense one is
+     * refused (its section starts with a marker since version 4). */
+    for (p = 2; p < (int64_t)kFormatVersion; ++p) {
+      memcpy(copy, buf, (size_t)size);
+      put_u32(copy + 12, (uint32_t)p);
+      if (storages[s] == ATT_STORAGE_STREAMED) {
+        att_state *loaded = NULL;
+        assert_int_equal(att_load_buffer(&loaded, copy, size), ATT_OK);
+        assert_identical(h, loaded);
+        att_free(loaded);
+      } else {
+        expect_load_failure(copy, size, ATT_E_CORRUPT, "older version label", 12);
       }
     }
     for (p = 0; p < size; ++p) expect_load_failure(buf, p, ATT_E_TRUNCATED, "truncated to", p);
@@ -249,9 +259,6 @@ static void test_flip_and_truncate(void **state) {
     att_free(h);
   }
 }
-
-static void put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put_u64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
 
 static void reseal(unsigned char *buf, int64_t size) {
   put_u64(buf + 24, XXH3_64bits(buf + HEADER, (size_t)(size - HEADER)));
@@ -309,17 +316,18 @@ static void test_foreign(void **state) {
   put_u32(copy + HEADER + 56, 99); /* storage kind */
   reseal(copy, size);
   expect_load_failure(copy, size, ATT_E_CORRUPT, "storage kind", HEADER + 56);
-  /* The dense store's section, the last 3 x 3 doubles, holds the logits:
-   * one far above its row's shift (A would exceed e^64) or not a number is
-   * refused, and so is a non-zero logit of a key the causal mask hides. */
+  /* The dense store's section, the last 3 x 3 doubles, holds A: an entry
+   * above e^64 (the headroom), negative, below the smallest exponential
+   * (subnormal) or not a number is refused, and so is a non-zero entry of a
+   * key the causal mask hides. */
   {
-    const double bad_logits[2] = {1e3, NAN};
+    const double bad_entries[4] = {1e30, -1.0, 1e-310, NAN};
     int b;
-    for (b = 0; b < 2; ++b) {
+    for (b = 0; b < 4; ++b) {
       memcpy(copy, buf, (size_t)size);
-      memcpy(copy + size - 8, &bad_logits[b], 8);
+      memcpy(copy + size - 8, &bad_entries[b], 8);
       reseal(copy, size);
-      expect_load_failure(copy, size, ATT_E_CORRUPT, "logit", size - 8);
+      expect_load_failure(copy, size, ATT_E_CORRUPT, "entry of A", size - 8);
     }
   }
   {
@@ -327,10 +335,10 @@ static void test_foreign(void **state) {
     int64_t causal_size;
     unsigned char *saved = save(causal, &causal_size);
     const double one = 1.0;
-    /* M[0, 2], hidden from query row 0, at column 2 of the section. */
+    /* A[0, 2], hidden from query row 0, at column 2 of the section. */
     memcpy(saved + causal_size - 9 * 8 + (2 * 3 + 0) * 8, &one, 8);
     reseal(saved, causal_size);
-    expect_load_failure(saved, causal_size, ATT_E_CORRUPT, "masked logit", 0);
+    expect_load_failure(saved, causal_size, ATT_E_CORRUPT, "masked entry", 0);
     free(saved);
     att_free(causal);
   }
@@ -546,7 +554,8 @@ static void check_against_reference(const att_state *h, const double *Q, const d
 }
 
 /* States saved in older formats (version 1 by 0.2.0, version 2 by a
- * development build of 0.3.0) load, answer correctly, keep their strategy and
+ * development build of 0.3.0, version 3 by 0.3.0 before its dense store kept
+ * A) load, answer correctly, keep their strategy and
  * pending work, go on evolving, and save again in the current version. */
 static void test_old_versions(void **state) {
   const struct {
@@ -561,6 +570,9 @@ static void test_old_versions(void **state) {
        ATT_STRATEGY_LAZY},
       {kStateV2Dense, (int64_t)sizeof kStateV2Dense, 2, ATT_STORAGE_DENSE, ATT_STRATEGY_ADAPTIVE},
       {kStateV2Streamed, (int64_t)sizeof kStateV2Streamed, 2, ATT_STORAGE_STREAMED,
+       ATT_STRATEGY_ADAPTIVE},
+      {kStateV3Dense, (int64_t)sizeof kStateV3Dense, 3, ATT_STORAGE_DENSE, ATT_STRATEGY_ADAPTIVE},
+      {kStateV3Streamed, (int64_t)sizeof kStateV3Streamed, 3, ATT_STORAGE_STREAMED,
        ATT_STRATEGY_ADAPTIVE}};
   const uint32_t little = 1;
   size_t a;

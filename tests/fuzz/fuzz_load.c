@@ -27,6 +27,9 @@
 
 #include "dynattn.h"
 
+/* The newest format version (docs/FORMAT.md). */
+enum { kNewestVersion = 4 };
+
 /* Handles larger than this are loaded and freed but not queried entry by
  * entry, so that one input cannot take seconds. */
 #define MAX_QUERIED 4096
@@ -98,7 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (data[0] & 1) {
     static const unsigned char magic[8] = {0x89, 'D', 'Y', 'N', 'A', 'T', 'T', '\n'};
     const uint32_t order = 0x0A0B0C0Du;
-    const uint32_t version = size > 1 ? 1u + data[1] % 3u : 3u;
+    /* Every version the library reads: 1 to kNewestVersion. */
+    const uint32_t version = size > 1 ? 1u + data[1] % kNewestVersion : kNewestVersion;
     const uint64_t payload = size > 2 ? (uint64_t)size - 2 : 0;
     const uint64_t sum = XXH3_64bits(data + 2, (size_t)payload);
     buf = malloc(32 + (size_t)payload);

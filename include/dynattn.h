@@ -202,7 +202,7 @@ typedef enum att_strategy {
 /**
  * Statistics readable with att_stat(). Values are never renumbered; later
  * releases may add kinds. Counters count since att_init (a clone or a loaded
- * state continues the counts of its origin).
+ * state continues the counts of its origin) and stop at INT64_MAX.
  * @since 0.2.0
  */
 /* clang-format off */

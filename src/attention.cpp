@@ -389,7 +389,7 @@ void DynamicAttention::refresh_flagged() {
     int64_t end = i;
     while (end < n_q && flagged_[end]) flagged_[end++] = 0;
     refresh_rows(i, end - i);
-    rows_recomputed_ += end - i;
+    count(rows_recomputed_, end - i);
     i = end;
   }
 }
@@ -414,7 +414,7 @@ void DynamicAttention::sweep() {
   const int64_t count = std::min(static_cast<int64_t>(sweep_credit_), sh.n_q - sweep_next_);
   refresh_rows(sweep_next_, count);
   sweep_credit_ -= static_cast<double>(count);
-  rows_recomputed_ += count;
+  att::count(rows_recomputed_, count);
   sweep_next_ = (sweep_next_ + count) % sh.n_q;
 }
 
@@ -616,7 +616,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
     } else {
       bound_key(row);
     }
-    ++updates_[ATT_MATRIX_K];
+    count(updates_[ATT_MATRIX_K]);
     apply_kept_column(row, scaled_delta, q);
     return;
   }
@@ -628,7 +628,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
     check_key_logits(row, logits, describe());  // fails, with the details
   K_(row, col) = k_new;
   bound_key(row);
-  ++updates_[ATT_MATRIX_K];
+  count(updates_[ATT_MATRIX_K]);
   apply_recomputed_column(row, logits);
 }
 
@@ -760,7 +760,7 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
   } else if (which == ATT_MATRIX_V) {
     const bool fell = column_falls(row, col, value);
     V_(row, col) = value;
-    ++updates_[ATT_MATRIX_V];
+    count(updates_[ATT_MATRIX_V]);
     record_value_change(row, col, fell);
   } else {
     double *q = vec_.data();
@@ -768,7 +768,7 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
     q[col] = value;
     propose_row(ATT_MATRIX_Q, row, q, row_logits_.data(), true);
     Q_(row, col) = value;
-    ++updates_[ATT_MATRIX_Q];
+    count(updates_[ATT_MATRIX_Q]);
     apply_query_row(row, row_logits_.data());
   }
 }
@@ -796,7 +796,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   } else {
     for (int64_t t = 0; t < w; ++t) m(row, t) = v[t];
   }
-  ++updates_[which];
+  count(updates_[which]);
   if (which == ATT_MATRIX_Q) {
     apply_query_row(row, row_logits_.data());
   } else if (which == ATT_MATRIX_V) {
@@ -953,7 +953,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
   }
 
   // Phase 2: nothing below can fail.
-  updates_[which] += count;
+  att::count(updates_[which], count);
   for (int64_t g = 0; g < groups; ++g) {
     if (!changed[static_cast<size_t>(g)]) continue;
     const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
@@ -1205,7 +1205,7 @@ void DynamicAttention::fold() {
   n_value_rows_ = 0;
   n_value_updates_ = 0;
   query_work_.store(0, std::memory_order_relaxed);
-  ++folds_;
+  count(folds_);
 
   rescale_value_columns();
   if (rounds) sweep();
@@ -1249,7 +1249,7 @@ void DynamicAttention::rescale_value_columns() {
       const ConstView column{V0_.data() + j, n_kv, 1, V0_.ld(), true};
       store_->multiply_rows(operands(), 0, shape_.n_q, column, C0_.col(j), C0_.ld());
       value_scale_[j] = largest;
-      ++columns_recomputed_;
+      count(columns_recomputed_);
     }
   }
 }

@@ -66,6 +66,12 @@ namespace ser {
 struct StateCodec;
 }
 
+// counter += by, stopping at INT64_MAX (att_stat's counters; a loaded state
+// may start them anywhere in [0, INT64_MAX]). by >= 0.
+inline void count(int64_t &counter, int64_t by = 1) {
+  counter = by > INT64_MAX - counter ? INT64_MAX : counter + by;
+}
+
 struct Shape {
   int64_t n_q;   // query rows (rows of Q, B)
   int64_t n_kv;  // key/value rows (rows of K, V)

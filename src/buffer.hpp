@@ -1,14 +1,17 @@
-// Owning, 64-byte aligned, uninitialized arrays of doubles, and column-major
-// matrices built on them. Uninitialized on purpose: every user writes before
-// reading, and huge requests must fail in the allocator (ATT_E_NOMEM) rather
-// than fault while being zeroed.
+// Owning, 64-byte aligned, zero-initialized arrays of doubles, and
+// column-major matrices built on them. Zeroed so that no buffer a BLAS call
+// writes with beta = 0 ever holds NaN there (some OpenBLAS versions have
+// scaled such outputs by 0 instead of overwriting them, which keeps a NaN).
 //
-// Arrays of kHugeBytes or more are aligned to 2 MiB and advised for
-// transparent huge pages (Linux, where the system leaves that choice to
-// madvise): the first touch of a large matrix then faults once per 2 MiB
-// instead of once per 4 KiB, which on virtual machines can cost more than
-// computing the matrix, and the TLB covers a whole kernel column walk. The
-// advice is best effort: without it the array is an ordinary one.
+// Arrays of kHugeBytes or more are mapped from the kernel, which hands out
+// zero pages lazily, so a huge request still fails in the allocator
+// (ATT_E_NOMEM) rather than fault while being zeroed. They are aligned to
+// 2 MiB and advised for transparent huge pages (Linux, where the system
+// leaves that choice to madvise): the first touch of a large matrix then
+// faults once per 2 MiB instead of once per 4 KiB, which on virtual machines
+// can cost more than computing the matrix, and the TLB covers a whole kernel
+// column walk. The advice is best effort: without it the array is an
+// ordinary one.
 #pragma once
 
 #include <cstdint>
@@ -24,19 +27,45 @@ namespace att {
 constexpr size_t kHugePage = size_t{2} << 20;
 constexpr size_t kHugeBytes = size_t{4} << 20;
 
-// Uninitialized storage for `bytes` bytes (> 0); nullptr when out of memory.
+// The length of the mapping that holds a huge array of `bytes` bytes.
+inline size_t huge_length(size_t bytes) { return (bytes + kHugePage - 1) / kHugePage * kHugePage; }
+
+// Zeroed storage for `bytes` bytes (> 0); nullptr when out of memory.
 inline void *allocate_bytes(size_t bytes) {
-  const bool huge = bytes >= kHugeBytes;
-  void *p = nullptr;
-  if (posix_memalign(&p, huge ? kHugePage : 64, bytes) != 0) return nullptr;
+  if (bytes < kHugeBytes) {
+    void *p = nullptr;
+    if (posix_memalign(&p, 64, bytes) != 0) return nullptr;
+    std::memset(p, 0, bytes);
+    return p;
+  }
+  // A huge page's worth more than needed, then the unaligned ends unmapped.
+  const size_t length = huge_length(bytes);
+  if (length > SIZE_MAX - kHugePage) return nullptr;
+  void *raw =
+      mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+  if (aligned > start) (void)munmap(raw, aligned - start);
+  const size_t tail = start + length + kHugePage - (aligned + length);
+  if (tail > 0) (void)munmap(reinterpret_cast<void *>(aligned + length), tail);
+  void *p = reinterpret_cast<void *>(aligned);
 #ifdef MADV_HUGEPAGE
-  if (huge) (void)madvise(p, bytes, MADV_HUGEPAGE);
+  (void)madvise(p, length, MADV_HUGEPAGE);
 #endif
   return p;
 }
 
-struct FreeDeleter {
-  void operator()(void *p) const noexcept { std::free(p); }
+// Returns what allocate_bytes(bytes) gave.
+struct Release {
+  size_t bytes = 0;
+  void operator()(void *p) const noexcept {
+    if (bytes < kHugeBytes) {
+      std::free(p);
+    } else {
+      (void)munmap(p, huge_length(bytes));
+    }
+  }
 };
 
 template <class T>
@@ -45,9 +74,10 @@ class Array {
   Array() = default;
   explicit Array(int64_t count) : size_(count) {
     if (count <= 0) return;
-    void *p = allocate_bytes(static_cast<size_t>(count) * sizeof(T));
+    const size_t bytes = static_cast<size_t>(count) * sizeof(T);
+    void *p = allocate_bytes(bytes);
     if (p == nullptr) throw std::bad_alloc();
-    data_.reset(static_cast<T *>(p));
+    data_ = std::unique_ptr<T[], Release>(static_cast<T *>(p), Release{bytes});
   }
   Array(const Array &) = delete;
   Array &operator=(const Array &) = delete;
@@ -70,7 +100,7 @@ class Array {
   }
 
  private:
-  std::unique_ptr<T[], FreeDeleter> data_;
+  std::unique_ptr<T[], Release> data_;
   int64_t size_ = 0;
 };
 

@@ -185,7 +185,12 @@ class DynamicAttention {
   bool key_certain(double bound) const;
   void check_new_key(int64_t row, const double *k, const char *what);
   void recompute_key_logits(int64_t row, const double *k, double *out) const;
-  // Apply validated changes: row of Q / column of K changed (never fail).
+  // Apply validated changes (they never fail): a row of Q; a key row, whose
+  // column a store that keeps A scales (apply_kept_column, with
+  // revive_entries for entries that had underflowed) and one that does not
+  // recomputes from logits (apply_recomputed_column, after
+  // remember_old_key); key_term and finish_key_update are the first and
+  // last steps of both.
   void apply_query_row(int64_t row, const double *logits);
   void apply_key_row(int64_t row, const double *v, const double *change);
   void apply_kept_column(int64_t row, double s, const double *q);

@@ -625,14 +625,15 @@ static void test_streamed_tiles(void **state) {
   tu_report("test_streamed_tiles");
 }
 
-/* ---- Rounding left in kept logits --------------------------------------------
- * The dense store moves a key's logits by scale * delta * Q[:, j] in place,
- * rounding each time. Near 8e5 an ulp is 1.2e-10, so a change of 4e-11 is
- * rounded away entirely, and the true logit runs away from the kept one by
- * 4e-11 per update. No fold or sweep runs (lazy strategy, limit above the
- * stream), and the updates' own charges would let thousands of them pass
- * before a row is recomputed: only the error bound's charge for the kept
- * logits' drift keeps the rows within the bound at every check. */
+/* ---- Changes below a logit's ulp ---------------------------------------------
+ * Logits near 8e5 (an ulp is 1.2e-10) move by 4e-11 per update, 20000 times:
+ * a store that moved kept logits in place would round every change away and
+ * let the true logit run off. The dense store keeps A and scales it by
+ * exp(4e-11), a relative change far above A's rounding, and charges the
+ * rounding that scaling leaves in an entry; the streamed store recomputes
+ * the logits from Q and K. No fold or sweep runs (lazy strategy, limit
+ * above the stream), so only the updates' own charges keep the rows within
+ * the bound at every check. */
 
 static void test_logit_drift(void **state) {
   enum { n = 4, d = 2, steps = 20000, every = 50 };

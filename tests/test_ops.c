@@ -745,12 +745,12 @@ static void assert_same_outputs(const att_state *a, const att_state *b, int64_t 
 }
 
 /* A key batch applies its rows one after another, and a fold's sweep or a
- * flagged row may recompute rows of logits between two of them: the later
- * rows must start from the recomputed logits, exactly as att_set_entry
- * calls in row order do. The keys are first moved by many updates, so that
- * the logits the dense store keeps differ from Q K^T in their last bits,
- * and k = 1 makes every change fold, so the sweep recomputes rows inside
- * the batch. Both handles must then hold bit-identical outputs. */
+ * flagged row may recompute rows between two of them: every row must change
+ * exactly as att_set_entry calls in row order change it. The keys are first
+ * moved by many updates, so that the entries the dense store keeps (scaled
+ * by every update) differ from a recomputation in their last bits, and
+ * k = 1 makes every change fold, so the sweep recomputes rows inside the
+ * batch. Both handles must then hold bit-identical outputs. */
 static void test_batch_matches_one_by_one(void **state) {
   enum { n = 600, d = 3 };
   static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};

@@ -262,7 +262,7 @@ DynamicAttention::DynamicAttention(Shape shape, InputMatrix Q, InputMatrix K, In
   for (int64_t j = 0; j < shape_.d_v; ++j)
     for (int64_t r = 0; r < shape_.n_kv; ++r) V0_(r, j) = V_(r, j);
   compute_query_norms(0, shape_.n_q);
-  for (int64_t r = 0; r < shape_.n_kv; ++r) bound_key(r);
+  bound_keys();
   for (int64_t j = 0; j < shape_.d_v; ++j) {
     double largest = 0.0;
     for (int64_t r = 0; r < shape_.n_kv; ++r) largest = std::fmax(largest, std::fabs(V_(r, j)));
@@ -389,7 +389,7 @@ void DynamicAttention::refresh_flagged() {
     int64_t end = i;
     while (end < n_q && flagged_[end]) flagged_[end++] = 0;
     refresh_rows(i, end - i);
-    count(rows_recomputed_, end - i);
+    add_count(rows_recomputed_, end - i);
     i = end;
   }
 }
@@ -414,7 +414,7 @@ void DynamicAttention::sweep() {
   const int64_t count = std::min(static_cast<int64_t>(sweep_credit_), sh.n_q - sweep_next_);
   refresh_rows(sweep_next_, count);
   sweep_credit_ -= static_cast<double>(count);
-  att::count(rows_recomputed_, count);
+  add_count(rows_recomputed_, count);
   sweep_next_ = (sweep_next_ + count) % sh.n_q;
 }
 
@@ -429,6 +429,12 @@ void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
                            C0_.data() + row, C0_.ld());
   compute_query_norms(row, 1);
   reset_rows(row, 1);
+}
+
+// Every key's bound, for a store that keeps A (others never read them).
+void DynamicAttention::bound_keys() {
+  if (!keeps_kernel()) return;
+  for (int64_t r = 0; r < shape_.n_kv; ++r) bound_key(r);
 }
 
 // key_bound_[row] = |scale| |K[row, :]|_2.
@@ -489,50 +495,42 @@ void DynamicAttention::apply_kept_column(int64_t row, double s, const double *q)
   bool pending = false;
   double *delta = key_term(row, &pending);
   double *a = store_->kept_column(row);
-  const kern::KeyScale change{a + lo,
-                              s,
-                              q + lo,
-                              num::kDriftCharge * kU,
-                              d_hi_.data() + lo,
-                              d_lo_.data() + lo,
-                              err_.data() + lo,
-                              flagged_.data() + lo,
-                              delta + lo,
-                              pending,
-                              num::kUpdateCharge * kU,
-                              num::kRowTolerance};
+  const kern::KeyScale change{a + lo, s, q + lo, num::kDriftCharge * kU, books(lo, delta, pending)};
   const kern::KeyScaleResult done = kern::key_scale(change, shape_.n_q - lo);
   int64_t n_flagged = done.flagged;
   if (done.zeros > 0) n_flagged += revive_entries(row, a, delta);
   finish_key_update(n_flagged);
 }
 
+// What a key kernel keeps in step from row i on: D, the error bounds, the
+// flags and the key's pending term `delta` (a whole column; added to when
+// `accumulate`).
+kern::KeyBooks DynamicAttention::books(int64_t i, double *delta, bool accumulate) {
+  return kern::KeyBooks{d_hi_.data() + i,        d_lo_.data() + i,  err_.data() + i,
+                        flagged_.data() + i,     delta + i,         accumulate,
+                        num::kUpdateCharge * kU, num::kRowTolerance};
+}
+
 // The entries of key column `row` that are 0 in the kept column a (they had
 // underflowed below the exponent floor, and scaling keeps them there),
-// computed afresh from the logits of the new key row, with their change
-// recorded in D, err and the key's term `delta` as key_scale records it.
-// Returns the rows it newly flagged.
+// computed afresh from the logits of the new key row; key_column records
+// each one's change, from an old logit below the floor (an entry of 0), as
+// it records a recomputed column's. Returns the rows it newly flagged.
 int64_t DynamicAttention::revive_entries(int64_t row, double *a, double *delta) {
+  const double gone = -HUGE_VAL;
   int64_t n_flagged = 0;
   for (int64_t i = mask_.first_row(row); i < shape_.n_q; ++i) {
     if (a[i] != 0.0) continue;
     double dot = 0.0;
     for (int64_t t = 0; t < shape_.d_k; ++t) dot += Q_(i, t) * K_(row, t);
-    const double v = scale_ * dot - shift_[i];
+    const double logit = scale_ * dot;
+    const double v = logit - shift_[i];
     if (!(v >= num::kExpFloor)) continue;  // still below the floor
+    const kern::KeyColumn change{&gone, &logit, &shift_[i], nullptr, 0.0, books(i, delta, true)};
+    n_flagged += kern::key_column(change, 1);
+    // The entry key_column added: the same exponential of the same argument.
     const double x = std::min(v, num::kShiftHeadroom), zero = 0.0;
     kern::exp_shifted(&x, &zero, &a[i], 1);
-    delta[i] += a[i];
-    const double h = d_hi_[i], sum = h + a[i], dd = sum - h;
-    d_lo_[i] += (h - (sum - dd)) + (a[i] - dd);
-    d_hi_[i] = sum;
-    err_[i] += num::kUpdateCharge * kU * a[i];
-    const bool over =
-        v > num::kShiftHeadroom || !(err_[i] <= num::kRowTolerance * (d_hi_[i] + d_lo_[i]));
-    if (over && !flagged_[i]) {
-      flagged_[i] = 1;
-      ++n_flagged;
-    }
   }
   return n_flagged;
 }
@@ -552,19 +550,8 @@ void DynamicAttention::apply_recomputed_column(int64_t row, const double *logits
       store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
   bool pending = false;
   double *delta = key_term(row, &pending);
-  const kern::KeyColumn change{old_logits_.data() + lo,
-                               logits + lo,
-                               shift_.data() + lo,
-                               query_norm_.data() + lo,
-                               recompute,
-                               d_hi_.data() + lo,
-                               d_lo_.data() + lo,
-                               err_.data() + lo,
-                               flagged_.data() + lo,
-                               delta + lo,
-                               pending,
-                               num::kUpdateCharge * kU,
-                               num::kRowTolerance};
+  const kern::KeyColumn change{old_logits_.data() + lo, logits + lo, shift_.data() + lo,
+                               query_norm_.data() + lo, recompute,   books(lo, delta, pending)};
   finish_key_update(kern::key_column(change, shape_.n_q - lo));
 }
 
@@ -600,7 +587,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
     return what;
   };
   const double *q = Q_.col(col);
-  if (store_->kept_column(row) != nullptr) {
+  if (keeps_kernel()) {
     const double bound = key_bound_[row] + std::fabs(scaled_delta);
     const bool certain = key_certain(bound);
     if (!certain) {
@@ -616,7 +603,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
     } else {
       bound_key(row);
     }
-    count(updates_[ATT_MATRIX_K]);
+    add_count(updates_[ATT_MATRIX_K]);
     apply_kept_column(row, scaled_delta, q);
     return;
   }
@@ -627,8 +614,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
                  shape_.n_q - lo))
     check_key_logits(row, logits, describe());  // fails, with the details
   K_(row, col) = k_new;
-  bound_key(row);
-  count(updates_[ATT_MATRIX_K]);
+  add_count(updates_[ATT_MATRIX_K]);
   apply_recomputed_column(row, logits);
 }
 
@@ -760,7 +746,7 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
   } else if (which == ATT_MATRIX_V) {
     const bool fell = column_falls(row, col, value);
     V_(row, col) = value;
-    count(updates_[ATT_MATRIX_V]);
+    add_count(updates_[ATT_MATRIX_V]);
     record_value_change(row, col, fell);
   } else {
     double *q = vec_.data();
@@ -768,7 +754,7 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
     q[col] = value;
     propose_row(ATT_MATRIX_Q, row, q, row_logits_.data(), true);
     Q_(row, col) = value;
-    count(updates_[ATT_MATRIX_Q]);
+    add_count(updates_[ATT_MATRIX_Q]);
     apply_query_row(row, row_logits_.data());
   }
 }
@@ -796,7 +782,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   } else {
     for (int64_t t = 0; t < w; ++t) m(row, t) = v[t];
   }
-  count(updates_[which]);
+  add_count(updates_[which]);
   if (which == ATT_MATRIX_Q) {
     apply_query_row(row, row_logits_.data());
   } else if (which == ATT_MATRIX_V) {
@@ -808,11 +794,11 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
 // increments of the column's logits in a store that keeps A, the new logits
 // in one that does not.
 void DynamicAttention::apply_key_row(int64_t row, const double *v, const double *change) {
-  const bool kept = store_->kept_column(row) != nullptr;
+  const bool kept = keeps_kernel();
   if (!kept) remember_old_key(row);
   for (int64_t t = 0; t < shape_.d_k; ++t) K_(row, t) = v[t];
-  bound_key(row);
   if (kept) {
+    bound_key(row);
     apply_kept_column(row, 1.0, change);
   } else {
     apply_recomputed_column(row, change);
@@ -843,7 +829,7 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
     return;
   }
   const int64_t lo = mask_.first_row(row), n = shape_.n_q - lo;
-  const bool kept = store_->kept_column(row) != nullptr;
+  const bool kept = keeps_kernel();
   if (kept) {
     std::fill(out + lo, out + shape_.n_q, 0.0);
   } else {
@@ -953,7 +939,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
   }
 
   // Phase 2: nothing below can fail.
-  att::count(updates_[which], count);
+  add_count(updates_[which], count);
   for (int64_t g = 0; g < groups; ++g) {
     if (!changed[static_cast<size_t>(g)]) continue;
     const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
@@ -1158,7 +1144,7 @@ void DynamicAttention::fold() {
   // store that keeps A lends the sparse rows' columns as they are; one that
   // does not computes every column into P (a matrix product for all).
   const KernelOperands ops = operands();
-  const bool kept = n_rows > 0 && store_->kept_column(pending_value_[0]) != nullptr;
+  const bool kept = keeps_kernel();
   store_->copy_columns(ops, pending_value_.data(), kept ? n_dense : n_rows, pending_a_.col(xv),
                        pending_a_.ld());
   auto value_kernel = [&](int64_t s) -> const double * {
@@ -1205,7 +1191,7 @@ void DynamicAttention::fold() {
   n_value_rows_ = 0;
   n_value_updates_ = 0;
   query_work_.store(0, std::memory_order_relaxed);
-  count(folds_);
+  add_count(folds_);
 
   rescale_value_columns();
   if (rounds) sweep();
@@ -1249,7 +1235,7 @@ void DynamicAttention::rescale_value_columns() {
       const ConstView column{V0_.data() + j, n_kv, 1, V0_.ld(), true};
       store_->multiply_rows(operands(), 0, shape_.n_q, column, C0_.col(j), C0_.ld());
       value_scale_[j] = largest;
-      count(columns_recomputed_);
+      add_count(columns_recomputed_);
     }
   }
 }

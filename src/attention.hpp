@@ -68,7 +68,7 @@ struct StateCodec;
 
 // counter += by, stopping at INT64_MAX (att_stat's counters; a loaded state
 // may start them anywhere in [0, INT64_MAX]). by >= 0.
-inline void count(int64_t &counter, int64_t by = 1) {
+inline void add_count(int64_t &counter, int64_t by = 1) {
   counter = by > INT64_MAX - counter ? INT64_MAX : counter + by;
 }
 
@@ -181,6 +181,8 @@ class DynamicAttention {
   void check_key_logits(int64_t row, const double *logits, const char *what) const;
   // Key validation without logits (a store that keeps A): the norms' bound
   // (query_norm_max_, key_bound_), and the fresh logits when it cannot vouch.
+  bool keeps_kernel() { return store_->kept_column(0) != nullptr; }
+  void bound_keys();
   void bound_key(int64_t row);
   bool key_certain(double bound) const;
   void check_new_key(int64_t row, const double *k, const char *what);
@@ -194,6 +196,7 @@ class DynamicAttention {
   void apply_query_row(int64_t row, const double *logits);
   void apply_key_row(int64_t row, const double *v, const double *change);
   void apply_kept_column(int64_t row, double s, const double *q);
+  kern::KeyBooks books(int64_t i, double *delta, bool accumulate);
   int64_t revive_entries(int64_t row, double *a, double *delta);
   void apply_recomputed_column(int64_t row, const double *logits);
   double *key_term(int64_t row, bool *pending);
@@ -220,7 +223,8 @@ class DynamicAttention {
   // Per query row: shift, normalizer D = d_hi + d_lo, error bound.
   Array<double> shift_, d_hi_, d_lo_, err_;
   // Per query row: |Q[i, :]|_2, for the streamed store's recomputation
-  // charge, and query_norm_max_ the largest of them. Per key row:
+  // charge, and query_norm_max_ the largest of them. Per key row, for a
+  // store that keeps A (other stores check the logits they form):
   // key_bound_[c] >= |scale| |K[c, :]|_2 (exact when the row is set whole,
   // raised by |scale * delta| by an entry's change). Their product bounds
   // every logit of key c (key_certain).

@@ -30,26 +30,30 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
 // A key column's change (paper Algorithm 2, for the rows that see the key)
 // takes one of two kernels: key_scale for a store that keeps the column of A
 // (the dense store), key_column for one that recomputes it from logits (the
-// streamed store). Both record a_new - a_old in the key's pending term,
-// `delta` (stored, or added when `accumulate`: a key row already pending),
-// add it to D = hi + lo exactly (TwoSum), charge err[i] with charge *
-// (a_old + a_new) (the rounding of the entries and of their difference, and
-// its share of the fold's dot products), and flag the row (flagged[i] = 1)
-// when it must be recomputed: an entry above the headroom (the row must be
-// re-shifted), or err above tol * D (also when D is no longer positive).
-// They return how many rows they flagged that were not flagged before.
-// Every pointer addresses the column's first row.
+// streamed store). Both keep the rows' books (KeyBooks) the same way: they
+// record a_new - a_old in the key's pending term, `delta` (stored, or added
+// when `accumulate`: a key row already pending), add it to D = hi + lo
+// exactly (TwoSum), charge err[i] with charge * (a_old + a_new) (the
+// rounding of the entries and of their difference, and its share of the
+// fold's dot products), and flag the row (flagged[i] = 1) when it must be
+// recomputed: an entry above the headroom (the row must be re-shifted), or
+// err above tol * D (also when D is no longer positive). They return how
+// many rows they flagged that were not flagged before. Every pointer
+// addresses the column's first row.
+struct KeyBooks {
+  double *hi, *lo, *err;
+  unsigned char *flagged;
+  double *delta;
+  bool accumulate;
+  double charge, tol;
+};
 
 struct KeyScale {
   double *a;        // the kept entries; a_old = a[i] becomes a_new
   double s;         // a_new = a_old * exp(s * q[i]), flushed to 0 below
   const double *q;  // num::kMinEntry
   double drift;     // err[i] += drift * (1 + |s q[i]|) * a_new more
-  double *hi, *lo, *err;
-  unsigned char *flagged;
-  double *delta;
-  bool accumulate;
-  double charge, tol;
+  KeyBooks books;
 };
 
 struct KeyScaleResult {
@@ -61,9 +65,9 @@ struct KeyScaleResult {
 // exponential and of its argument stays in the entry until the row is
 // recomputed (the drift charge). An argument above kShiftHeadroom, or NaN
 // (a batch's sum of terms that overflowed), is clamped to it and flags the
-// row, so every entry stays finite. An entry
-// that is 0 has underflowed, and scaling cannot bring it back: the caller
-// computes the rows the result counts in `zeros` afresh.
+// row, so every entry stays finite. An entry that is 0 has underflowed, and
+// scaling cannot bring it back: the caller computes the rows the result
+// counts in `zeros` afresh.
 KeyScaleResult key_scale(const KeyScale &k, int64_t n);
 
 struct KeyColumn {
@@ -72,11 +76,7 @@ struct KeyColumn {
   const double *shift;
   const double *norm;  // read only when recompute is not 0
   double recompute;
-  double *hi, *lo, *err;
-  unsigned char *flagged;
-  double *delta;
-  bool accumulate;
-  double charge, tol;
+  KeyBooks books;
 };
 
 // The column recomputed from its logits: a_old = exp(m[i] - shift[i]) and

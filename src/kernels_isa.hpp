@@ -174,8 +174,9 @@ KeyScaleResult key_scale_rows(double *__restrict a, double s, const double *__re
 }
 
 KeyScaleResult isa_key_scale(const KeyScale &k, int64_t n) {
-  const auto rows = k.accumulate ? key_scale_rows<true> : key_scale_rows<false>;
-  return rows(k.a, k.s, k.q, k.drift, k.hi, k.lo, k.err, k.flagged, k.delta, k.charge, k.tol, n);
+  const KeyBooks &b = k.books;
+  const auto rows = b.accumulate ? key_scale_rows<true> : key_scale_rows<false>;
+  return rows(k.a, k.s, k.q, k.drift, b.hi, b.lo, b.err, b.flagged, b.delta, b.charge, b.tol, n);
 }
 
 // key_column, block by block, as key_scale_rows. kRecompute: the recompute
@@ -221,10 +222,11 @@ int64_t key_column_rows(const double *__restrict m, const double *__restrict log
 
 template <bool kRecompute>
 int64_t key_column_into(const KeyColumn &k, int64_t n) {
+  const KeyBooks &b = k.books;
   const auto rows =
-      k.accumulate ? key_column_rows<kRecompute, true> : key_column_rows<kRecompute, false>;
-  return rows(k.m, k.logits, k.shift, k.norm, k.recompute, k.hi, k.lo, k.err, k.flagged, k.delta,
-              k.charge, k.tol, n);
+      b.accumulate ? key_column_rows<kRecompute, true> : key_column_rows<kRecompute, false>;
+  return rows(k.m, k.logits, k.shift, k.norm, k.recompute, b.hi, b.lo, b.err, b.flagged, b.delta,
+              b.charge, b.tol, n);
 }
 
 int64_t isa_key_column(const KeyColumn &k, int64_t n) {

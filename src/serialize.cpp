@@ -205,7 +205,7 @@ struct StateCodec {
     read_finite(in, s->Q_.data(), s->Q_.size(), inf, "Q");
     read_finite(in, s->K_.data(), s->K_.size(), inf, "K");
     s->compute_query_norms(0, sh.n_q);
-    for (int64_t r = 0; r < sh.n_kv; ++r) s->bound_key(r);
+    s->bound_keys();
     read_finite(in, s->V_.data(), s->V_.size(), ATT_MAX_VALUE, "V");
     // Column by column through the n_kv-long row-logits scratch (V0 is kept
     // row-major).

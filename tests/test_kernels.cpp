@@ -128,17 +128,14 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
       std::vector<double> kept(m, m + len), delta(len, 1.0), hi(len, d0), lo(len, 0.0),
           err(len, 0.0);
       std::vector<unsigned char> flagged(len, 0);
+      const att::kern::KeyBooks books{hi.data(),    lo.data(),       err.data(), flagged.data(),
+                                      delta.data(), accumulate != 0, 0.0,        1.0};
       if (kernel == 0) {
-        const att::kern::KeyColumn k{
-            kept.data(), logits.data(),  shift,        nullptr,         0.0, hi.data(), lo.data(),
-            err.data(),  flagged.data(), delta.data(), accumulate != 0, 0.0, 1.0};
+        const att::kern::KeyColumn k{kept.data(), logits.data(), shift, nullptr, 0.0, books};
         assert_int_equal(t.key_column(k, len), 0);
       } else {
         kept.assign(want, want + len);
-        const att::kern::KeyScale k{
-            kept.data(), s,          q.data(),       0.0,          hi.data(),
-            lo.data(),   err.data(), flagged.data(), delta.data(), accumulate != 0,
-            0.0,         1.0};
+        const att::kern::KeyScale k{kept.data(), s, q.data(), 0.0, books};
         const att::kern::KeyScaleResult r = t.key_scale(k, len);
         assert_int_equal(r.flagged, 0);
         assert_int_equal(r.zeros, 0);
@@ -211,9 +208,10 @@ void key_scale_edges(void **state) {
       q[at + 4] = -1000.0;  // flushed to 0
       q[at + 5] = 70.0;     // flagged before: not counted
       flagged[at + 5] = 1;
-      const att::kern::KeyScale k{a.data(),     1.0,       q.data(),   0.0,
-                                  hi.data(),    lo.data(), err.data(), flagged.data(),
-                                  delta.data(), false,     0.0,        1.0};
+      const att::kern::KeyScale k{
+          a.data(), 1.0, q.data(), 0.0,
+          att::kern::KeyBooks{hi.data(), lo.data(), err.data(), flagged.data(), delta.data(), false,
+                              0.0, 1.0}};
       const att::kern::KeyScaleResult r = t.key_scale(k, n);
       assert_int_equal(r.zeros, 1);
       assert_int_equal(r.flagged, 3);

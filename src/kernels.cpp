@@ -98,5 +98,8 @@ double max_of(const double *x, double limit, bool *bad, int64_t n) {
 double exp_sum(const double *x, double shift, double *a, int64_t n) {
   return table().exp_sum(x, shift, a, n);
 }
+void add_columns(const double *const *cols, int64_t count, double c, double *out, int64_t n) {
+  table().add_columns(cols, count, c, out, n);
+}
 
 }  // namespace att::kern

@@ -98,4 +98,10 @@ double max_of(const double *x, double limit, bool *bad, int64_t n);
 // with compensated (TwoSum) accumulation. a may alias x.
 double exp_sum(const double *x, double shift, double *a, int64_t n);
 
+// out[i] += c * (cols[0][i] + ... + cols[count - 1][i]). Columns that come
+// from memory arrive faster read side by side than one after the other (the
+// kernel reads up to four at a time), and out is read and written once per
+// four. out must not overlap a column.
+void add_columns(const double *const *cols, int64_t count, double c, double *out, int64_t n);
+
 }  // namespace att::kern

@@ -57,6 +57,31 @@ bool isa_running_max(const double *m, double *shift, double limit, int64_t n) {
   return bad != 0;
 }
 
+// out[i] += c * sum of up to four columns' a[i], read side by side.
+inline void add_sum4(double *__restrict out, double c, const double *__restrict a0,
+                     const double *__restrict a1, const double *__restrict a2,
+                     const double *__restrict a3, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] += c * ((a0[i] + a1[i]) + (a2[i] + a3[i]));
+}
+inline void add_sum2(double *__restrict out, double c, const double *__restrict a0,
+                     const double *__restrict a1, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] += c * (a0[i] + a1[i]);
+}
+inline void add_sum1(double *__restrict out, double c, const double *__restrict a0, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] += c * a0[i];
+}
+
+void isa_add_columns(const double *const *cols, int64_t count, double c, double *out, int64_t n) {
+  int64_t g = 0;
+  for (; g + 4 <= count; g += 4)
+    add_sum4(out, c, cols[g], cols[g + 1], cols[g + 2], cols[g + 3], n);
+  if (g + 2 <= count) {
+    add_sum2(out, c, cols[g], cols[g + 1], n);
+    g += 2;
+  }
+  if (g < count) add_sum1(out, c, cols[g], n);
+}
+
 void isa_exp_accumulate(const double *m, const double *shift, double *a, double *hi, double *lo,
                         int64_t n) {
   double x[kBlock], e[kBlock];
@@ -372,8 +397,9 @@ double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
 }  // namespace att::kern
 
 // Defines the unit's table.
-#define ATT_DEFINE_KERNEL_TABLE(table)                                                           \
-  const ::att::kern::Table table = {                                                             \
-      ::att::kern::isa_exp_offset,     ::att::kern::isa_axpy,      ::att::kern::isa_running_max, \
-      ::att::kern::isa_exp_accumulate, ::att::kern::isa_key_scale, ::att::kern::isa_key_column,  \
-      ::att::kern::isa_exp_shifted,    ::att::kern::isa_max_of,    ::att::kern::isa_exp_sum}
+#define ATT_DEFINE_KERNEL_TABLE(table)                                                             \
+  const ::att::kern::Table table = {::att::kern::isa_exp_offset,  ::att::kern::isa_axpy,           \
+                                    ::att::kern::isa_running_max, ::att::kern::isa_exp_accumulate, \
+                                    ::att::kern::isa_key_scale,   ::att::kern::isa_key_column,     \
+                                    ::att::kern::isa_exp_shifted, ::att::kern::isa_max_of,         \
+                                    ::att::kern::isa_exp_sum,     ::att::kern::isa_add_columns}

@@ -5,7 +5,8 @@
  * exp(m - shift) gives the same bits for the same argument, wherever the
  * element sits in its array. The rest of the suite reaches the kernels only
  * through the public API, with the table DYNATTN_MAX_CPU_ISA allows. Also the
- * maximum with its range check, the one reduction written per vector width.
+ * maximum with its range check, the one reduction written per vector width,
+ * and the sum of columns the fold charges its error bounds with.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -269,6 +270,40 @@ void max_of_finds_largest_and_flags(void **state) {
   }
 }
 
+// add_columns: out += c * (sum of the columns) for every column count a
+// group of four leaves a remainder of, and lengths around a vector step,
+// against the sum in long double: at most a few roundings of the terms'
+// magnitude apart, and every other element of out untouched.
+void add_columns_sums_every_count(void **state) {
+  (void)state;
+  tu_rng rng;
+  tu_rng_seed(&rng, 0x616464636f6c73ULL);
+  const int64_t n_max = 37, count_max = 11;
+  std::vector<double> data(count_max * n_max), out(n_max + 1), before(n_max + 1);
+  std::vector<const double *> cols(count_max);
+  for (Isa isa : runnable_isas()) {
+    const Table &t = att::kern::table_of(isa);
+    for (int64_t count = 0; count <= count_max; ++count) {
+      for (int64_t n = 1; n <= n_max; n += 6) {
+        tu_fill_uniform(&rng, data.data(), count * n_max, 0.0, 1.0);
+        tu_fill_uniform(&rng, before.data(), n + 1, -1.0, 1.0);
+        for (int64_t g = 0; g < count; ++g) cols[g] = data.data() + g * n_max;
+        out = before;
+        const double c = 0.75;
+        t.add_columns(cols.data(), count, c, out.data(), n);
+        for (int64_t i = 0; i < n; ++i) {
+          long double sum = 0.0L, size = std::fabs(before[i]);
+          for (int64_t g = 0; g < count; ++g) sum += cols[g][i];
+          const long double want = before[i] + c * sum;
+          size += c * sum;
+          assert_true(fabsl(out[i] - want) <= (count + 2) * 0x1p-53L * size);
+        }
+        assert_true(out[n] == before[n]);
+      }
+    }
+  }
+}
+
 // DYNATTN_MAX_CPU_ISA caps the table the library picks.
 void cap_is_honoured(void **state) {
   (void)state;
@@ -291,6 +326,7 @@ int main(void) {
       cmocka_unit_test(exp_same_bits_everywhere),
       cmocka_unit_test(key_scale_edges),
       cmocka_unit_test(max_of_finds_largest_and_flags),
+      cmocka_unit_test(add_columns_sums_every_count),
       cmocka_unit_test(cap_is_honoured),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,9 @@ runs, each --repeats times:
     update (this run also gives the targets table);
   * the memory table: one --only run per contender at n = 4096 (memory does not
     vary between repetitions, so once).
+The sweeps' repetitions run in rounds (the first of every point, then the
+second, ...), so that a slow phase of a shared machine spoils a repetition or
+two of many points instead of every repetition of one.
 
 Every figure in a run is a ratio against a baseline measured in the same run;
 the script takes medians over the repetitions (of the ratios, and of the
@@ -151,12 +154,12 @@ def ops_for(n):
 
 # ---- the sweeps -----------------------------------------------------------------------------
 
-def n_sweep(runner, args):
+def n_sweep(args):
     configs = nsweep_configs(args)
     sizes = [n for n in N_SWEEP if n <= max(m for _, m in configs)]
     if args.quick:
         sizes = [n for n in sizes if n <= 1024]
-    points = []
+    plans = []
     for n in sizes:
         names = [name for name, max_n in configs if n <= max_n]
         options = ["--n", str(n), "--d", str(D), "--k", str(K_DEFAULT), "--mixes", "none",
@@ -169,33 +172,55 @@ def n_sweep(runner, args):
         options += ["--baseline", "eager" if n <= args.eager_max_n else "none"]
         options += ["--static-reps", "1" if n <= args.eager_max_n else "0"]
         repeats = args.repeats if n <= DENSE_MAX_N else args.large_repeats
-        print("n-sweep: n = %d" % n, file=sys.stderr)
-        runs = [runner.run("n%d" % n, rep, options, repeats) for rep in range(repeats)]
-        points.append({"n": n, "configs": names, "runs": runs})
-    return points
+        plans.append(Plan("n%d" % n, "n-sweep: n = %d" % n, options, repeats,
+                          {"n": n, "configs": names}))
+    return plans
 
 
-def k_sweep(runner, args):
-    points = []
+def k_sweep(args):
+    plans = []
     ks = K_SWEEP[:3] if args.quick else K_SWEEP
     n = 1024 if args.quick else 4096
     for k in ks:
         options = ["--n", str(n), "--d", str(D), "--k", str(k), "--config", "lazy",
                    "--baseline", "eager", "--mixes", "none", "--static-reps", "0",
                    "--ops", "1024", "--queries", "5000"]
-        print("k-sweep: k = %d" % k, file=sys.stderr)
-        runs = [runner.run("k%d" % k, rep, options) for rep in range(args.repeats)]
-        points.append({"k": k, "runs": runs})
-    return points
+        plans.append(Plan("k%d" % k, "k-sweep: k = %d" % k, options, args.repeats, {"k": k}))
+    return plans
 
 
-def mix_sweep(runner, args):
+def mix_sweep(args):
     n = 1024 if args.quick else MIX_N
     options = ["--n", str(n), "--d", str(D), "--k", str(K_DEFAULT), "--mixes", ",".join(MIXES),
                "--mix-ops", "3000", "--recompute-limit", "2"] + \
         [a for c in MIX_CONFIGS for a in ("--config", c)]
-    print("mix sweep and targets: n = %d" % n, file=sys.stderr)
-    return {"n": n, "runs": [runner.run("mix", rep, options) for rep in range(args.repeats)]}
+    return [Plan("mix", "mix sweep and targets: n = %d" % n, options, args.repeats, {"n": n})]
+
+
+class Plan:
+    """One point of a sweep: its runs' options, how many, and the point's
+    record, whose "runs" the repetitions fill."""
+
+    def __init__(self, tag, title, options, repeats, point):
+        self.tag, self.title, self.options, self.repeats = tag, title, options, repeats
+        self.point = dict(point, runs=[])
+
+
+def run_plans(runner, plans):
+    """Runs every plan's repetitions round by round: repetition r of every
+    point, then r + 1. The shared machine has slow phases of a minute or two;
+    this way one spoils a repetition or two of many points, which the medians
+    pass over, rather than every repetition of one point. Points with fewer
+    repetitions than the rest (the n-sweep's largest, minutes each) run after
+    the rounds."""
+    full = max((p.repeats for p in plans), default=0)
+    order = [(rep, i) for i, p in enumerate(plans) if p.repeats == full for rep in range(full)]
+    order.sort()
+    order += [(rep, i) for i, p in enumerate(plans) if p.repeats < full for rep in range(p.repeats)]
+    for rep, i in order:
+        p = plans[i]
+        print("%s (repetition %d of %d)" % (p.title, rep + 1, p.repeats), file=sys.stderr)
+        p.point["runs"].append(runner.run(p.tag, rep, p.options, p.repeats))
 
 
 def memory_table(runner, args):
@@ -559,9 +584,13 @@ def main():
     runner = Runner(args)
     started = time.time()
 
-    n_points = n_sweep(runner, args) if "n" in parts else []
-    k_points = k_sweep(runner, args) if "k" in parts else []
-    mix = mix_sweep(runner, args) if "mix" in parts else None
+    n_plans = n_sweep(args) if "n" in parts else []
+    k_plans = k_sweep(args) if "k" in parts else []
+    mix_plans = mix_sweep(args) if "mix" in parts else []
+    run_plans(runner, n_plans + k_plans + mix_plans)
+    n_points = [p.point for p in n_plans]
+    k_points = [p.point for p in k_plans]
+    mix = mix_plans[0].point if mix_plans else None
     memory = memory_table(runner, args) if "memory" in parts else []
     elapsed = time.time() - started
 

@@ -4,7 +4,10 @@
  *     Streamed-mode att_init at n = N, d = D: wall time, the rate it reaches
  *     in units of its 4 N^2 D flops (the two products of the logits and of
  *     A V), the dgemm rate measured in the same run on tiles of the same
- *     shapes, and the process's peak resident set (getrusage).
+ *     shapes (just before the init and just after it; the ratio is against
+ *     their mean, so that a change of the shared machine's speed during the
+ *     run weighs on both sides), and the process's peak resident set
+ *     (getrusage).
  *   dynattn-streamed update N D U
  *     Amortized att_update_k over U random updates (folds included, the
  *     default lazy limit) in dense and in streamed mode, at n = N, d = D.
@@ -104,8 +107,8 @@ static void bench_init(int64_t n, int64_t d) {
   /* The library's tile: 512 queries x 1024 keys (fewer when n is smaller). */
   const int64_t bq = n < 512 ? n : 512, bk = n < 1024 ? n : 1024;
   const int reps = (int)(n / bq < 16 ? n / bq : 16);
-  const double rate = dgemm_rate(n, d, bq, bk, reps > 0 ? reps : 1);
-  double t0, t, flops;
+  const double before = dgemm_rate(n, d, bq, bk, reps > 0 ? reps : 1);
+  double after, rate, t0, t, flops;
   int64_t bytes = 0, kind = -1;
   struct rusage ru;
   att_state *h;
@@ -114,17 +117,20 @@ static void bench_init(int64_t n, int64_t d) {
   t = now() - t0;
   check(att_stat(h, ATT_STAT_BYTES, &bytes), "att_stat");
   check(att_stat(h, ATT_STAT_STORAGE, &kind), "att_stat");
+  /* The peak before the second rate's operands exist. */
   getrusage(RUSAGE_SELF, &ru);
+  att_free(h);
+  after = dgemm_rate(n, d, bq, bk, reps > 0 ? reps : 1);
+  rate = 0.5 * (before + after);
   flops = 4.0 * (double)n * (double)n * (double)d;
   printf(
       "init n=%lld d=%lld storage=%lld: %.2f s, %.1f GFLOP/s of 4n^2d; dgemm on the same "
-      "tiles %.1f GFLOP/s; ratio %.1f %%\n",
-      (long long)n, (long long)d, (long long)kind, t, flops / t * 1e-9, rate * 1e-9,
-      100.0 * flops / t / rate);
+      "tiles %.1f GFLOP/s (%.1f before, %.1f after); ratio %.1f %%\n",
+      (long long)n, (long long)d, (long long)kind, t, flops / t * 1e-9, rate * 1e-9, before * 1e-9,
+      after * 1e-9, 100.0 * flops / t / rate);
   printf("  ATT_STAT_BYTES %.1f MiB, peak RSS %.1f MiB (dense A alone would be %.1f GiB)\n",
          (double)bytes / 1048576.0, (double)ru.ru_maxrss / 1024.0,
          8.0 * (double)n * (double)n / 1073741824.0);
-  att_free(h);
   free(Q);
   free(K);
   free(V);

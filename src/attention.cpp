@@ -147,6 +147,14 @@ void check_logit_values(const double *logits, int64_t lo, int64_t hi, const char
 //   - a few O(n_q) passes (error bounds, flags): about 2 ns per row.
 // The figures are fixed, not timed at run time, so the fold schedule is a
 // function of the sequence of calls alone.
+// |x|_2 of n values spaced inc apart: a row of Q or K (column-major, inc =
+// ld) or a contiguous key row (inc = 1), summed in order.
+double norm2(const double *x, int64_t n, int64_t inc) {
+  double sum = 0.0;
+  for (int64_t t = 0; t < n; ++t) sum += x[t * inc] * x[t * inc];
+  return std::sqrt(sum);
+}
+
 int64_t adaptive_fold_threshold(const Shape &sh) {
   const double n_q = static_cast<double>(sh.n_q);
   const double c0_pass = 0.2 * n_q * static_cast<double>(sh.d_v);
@@ -237,11 +245,8 @@ att_storage DynamicAttention::resolve_storage(const Shape &shape, const Config &
 }
 
 void DynamicAttention::compute_query_norms(int64_t i0, int64_t count) {
-  for (int64_t i = i0; i < i0 + count; ++i) {
-    double sum = 0.0;
-    for (int64_t t = 0; t < shape_.d_k; ++t) sum += Q_(i, t) * Q_(i, t);
-    query_norm_[i] = std::sqrt(sum);
-  }
+  for (int64_t i = i0; i < i0 + count; ++i)
+    query_norm_[i] = norm2(Q_.data() + i, shape_.d_k, Q_.ld());
   // O(n_q), as cheap as the rows' recomputation that comes with a change of
   // Q: the largest is exact, not only a bound that a large row once raised.
   query_norm_max_ = 0.0;
@@ -439,9 +444,7 @@ void DynamicAttention::bound_keys() {
 
 // key_bound_[row] = |scale| |K[row, :]|_2.
 void DynamicAttention::bound_key(int64_t row) {
-  double sum = 0.0;
-  for (int64_t t = 0; t < shape_.d_k; ++t) sum += K_(row, t) * K_(row, t);
-  key_bound_[row] = std::fabs(scale_) * std::sqrt(sum);
+  key_bound_[row] = std::fabs(scale_) * norm2(K_.data() + row, shape_.d_k, K_.ld());
 }
 
 // Whether every logit of a key whose |scale| |k|_2 is at most `bound` is
@@ -544,10 +547,8 @@ void DynamicAttention::apply_recomputed_column(int64_t row, const double *logits
   const int64_t lo = mask_.first_row(row);
   // The recomputed a_old may differ from the one D and C0 hold by the
   // rounding of the logits' dot product.
-  double sum = 0.0;
-  for (int64_t t = 0; t < shape_.d_k; ++t) sum += old_key_[t] * old_key_[t];
-  const double recompute =
-      store_->recompute_error_factor() * kU * std::fabs(scale_) * std::sqrt(sum);
+  const double recompute = store_->recompute_error_factor() * kU * std::fabs(scale_) *
+                           norm2(old_key_.data(), shape_.d_k, 1);
   bool pending = false;
   double *delta = key_term(row, &pending);
   const kern::KeyColumn change{old_logits_.data() + lo, logits + lo, shift_.data() + lo,
@@ -849,9 +850,7 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
   std::snprintf(what, sizeof what, "the change of K[%lld, :]", static_cast<long long>(row));
   if (kept) {
     if (!check) return;
-    double sum = 0.0;
-    for (int64_t t = 0; t < shape_.d_k; ++t) sum += v[t] * v[t];
-    if (!key_certain(std::fabs(scale_) * std::sqrt(sum))) check_new_key(row, v, what);
+    if (!key_certain(std::fabs(scale_) * norm2(v, shape_.d_k, 1))) check_new_key(row, v, what);
   } else if (check) {
     check_key_logits(row, out, what);
   } else {

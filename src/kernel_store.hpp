@@ -113,9 +113,11 @@ class KernelStore {
                            double *out) const = 0;
 
   // out[:, t] = A[:, cols[t]] for t in [0, count): n_q x count, column-major
-  // with leading dimension ldo (the fold's pending value rows). A store that
-  // computes columns from Q K^T takes them together, in a matrix product
-  // that reads Q once. Not for concurrent use (a store may use scratch).
+  // with leading dimension ldo (the fold's pending value rows; out is a
+  // library buffer, so it holds no NaN that a product with beta = 0 could
+  // keep). A store that computes columns from Q K^T takes them together, in
+  // a matrix product that reads Q once. Not for concurrent use (a store may
+  // use scratch).
   virtual void copy_columns(const KernelOperands &ops, const int64_t *cols, int64_t count,
                             double *out, int64_t ldo) {
     for (int64_t t = 0; t < count; ++t) copy_column(ops, cols[t], 0, ops.Q.rows(), out + t * ldo);

@@ -113,7 +113,7 @@ struct StateCodec {
     } else {
       constexpr int64_t kBlock = 512;
       double block[kBlock];
-      const double top = std::exp(num::kShiftHeadroom);
+      const double top = num::kMaxEntry;
       const KernelOperands ops = s.operands();
       for (int64_t t = 0; t < s.n_value_rows_; ++t) {
         for (int64_t i0 = 0; i0 < sh.n_q; i0 += kBlock) {
@@ -261,7 +261,7 @@ struct StateCodec {
     // dropped: the handle reads them from the store.
     if (version >= 2) {
       in.need(s->n_value_rows_ * sh.n_q, sizeof(double), "pending value columns");
-      const double top = std::exp(num::kShiftHeadroom);
+      const double top = num::kMaxEntry;
       double *column = s->logits_.data();
       for (int64_t t = 0; t < s->n_value_rows_; ++t) {
         read_finite(in, column, sh.n_q, top, "pending value columns");

@@ -97,8 +97,6 @@ void StreamedStore::copy_columns(const KernelOperands &ops, const int64_t *cols,
     double *keys = key_block_.data();
     for (int64_t k = 0; k < d_k_; ++k)
       for (int64_t t = 0; t < width; ++t) keys[t + k * width] = ops.K(cols[t0 + t], k);
-    // beta = 0 on memory written here first: out is the caller's scratch.
-    for (int64_t t = t0; t < t0 + width; ++t) std::fill(out + t * ldo, out + t * ldo + n_q_, 0.0);
     blas::gemm(blas::Op::N, blas::Op::T, n_q_, width, d_k_, ops.scale, ops.Q.data(), ops.Q.ld(),
                keys, width, 0.0, out + t0 * ldo, ldo);
     for (int64_t t = t0; t < t0 + width; ++t) {

@@ -31,8 +31,9 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
 // takes one of two kernels: key_scale for a store that keeps the column of A
 // (the dense store), key_column for one that recomputes it from logits (the
 // streamed store). Both keep the rows' books (KeyBooks) the same way: they
-// record a_new - a_old in the key's pending term, `delta` (stored, or added
-// when `accumulate`: a key row already pending), add it to D = hi + lo
+// record a_new - a_old in the key's pending term, `delta` (stored, with
+// non-temporal stores where the CPU has them, or added when `accumulate`: a
+// key row already pending), add it to D = hi + lo
 // exactly (TwoSum), charge err[i] with charge * (a_old + a_new) (the
 // rounding of the entries and of their difference, and its share of the
 // fold's dot products), and flag the row (flagged[i] = 1) when it must be

@@ -9,6 +9,10 @@
 
 #include <cstdint>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "kernels_table.hpp"
 #include "numerics.hpp"
 
@@ -19,6 +23,51 @@ namespace {
 constexpr int64_t kBlock = 256;
 
 inline int64_t block_length(int64_t n, int64_t i0) { return n - i0 < kBlock ? n - i0 : kBlock; }
+
+// dst[i] = src[i] for i < n, with non-temporal stores (the widest the unit's
+// instruction set has; ordinary stores for the unaligned ends). The key
+// kernels write a fresh pending term so: its next reader is the fold's
+// dgemm, whose other threads run on other cores, and those cores still hold
+// the lines they read in the last fold. An ordinary store must first take
+// its line from them, which on the shared development machine costs up to
+// 25 us per column in some phases (docs/PERFORMANCE.md); a non-temporal
+// store writes the whole line without reading it. The lines leave this
+// core's caches, and stream_fence() must follow before another thread may
+// read them.
+inline void stream_copy(const double *__restrict src, double *__restrict dst, int64_t n) {
+#if defined(__AVX512F__)
+  constexpr int64_t kWidth = 8;
+#elif defined(__AVX__)
+  constexpr int64_t kWidth = 4;
+#elif defined(__SSE2__)
+  constexpr int64_t kWidth = 2;
+#else
+  constexpr int64_t kWidth = 1;
+#endif
+  constexpr uintptr_t kAlign = kWidth * sizeof(double);
+  int64_t i = 0;
+  for (; i < n && reinterpret_cast<uintptr_t>(dst + i) % kAlign != 0; ++i) dst[i] = src[i];
+  for (; i + kWidth <= n; i += kWidth) {
+#if defined(__AVX512F__)
+    _mm512_stream_pd(dst + i, _mm512_loadu_pd(src + i));
+#elif defined(__AVX__)
+    _mm256_stream_pd(dst + i, _mm256_loadu_pd(src + i));
+#elif defined(__SSE2__)
+    _mm_stream_pd(dst + i, _mm_loadu_pd(src + i));
+#else
+    dst[i] = src[i];
+#endif
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+// Orders the non-temporal stores before every later store, so that the
+// thread that next synchronizes with this one sees them.
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
 
 // Asks for the block after [i0, i0 + kBlock) of x (of n), a line at a time,
 // so that an array read from memory arrives while the current block's
@@ -161,7 +210,7 @@ KeyScaleResult key_scale_rows(double *__restrict a, double s, const double *__re
                               double drift, double *__restrict hi, double *__restrict lo,
                               double *__restrict err, unsigned char *__restrict flagged,
                               double *__restrict delta, double charge, double tol, int64_t n) {
-  double x[kBlock], e[kBlock];
+  double x[kBlock], e[kBlock], fresh[kBlock];
   KeyScaleResult result{0, 0};
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
@@ -185,8 +234,9 @@ KeyScaleResult key_scale_rows(double *__restrict a, double s, const double *__re
       zeros += a_old == 0.0 ? 1 : 0;
       const double wander = drift * (1.0 + __builtin_fabs(v)) * a_new;
       any |= absorb(a_new - a_old, charge * (a_old + a_new) + wander, above(v, grown), tol,
-                    kAccumulate, delta + r, hi + r, lo + r, err + r);
+                    kAccumulate, kAccumulate ? delta + r : fresh + i, hi + r, lo + r, err + r);
     }
+    if (!kAccumulate) stream_copy(fresh, delta + i0, len);
     result.zeros += zeros;
     if (any == 0) continue;  // the usual case: nothing to flag
     // The conditions again, from what the loop above stored.
@@ -201,7 +251,10 @@ KeyScaleResult key_scale_rows(double *__restrict a, double s, const double *__re
 KeyScaleResult isa_key_scale(const KeyScale &k, int64_t n) {
   const KeyBooks &b = k.books;
   const auto rows = b.accumulate ? key_scale_rows<true> : key_scale_rows<false>;
-  return rows(k.a, k.s, k.q, k.drift, b.hi, b.lo, b.err, b.flagged, b.delta, b.charge, b.tol, n);
+  const KeyScaleResult result =
+      rows(k.a, k.s, k.q, k.drift, b.hi, b.lo, b.err, b.flagged, b.delta, b.charge, b.tol, n);
+  stream_fence();
+  return result;
 }
 
 // key_column, block by block, as key_scale_rows. kRecompute: the recompute
@@ -212,7 +265,7 @@ int64_t key_column_rows(const double *__restrict m, const double *__restrict log
                         double recompute, double *__restrict hi, double *__restrict lo,
                         double *__restrict err, unsigned char *__restrict flagged,
                         double *__restrict delta, double charge, double tol, int64_t n) {
-  double x_old[kBlock], x_new[kBlock], e_old[kBlock], e_new[kBlock];
+  double x_old[kBlock], x_new[kBlock], e_old[kBlock], e_new[kBlock], fresh[kBlock];
   int64_t count = 0;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = block_length(n, i0);
@@ -234,8 +287,9 @@ int64_t key_column_rows(const double *__restrict m, const double *__restrict log
       const double a = v < num::kExpFloor ? 0.0 : en;
       const double recomputed = kRecompute ? recompute * norm[r] * a_old : 0.0;
       any |= absorb(a - a_old, charge * (a + a_old) + recomputed, v > num::kShiftHeadroom ? 1 : 0,
-                    tol, kAccumulate, delta + r, hi + r, lo + r, err + r);
+                    tol, kAccumulate, kAccumulate ? delta + r : fresh + i, hi + r, lo + r, err + r);
     }
+    if (!kAccumulate) stream_copy(fresh, delta + i0, len);
     if (any == 0) continue;  // the usual case: nothing to flag
     count += flag_rows(i0, len, flagged, [&](int64_t r) {
       return row_over(logits[r] - shift[r] > num::kShiftHeadroom ? 1 : 0, err[r], hi[r] + lo[r],
@@ -250,8 +304,10 @@ int64_t key_column_into(const KeyColumn &k, int64_t n) {
   const KeyBooks &b = k.books;
   const auto rows =
       b.accumulate ? key_column_rows<kRecompute, true> : key_column_rows<kRecompute, false>;
-  return rows(k.m, k.logits, k.shift, k.norm, k.recompute, b.hi, b.lo, b.err, b.flagged, b.delta,
-              b.charge, b.tol, n);
+  const int64_t flagged = rows(k.m, k.logits, k.shift, k.norm, k.recompute, b.hi, b.lo, b.err,
+                               b.flagged, b.delta, b.charge, b.tol, n);
+  stream_fence();
+  return flagged;
 }
 
 int64_t isa_key_column(const KeyColumn &k, int64_t n) {

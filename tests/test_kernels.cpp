@@ -18,6 +18,7 @@ extern "C" {  // cmocka.h does not say so itself
 #include <cmocka.h>
 }
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -110,7 +111,10 @@ void exp_flushes_below_floor(void **state) {
 // of exp_shifted's bits (stored, or added), D's leading part takes it, and
 // no row is flagged. key_scale on the kept entries `want` with the same
 // s q: a_new = a_old * exp(s q) of exp_shifted's bits for exp(s q), and the
-// same bookkeeping.
+// same bookkeeping. The pending term sits len % 8 elements past a 64-byte
+// boundary, so that the lengths of the caller reach every alignment to a
+// vector step of the stores that write a fresh term, between guards that
+// must stay as they are.
 void check_key_kernels(const Table &t, const double *m, const double *shift, const double *want,
                        int64_t len) {
   tu_rng rng;
@@ -126,11 +130,15 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
     for (int accumulate = 0; accumulate < 2; ++accumulate) {
       // D far above every entry, so that no row is flagged.
       const double d0 = 0x1p80;
-      std::vector<double> kept(m, m + len), delta(len, 1.0), hi(len, d0), lo(len, 0.0),
+      const double guard = -7.0;
+      std::vector<double> kept(m, m + len), room(len + 32, guard), hi(len, d0), lo(len, 0.0),
           err(len, 0.0);
+      const uintptr_t start = reinterpret_cast<uintptr_t>(room.data() + 8);
+      double *delta = reinterpret_cast<double *>((start + 63) / 64 * 64) + len % 8;
+      std::fill(delta, delta + len, 1.0);
       std::vector<unsigned char> flagged(len, 0);
-      const att::kern::KeyBooks books{hi.data(),    lo.data(),       err.data(), flagged.data(),
-                                      delta.data(), accumulate != 0, 0.0,        1.0};
+      const att::kern::KeyBooks books{hi.data(), lo.data(),       err.data(), flagged.data(),
+                                      delta,     accumulate != 0, 0.0,        1.0};
       if (kernel == 0) {
         const att::kern::KeyColumn k{kept.data(), logits.data(), shift, nullptr, 0.0, books};
         assert_int_equal(t.key_column(k, len), 0);
@@ -149,6 +157,9 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
         assert_true(hi[i] == d0 + d);
         assert_int_equal(flagged[i], 0);
       }
+      for (const double *g = room.data(); g < delta; ++g) assert_true(*g == guard);
+      for (const double *g = delta + len; g < room.data() + room.size(); ++g)
+        assert_true(*g == guard);
     }
   }
 }

@@ -725,12 +725,28 @@ const ContenderResult *best_baseline(const std::vector<ContenderResult> &all, si
   return best;
 }
 
+// The environment variables that configure OpenBLAS, sorted, as
+// "NAME=value" separated by spaces.
+std::string blas_environment() {
+  std::vector<std::string> found;
+  for (char **e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "OPENBLAS_", 9) == 0) found.emplace_back(*e);
+  std::sort(found.begin(), found.end());
+  std::string out;
+  for (const std::string &v : found) out += (out.empty() ? "" : " ") + v;
+  return out;
+}
+
 struct Context {
   Options options;
   std::string cpu;
   long cpus = 0;
   std::string blas_config;
   int blas_threads = 0;
+  // OpenBLAS's environment variables as the run found them ("NAME=value"
+  // separated by spaces; empty when none is set): OPENBLAS_THREAD_TIMEOUT,
+  // for one, changes what its idle threads do between calls.
+  std::string blas_env;
   double timer = NAN;
   // The CPU the main thread ran on when the run started and ended (-1 when
   // unknown): the vCPUs of a shared machine need not be equal, and the
@@ -752,8 +768,9 @@ void print_report(const Context &c) {
       att_version_string(), static_cast<long long>(o.n), static_cast<long long>(o.d),
       static_cast<long long>(o.k), o.scale, static_cast<unsigned long long>(o.seed),
       o.quick ? " (quick)" : "");
-  std::printf("machine: %s, %ld CPUs; BLAS: %s, %d threads; timer overhead %.0f ns\n",
-              c.cpu.c_str(), c.cpus, c.blas_config.c_str(), c.blas_threads, c.timer * 1e9);
+  std::printf("machine: %s, %ld CPUs; BLAS: %s, %d threads%s%s; timer overhead %.0f ns\n",
+              c.cpu.c_str(), c.cpus, c.blas_config.c_str(), c.blas_threads,
+              c.blas_env.empty() ? "" : ", environment ", c.blas_env.c_str(), c.timer * 1e9);
   std::printf("main thread on cpu %d at the start, cpu %d at the end\n", c.main_cpu_start,
               c.main_cpu_end);
 
@@ -893,6 +910,7 @@ std::string write_json(const Context &c) {
   j.integer("cpus", c.cpus);
   j.string("blas_config", c.blas_config);
   j.integer("blas_threads", c.blas_threads);
+  j.string("blas_env", c.blas_env);
   j.string("compiler", __VERSION__);
   j.number("timer_overhead_s", c.timer);
   j.integer("main_cpu_start", c.main_cpu_start);
@@ -997,6 +1015,7 @@ int run(int argc, char **argv) {
   c.cpus = sysconf(_SC_NPROCESSORS_ONLN);
   c.blas_config = openblas_get_config();
   c.blas_threads = openblas_get_num_threads();
+  c.blas_env = blas_environment();
   c.timer = timer_overhead();
   c.main_cpu_start = sched_getcpu();
 

@@ -77,6 +77,9 @@ def parse_args():
                    help="run only these parts (repeatable; default all)")
     p.add_argument("--blas-threads", type=int, default=None,
                    help="set OPENBLAS_NUM_THREADS for the runs (default: inherited)")
+    p.add_argument("--blas-thread-timeout", type=int, default=None, metavar="T",
+                   help="set OPENBLAS_THREAD_TIMEOUT for the runs: OpenBLAS's idle threads "
+                        "spin for about 2^T cycles before they sleep (default: inherited)")
     p.add_argument("--quick", action="store_true",
                    help="a fast check of the script itself: small sizes, one repetition")
     return p.parse_args()
@@ -113,6 +116,8 @@ class Runner:
         env = dict(os.environ)
         if self.args.blas_threads is not None:
             env["OPENBLAS_NUM_THREADS"] = str(self.args.blas_threads)
+        if self.args.blas_thread_timeout is not None:
+            env["OPENBLAS_THREAD_TIMEOUT"] = str(self.args.blas_thread_timeout)
         done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         if done.returncode != 0:
             sys.stderr.write(done.stdout + done.stderr)
@@ -424,11 +429,13 @@ def memory_section(rows):
 
 def machine_section(run):
     m = run["machine"]
+    blas_env = m.get("blas_env", "")
     return ("- CPU: %s, %d CPUs online (shared with other work while measuring)\n"
-            "- BLAS: %s, %d threads\n"
+            "- BLAS: %s, %d threads%s\n"
             "- compiler: GCC %s; dynattn %s; exponentials of the floor and the baselines: %s\n"
             "- date of the run: %s" %
-            (m["cpu"], m["cpus"], m["blas_config"], m["blas_threads"], m["compiler"],
+            (m["cpu"], m["cpus"], m["blas_config"], m["blas_threads"],
+             "; environment: " + blas_env if blas_env else "", m["compiler"],
              run["library"]["version"], run["floor"]["exp_kind"], run["date"]))
 
 

@@ -1,0 +1,156 @@
+/* dynattn-threads: key updates under OpenBLAS's own thread count and under one
+ * thread, in alternating chunks of one process.
+ *
+ *   dynattn-threads [N [D [CHUNKS]]]     (defaults 4096 128 40)
+ *
+ * Dense storage, default configuration, random entries of K changed by steps
+ * uniform in [-0.25, 0.25]. Chunk c runs 4096 att_update_k calls (64 folds at
+ * the default lazy limit) with OpenBLAS at its starting thread count when c is
+ * even and at one thread when c is odd, and prints the median single call
+ * (which is a key column's eager work, no fold) and the amortized time (folds
+ * included). A chunk is "slow" when its median exceeds twice the median of
+ * the one-thread chunks' medians. Since the two kinds of chunk alternate
+ * every fraction of a second in the same process, on the same matrices, a
+ * slowdown that only one kind shows comes from what the BLAS's other thread
+ * does meanwhile, not from the process's data or a drift of the machine.
+ * docs/PERFORMANCE.md ("Slow phases") tells what it found.
+ *
+ * Inputs are uniform in [-1, 1] with logit scale 1/sqrt(D).
+ */
+#define _GNU_SOURCE /* sched_getcpu */
+
+#include <cblas.h>
+#include <math.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "dynattn.h"
+
+enum { kPerChunk = 4096 };
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint64_t rng_state = 0x2545f4914f6cdd1du;
+
+static double uniform(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (double)(rng_state >> 11) * 0x1p-52 - 1.0;
+}
+
+static void check(att_status st, const char *what) {
+  if (st != ATT_OK) {
+    fprintf(stderr, "%s: %s: %s\n", what, att_status_string(st), att_last_error());
+    exit(1);
+  }
+}
+
+static void *allocate(size_t count, size_t size) {
+  void *p = calloc(count, size);
+  if (p == NULL) {
+    fprintf(stderr, "out of memory\n");
+    exit(1);
+  }
+  return p;
+}
+
+static int by_value(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int64_t count) {
+  qsort(v, (size_t)count, sizeof *v, by_value);
+  return count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]);
+}
+
+int main(int argc, char **argv) {
+  const int64_t n = argc > 1 ? atoll(argv[1]) : 4096, d = argc > 2 ? atoll(argv[2]) : 128;
+  const int64_t chunks = argc > 3 ? atoll(argv[3]) : 40;
+  const int threads = openblas_get_num_threads();
+  const int64_t per_kind = (chunks + 1) / 2;
+  double *Q, *K, *V, *call, *med[2], *amortized[2];
+  att_config *cfg = NULL;
+  att_state *h = NULL;
+  int64_t c, u, count[2] = {0, 0};
+  double limit;
+  int kind;
+  if (argc > 4 || n < 1 || d < 1 || chunks < 2) {
+    fprintf(stderr, "usage: %s [N [D [CHUNKS]]]  (N, D >= 1, CHUNKS >= 2)\n", argv[0]);
+    return 2;
+  }
+  Q = allocate((size_t)(n * d), sizeof *Q);
+  K = allocate((size_t)(n * d), sizeof *K);
+  V = allocate((size_t)(n * d), sizeof *V);
+  call = allocate(kPerChunk, sizeof *call);
+  for (kind = 0; kind < 2; ++kind) {
+    med[kind] = allocate((size_t)per_kind, sizeof *med[kind]);
+    amortized[kind] = allocate((size_t)per_kind, sizeof *amortized[kind]);
+  }
+  for (u = 0; u < n * d; ++u) {
+    Q[u] = uniform();
+    K[u] = uniform();
+    V[u] = uniform();
+  }
+  check(att_config_create(&cfg), "att_config_create");
+  check(att_config_set_logit_scale(cfg, 1.0 / sqrt((double)d)), "att_config_set_logit_scale");
+  check(att_init(&h, n, d, Q, K, V, cfg), "att_init");
+  att_config_free(cfg);
+  printf(
+      "att_update_k, n = %lld, d = %lld: chunks of %d calls, OpenBLAS at %d thread(s) in the "
+      "even chunks and 1 in the odd ones\n",
+      (long long)n, (long long)d, kPerChunk, threads);
+  printf("chunk threads  median us  amortized us  cpu at start, end\n");
+  for (c = 0; c < chunks; ++c) {
+    /* kind 0: OpenBLAS's own thread count, kind 1: one thread. */
+    const int64_t at = count[c % 2]++;
+    const int cpu = sched_getcpu();
+    double total = 0.0;
+    kind = (int)(c % 2);
+    openblas_set_num_threads(kind == 0 ? threads : 1);
+    for (u = 0; u < kPerChunk; ++u) {
+      const int64_t i = (int64_t)((uniform() + 1.0) * 0.5 * (double)n) % n;
+      const int64_t j = (int64_t)((uniform() + 1.0) * 0.5 * (double)d) % d;
+      const double delta = 0.25 * uniform(), t0 = now();
+      check(att_update_k(h, i, j, delta), "att_update_k");
+      call[u] = now() - t0;
+      total += call[u];
+    }
+    med[kind][at] = median(call, kPerChunk) * 1e6;
+    amortized[kind][at] = total / kPerChunk * 1e6;
+    printf("%5lld %7d %10.2f %13.2f  %d, %d\n", (long long)c, kind == 0 ? threads : 1,
+           med[kind][at], amortized[kind][at], cpu, sched_getcpu());
+    fflush(stdout);
+  }
+  openblas_set_num_threads(threads);
+  /* median() sorts: the slow chunks are counted from the sorted medians. */
+  limit = 2.0 * median(med[1], count[1]);
+  printf("slow chunks: median above %.2f us (twice the one-thread chunks')\n", limit);
+  for (kind = 0; kind < 2; ++kind) {
+    int64_t slow = 0;
+    for (c = 0; c < count[kind]; ++c) slow += med[kind][c] > limit;
+    printf(
+        "%d thread(s): %lld of %lld chunks slow; medians over the chunks: median call %.2f us, "
+        "amortized %.2f us\n",
+        kind == 0 ? threads : 1, (long long)slow, (long long)count[kind],
+        median(med[kind], count[kind]), median(amortized[kind], count[kind]));
+  }
+  att_free(h);
+  free(Q);
+  free(K);
+  free(V);
+  free(call);
+  for (kind = 0; kind < 2; ++kind) {
+    free(med[kind]);
+    free(amortized[kind]);
+  }
+  return 0;
+}

@@ -483,7 +483,9 @@ double *DynamicAttention::key_term(int64_t row, bool *pending) {
     fill_key_rhs(slot);
   }
   double *delta = pending_a_.col(key_column(slot));
-  if (!*pending) std::fill(delta, delta + mask_.first_row(row), 0.0);
+  // The rows that do not see the key, with the stores of the rest of a fresh
+  // term (kern::KeyBooks).
+  if (!*pending) kern::stream_zero(delta, mask_.first_row(row));
   return delta;
 }
 

@@ -101,5 +101,6 @@ double exp_sum(const double *x, double shift, double *a, int64_t n) {
 void add_columns(const double *const *cols, int64_t count, double c, double *out, int64_t n) {
   table().add_columns(cols, count, c, out, n);
 }
+void stream_zero(double *a, int64_t n) { table().stream_zero(a, n); }
 
 }  // namespace att::kern

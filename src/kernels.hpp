@@ -99,6 +99,10 @@ double max_of(const double *x, double limit, bool *bad, int64_t n);
 // with compensated (TwoSum) accumulation. a may alias x.
 double exp_sum(const double *x, double shift, double *a, int64_t n);
 
+// a[i] = 0 for i < n, with the non-temporal stores of a fresh pending key
+// term: for the term's rows that do not see the key.
+void stream_zero(double *a, int64_t n);
+
 // out[i] += c * (cols[0][i] + ... + cols[count - 1][i]). Columns that come
 // from memory arrive faster read side by side than one after the other (the
 // kernel reads up to four at a time), and out is read and written once per

@@ -69,6 +69,12 @@ inline void stream_fence() {
 #endif
 }
 
+void isa_stream_zero(double *a, int64_t n) {
+  static constexpr double kZeros[kBlock] = {};
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) stream_copy(kZeros, a + i0, block_length(n, i0));
+  stream_fence();
+}
+
 // Asks for the block after [i0, i0 + kBlock) of x (of n), a line at a time,
 // so that an array read from memory arrives while the current block's
 // exponentials keep the core busy.
@@ -453,9 +459,9 @@ double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
 }  // namespace att::kern
 
 // Defines the unit's table.
-#define ATT_DEFINE_KERNEL_TABLE(table)                                                             \
-  const ::att::kern::Table table = {::att::kern::isa_exp_offset,  ::att::kern::isa_axpy,           \
-                                    ::att::kern::isa_running_max, ::att::kern::isa_exp_accumulate, \
-                                    ::att::kern::isa_key_scale,   ::att::kern::isa_key_column,     \
-                                    ::att::kern::isa_exp_shifted, ::att::kern::isa_max_of,         \
-                                    ::att::kern::isa_exp_sum,     ::att::kern::isa_add_columns}
+#define ATT_DEFINE_KERNEL_TABLE(table)                                                            \
+  const ::att::kern::Table table = {                                                              \
+      ::att::kern::isa_exp_offset,     ::att::kern::isa_axpy,       ::att::kern::isa_running_max, \
+      ::att::kern::isa_exp_accumulate, ::att::kern::isa_key_scale,  ::att::kern::isa_key_column,  \
+      ::att::kern::isa_exp_shifted,    ::att::kern::isa_max_of,     ::att::kern::isa_exp_sum,     \
+      ::att::kern::isa_add_columns,    ::att::kern::isa_stream_zero}

@@ -285,6 +285,31 @@ void max_of_finds_largest_and_flags(void **state) {
 // group of four leaves a remainder of, and lengths around a vector step,
 // against the sum in long double: at most a few roundings of the terms'
 // magnitude apart, and every other element of out untouched.
+// stream_zero: zeros exactly [0, n) at every alignment to a vector step and
+// for lengths across a block boundary (its stores are non-temporal from the
+// first aligned element), and leaves the elements around alone.
+void stream_zero_zeroes_exactly(void **state) {
+  (void)state;
+  const double guard = -7.0;
+  const int64_t lengths[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 255, 256, 257, 600};
+  std::vector<double> room(600 + 32);
+  for (Isa isa : runnable_isas()) {
+    const Table &t = att::kern::table_of(isa);
+    for (int64_t n : lengths) {
+      for (int64_t off = 0; off < 8; ++off) {
+        std::fill(room.begin(), room.end(), guard);
+        const uintptr_t start = reinterpret_cast<uintptr_t>(room.data() + 8);
+        double *a = reinterpret_cast<double *>((start + 63) / 64 * 64) + off;
+        std::fill(a, a + n, 3.0);
+        t.stream_zero(a, n);
+        for (int64_t i = 0; i < n; ++i) assert_true(a[i] == 0.0 && !std::signbit(a[i]));
+        for (const double *g = room.data(); g < a; ++g) assert_true(*g == guard);
+        for (const double *g = a + n; g < room.data() + room.size(); ++g) assert_true(*g == guard);
+      }
+    }
+  }
+}
+
 void add_columns_sums_every_count(void **state) {
   (void)state;
   tu_rng rng;
@@ -338,6 +363,7 @@ int main(void) {
       cmocka_unit_test(key_scale_edges),
       cmocka_unit_test(max_of_finds_largest_and_flags),
       cmocka_unit_test(add_columns_sums_every_count),
+      cmocka_unit_test(stream_zero_zeroes_exactly),
       cmocka_unit_test(cap_is_honoured),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -483,9 +483,15 @@ double *DynamicAttention::key_term(int64_t row, bool *pending) {
     fill_key_rhs(slot);
   }
   double *delta = pending_a_.col(key_column(slot));
-  // The rows that do not see the key, with the stores of the rest of a fresh
-  // term (kern::KeyBooks).
-  if (!*pending) kern::stream_zero(delta, mask_.first_row(row));
+  if (!*pending) {
+    // The rows that do not see the key, stored as the rest of the term is.
+    const int64_t hidden = mask_.first_row(row);
+    if (stream_terms()) {
+      kern::stream_zero(delta, hidden);
+    } else {
+      std::fill(delta, delta + hidden, 0.0);
+    }
+  }
   return delta;
 }
 
@@ -511,10 +517,15 @@ void DynamicAttention::apply_kept_column(int64_t row, double s, const double *q)
 // flags and the key's pending term `delta` (a whole column; added to when
 // `accumulate`).
 kern::KeyBooks DynamicAttention::books(int64_t i, double *delta, bool accumulate) {
-  return kern::KeyBooks{d_hi_.data() + i,        d_lo_.data() + i,  err_.data() + i,
-                        flagged_.data() + i,     delta + i,         accumulate,
-                        num::kUpdateCharge * kU, num::kRowTolerance};
+  return kern::KeyBooks{d_hi_.data() + i,        d_lo_.data() + i,   err_.data() + i,
+                        flagged_.data() + i,     delta + i,          accumulate,
+                        num::kUpdateCharge * kU, num::kRowTolerance, stream_terms()};
 }
+
+// Whether a fresh pending key term goes out with non-temporal stores: when
+// the fold's dgemm runs on more than one thread (kern::KeyBooks). Asked at
+// every update, so a change of OpenBLAS's thread count takes effect at once.
+bool DynamicAttention::stream_terms() const { return blas::threads() > 1; }
 
 // The entries of key column `row` that are 0 in the kept column a (they had
 // underflowed below the exponent floor, and scaling keeps them there),

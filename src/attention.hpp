@@ -197,6 +197,7 @@ class DynamicAttention {
   void apply_key_row(int64_t row, const double *v, const double *change);
   void apply_kept_column(int64_t row, double s, const double *q);
   kern::KeyBooks books(int64_t i, double *delta, bool accumulate);
+  bool stream_terms() const;
   int64_t revive_entries(int64_t row, double *a, double *delta);
   void apply_recomputed_column(int64_t row, const double *logits);
   double *key_term(int64_t row, bool *pending);

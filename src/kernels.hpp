@@ -31,9 +31,8 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
 // takes one of two kernels: key_scale for a store that keeps the column of A
 // (the dense store), key_column for one that recomputes it from logits (the
 // streamed store). Both keep the rows' books (KeyBooks) the same way: they
-// record a_new - a_old in the key's pending term, `delta` (stored, with
-// non-temporal stores where the CPU has them, or added when `accumulate`: a
-// key row already pending), add it to D = hi + lo
+// record a_new - a_old in the key's pending term, `delta` (stored, or added
+// when `accumulate`: a key row already pending), add it to D = hi + lo
 // exactly (TwoSum), charge err[i] with charge * (a_old + a_new) (the
 // rounding of the entries and of their difference, and its share of the
 // fold's dot products), and flag the row (flagged[i] = 1) when it must be
@@ -41,12 +40,17 @@ void exp_accumulate(const double *m, const double *shift, double *a, double *hi,
 // err above tol * D (also when D is no longer positive). They return how
 // many rows they flagged that were not flagged before. Every pointer
 // addresses the column's first row.
+// A stored term goes out with non-temporal stores where the CPU has them
+// when `stream` is set: the caller sets it when the fold's dgemm runs on more
+// than one thread, whose cores keep the lines of the terms they read, so
+// that an ordinary store would have to take each line back from them.
 struct KeyBooks {
   double *hi, *lo, *err;
   unsigned char *flagged;
   double *delta;
   bool accumulate;
   double charge, tol;
+  bool stream = false;
 };
 
 struct KeyScale {
@@ -99,8 +103,8 @@ double max_of(const double *x, double limit, bool *bad, int64_t n);
 // with compensated (TwoSum) accumulation. a may alias x.
 double exp_sum(const double *x, double shift, double *a, int64_t n);
 
-// a[i] = 0 for i < n, with the non-temporal stores of a fresh pending key
-// term: for the term's rows that do not see the key.
+// a[i] = 0 for i < n, with the non-temporal stores of a streamed fresh
+// pending key term (KeyBooks): for the term's rows that do not see the key.
 void stream_zero(double *a, int64_t n);
 
 // out[i] += c * (cols[0][i] + ... + cols[count - 1][i]). Columns that come

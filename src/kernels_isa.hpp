@@ -26,14 +26,14 @@ inline int64_t block_length(int64_t n, int64_t i0) { return n - i0 < kBlock ? n 
 
 // dst[i] = src[i] for i < n, with non-temporal stores (the widest the unit's
 // instruction set has; ordinary stores for the unaligned ends). The key
-// kernels write a fresh pending term so: its next reader is the fold's
-// dgemm, whose other threads run on other cores, and those cores still hold
-// the lines they read in the last fold. An ordinary store must first take
-// its line from them, which on the shared development machine costs up to
-// 25 us per column in some phases (docs/PERFORMANCE.md); a non-temporal
-// store writes the whole line without reading it. The lines leave this
-// core's caches, and stream_fence() must follow before another thread may
-// read them.
+// kernels write a fresh pending term so when its next reader, the fold's
+// dgemm, runs on several threads: their cores still hold the lines they
+// read in the last fold, and an ordinary store must first take its line
+// from them, which on the shared development machine cost up to 25 us per
+// column in some phases (docs/PERFORMANCE.md); a non-temporal store writes
+// the whole line without reading it. The lines leave this core's caches
+// (on one thread the fold would rather find them there), and stream_fence()
+// must follow before another thread may read them.
 inline void stream_copy(const double *__restrict src, double *__restrict dst, int64_t n) {
 #if defined(__AVX512F__)
   constexpr int64_t kWidth = 8;
@@ -215,7 +215,8 @@ template <bool kAccumulate>
 KeyScaleResult key_scale_rows(double *__restrict a, double s, const double *__restrict q,
                               double drift, double *__restrict hi, double *__restrict lo,
                               double *__restrict err, unsigned char *__restrict flagged,
-                              double *__restrict delta, double charge, double tol, int64_t n) {
+                              double *__restrict delta, double charge, double tol, bool stream,
+                              int64_t n) {
   double x[kBlock], e[kBlock], fresh[kBlock];
   KeyScaleResult result{0, 0};
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
@@ -227,6 +228,8 @@ KeyScaleResult key_scale_rows(double *__restrict a, double s, const double *__re
       x[i] = v <= num::kShiftHeadroom ? v : num::kShiftHeadroom;  // NaN too
     }
     exp_block(x, e, len);
+    // Where the block's changes go: a streamed fresh term through L1.
+    double *out = !kAccumulate && stream ? fresh : delta + i0;
     int64_t any = 0, zeros = 0;
     for (int64_t i = 0; i < len; ++i) {
       const int64_t r = i0 + i;
@@ -240,9 +243,9 @@ KeyScaleResult key_scale_rows(double *__restrict a, double s, const double *__re
       zeros += a_old == 0.0 ? 1 : 0;
       const double wander = drift * (1.0 + __builtin_fabs(v)) * a_new;
       any |= absorb(a_new - a_old, charge * (a_old + a_new) + wander, above(v, grown), tol,
-                    kAccumulate, kAccumulate ? delta + r : fresh + i, hi + r, lo + r, err + r);
+                    kAccumulate, out + i, hi + r, lo + r, err + r);
     }
-    if (!kAccumulate) stream_copy(fresh, delta + i0, len);
+    if (!kAccumulate && stream) stream_copy(fresh, delta + i0, len);
     result.zeros += zeros;
     if (any == 0) continue;  // the usual case: nothing to flag
     // The conditions again, from what the loop above stored.
@@ -257,9 +260,9 @@ KeyScaleResult key_scale_rows(double *__restrict a, double s, const double *__re
 KeyScaleResult isa_key_scale(const KeyScale &k, int64_t n) {
   const KeyBooks &b = k.books;
   const auto rows = b.accumulate ? key_scale_rows<true> : key_scale_rows<false>;
-  const KeyScaleResult result =
-      rows(k.a, k.s, k.q, k.drift, b.hi, b.lo, b.err, b.flagged, b.delta, b.charge, b.tol, n);
-  stream_fence();
+  const KeyScaleResult result = rows(k.a, k.s, k.q, k.drift, b.hi, b.lo, b.err, b.flagged, b.delta,
+                                     b.charge, b.tol, b.stream, n);
+  if (b.stream) stream_fence();
   return result;
 }
 
@@ -270,7 +273,8 @@ int64_t key_column_rows(const double *__restrict m, const double *__restrict log
                         const double *__restrict shift, const double *__restrict norm,
                         double recompute, double *__restrict hi, double *__restrict lo,
                         double *__restrict err, unsigned char *__restrict flagged,
-                        double *__restrict delta, double charge, double tol, int64_t n) {
+                        double *__restrict delta, double charge, double tol, bool stream,
+                        int64_t n) {
   double x_old[kBlock], x_new[kBlock], e_old[kBlock], e_new[kBlock], fresh[kBlock];
   int64_t count = 0;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
@@ -283,6 +287,7 @@ int64_t key_column_rows(const double *__restrict m, const double *__restrict log
     }
     exp_block(x_old, e_old, len);
     exp_block(x_new, e_new, len);
+    double *out = !kAccumulate && stream ? fresh : delta + i0;
     int64_t any = 0;
     for (int64_t i = 0; i < len; ++i) {
       const int64_t r = i0 + i;
@@ -293,9 +298,9 @@ int64_t key_column_rows(const double *__restrict m, const double *__restrict log
       const double a = v < num::kExpFloor ? 0.0 : en;
       const double recomputed = kRecompute ? recompute * norm[r] * a_old : 0.0;
       any |= absorb(a - a_old, charge * (a + a_old) + recomputed, v > num::kShiftHeadroom ? 1 : 0,
-                    tol, kAccumulate, kAccumulate ? delta + r : fresh + i, hi + r, lo + r, err + r);
+                    tol, kAccumulate, out + i, hi + r, lo + r, err + r);
     }
-    if (!kAccumulate) stream_copy(fresh, delta + i0, len);
+    if (!kAccumulate && stream) stream_copy(fresh, delta + i0, len);
     if (any == 0) continue;  // the usual case: nothing to flag
     count += flag_rows(i0, len, flagged, [&](int64_t r) {
       return row_over(logits[r] - shift[r] > num::kShiftHeadroom ? 1 : 0, err[r], hi[r] + lo[r],
@@ -311,8 +316,8 @@ int64_t key_column_into(const KeyColumn &k, int64_t n) {
   const auto rows =
       b.accumulate ? key_column_rows<kRecompute, true> : key_column_rows<kRecompute, false>;
   const int64_t flagged = rows(k.m, k.logits, k.shift, k.norm, k.recompute, b.hi, b.lo, b.err,
-                               b.flagged, b.delta, b.charge, b.tol, n);
-  stream_fence();
+                               b.flagged, b.delta, b.charge, b.tol, b.stream, n);
+  if (b.stream) stream_fence();
   return flagged;
 }
 

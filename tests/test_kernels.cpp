@@ -111,10 +111,10 @@ void exp_flushes_below_floor(void **state) {
 // of exp_shifted's bits (stored, or added), D's leading part takes it, and
 // no row is flagged. key_scale on the kept entries `want` with the same
 // s q: a_new = a_old * exp(s q) of exp_shifted's bits for exp(s q), and the
-// same bookkeeping. The pending term sits len % 8 elements past a 64-byte
-// boundary, so that the lengths of the caller reach every alignment to a
-// vector step of the stores that write a fresh term, between guards that
-// must stay as they are.
+// same bookkeeping, with the term's ordinary stores and with its streamed
+// ones. The pending term sits len % 8 elements past a 64-byte boundary, so
+// that the lengths of the caller reach every alignment to a vector step of
+// the streamed stores, between guards that must stay as they are.
 void check_key_kernels(const Table &t, const double *m, const double *shift, const double *want,
                        int64_t len) {
   tu_rng rng;
@@ -126,8 +126,9 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
   t.exp_shifted(logits.data(), shift, a_new.data(), len);
   t.axpy(zero.data(), s, q.data(), sq.data(), HUGE_VAL, len);
   t.exp_shifted(sq.data(), zero.data(), factor.data(), len);
-  for (int kernel = 0; kernel < 2; ++kernel) {
+  for (int kernel = 0; kernel < 4; ++kernel) {
     for (int accumulate = 0; accumulate < 2; ++accumulate) {
+      const bool stream = kernel >= 2;  // kernel % 2: key_column, key_scale
       // D far above every entry, so that no row is flagged.
       const double d0 = 0x1p80;
       const double guard = -7.0;
@@ -137,9 +138,9 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
       double *delta = reinterpret_cast<double *>((start + 63) / 64 * 64) + len % 8;
       std::fill(delta, delta + len, 1.0);
       std::vector<unsigned char> flagged(len, 0);
-      const att::kern::KeyBooks books{hi.data(), lo.data(),       err.data(), flagged.data(),
-                                      delta,     accumulate != 0, 0.0,        1.0};
-      if (kernel == 0) {
+      const att::kern::KeyBooks books{hi.data(),       lo.data(), err.data(), flagged.data(), delta,
+                                      accumulate != 0, 0.0,       1.0,        stream};
+      if (kernel % 2 == 0) {
         const att::kern::KeyColumn k{kept.data(), logits.data(), shift, nullptr, 0.0, books};
         assert_int_equal(t.key_column(k, len), 0);
       } else {
@@ -150,9 +151,9 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
         assert_int_equal(r.zeros, 0);
       }
       for (int64_t i = 0; i < len; ++i) {
-        const double a = kernel == 0 ? a_new[i] : want[i] * factor[i];
+        const double a = kernel % 2 == 0 ? a_new[i] : want[i] * factor[i];
         const double d = a - want[i];
-        assert_true(kept[i] == (kernel == 0 ? m[i] : a));
+        assert_true(kept[i] == (kernel % 2 == 0 ? m[i] : a));
         assert_true(delta[i] == (accumulate ? 1.0 + d : d));
         assert_true(hi[i] == d0 + d);
         assert_int_equal(flagged[i], 0);

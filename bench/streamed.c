@@ -25,39 +25,14 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "cbench.h"
 #include "dynattn.h"
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-
-static double uniform(void) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (double)(rng_state >> 11) * 0x1p-52 - 1.0;
-}
-
 static double *random_matrix(int64_t count) {
-  double *m = malloc((size_t)count * sizeof *m);
+  double *m = allocate((size_t)count, sizeof *m);
   int64_t i;
-  if (m == NULL) {
-    fprintf(stderr, "out of memory\n");
-    exit(1);
-  }
   for (i = 0; i < count; ++i) m[i] = uniform();
   return m;
-}
-
-static void check(att_status st, const char *what) {
-  if (st != ATT_OK) {
-    fprintf(stderr, "%s: %s: %s\n", what, att_status_string(st), att_last_error());
-    exit(1);
-  }
 }
 
 static att_state *init(int64_t n, int64_t d, const double *Q, const double *K, const double *V,

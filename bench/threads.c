@@ -27,40 +27,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "cbench.h"
 #include "dynattn.h"
 
 enum { kPerChunk = 4096 };
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static uint64_t rng_state = 0x2545f4914f6cdd1du;
-
-static double uniform(void) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (double)(rng_state >> 11) * 0x1p-52 - 1.0;
-}
-
-static void check(att_status st, const char *what) {
-  if (st != ATT_OK) {
-    fprintf(stderr, "%s: %s: %s\n", what, att_status_string(st), att_last_error());
-    exit(1);
-  }
-}
-
-static void *allocate(size_t count, size_t size) {
-  void *p = calloc(count, size);
-  if (p == NULL) {
-    fprintf(stderr, "out of memory\n");
-    exit(1);
-  }
-  return p;
-}
 
 static int by_value(const void *a, const void *b) {
   const double x = *(const double *)a, y = *(const double *)b;
@@ -83,6 +53,7 @@ int main(int argc, char **argv) {
   int64_t c, u, count[2] = {0, 0};
   double limit;
   int kind;
+  rng_state = 0x2545f4914f6cdd1du;
   if (argc > 4 || n < 1 || d < 1 || chunks < 2) {
     fprintf(stderr, "usage: %s [N [D [CHUNKS]]]  (N, D >= 1, CHUNKS >= 2)\n", argv[0]);
     return 2;

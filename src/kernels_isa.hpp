@@ -32,6 +32,15 @@ inline int64_t block_length(int64_t n, int64_t i0, int64_t block = kBlock) {
   return n - i0 < block ? n - i0 : block;
 }
 
+// Doubles in one of the unit's own vector registers.
+#if defined(__AVX512F__)
+constexpr int64_t kNative = 8;
+#elif defined(__AVX__)
+constexpr int64_t kNative = 4;
+#else
+constexpr int64_t kNative = 2;
+#endif
+
 // dst[i] = src[i] for i < n, with non-temporal stores (the widest the unit's
 // instruction set has; ordinary stores for the unaligned ends). The key
 // kernels write a fresh pending term so when its next reader, the fold's
@@ -43,29 +52,20 @@ inline int64_t block_length(int64_t n, int64_t i0, int64_t block = kBlock) {
 // (on one thread the fold would rather find them there), and stream_fence()
 // must follow before another thread may read them.
 inline void stream_copy(const double *__restrict src, double *__restrict dst, int64_t n) {
-#if defined(__AVX512F__)
-  constexpr int64_t kWidth = 8;
-#elif defined(__AVX__)
-  constexpr int64_t kWidth = 4;
-#elif defined(__SSE2__)
-  constexpr int64_t kWidth = 2;
-#else
-  constexpr int64_t kWidth = 1;
-#endif
-  constexpr uintptr_t kAlign = kWidth * sizeof(double);
   int64_t i = 0;
+#if defined(__SSE2__)
+  constexpr uintptr_t kAlign = kNative * sizeof(double);
   for (; i < n && reinterpret_cast<uintptr_t>(dst + i) % kAlign != 0; ++i) dst[i] = src[i];
-  for (; i + kWidth <= n; i += kWidth) {
+  for (; i + kNative <= n; i += kNative) {
 #if defined(__AVX512F__)
     _mm512_stream_pd(dst + i, _mm512_loadu_pd(src + i));
 #elif defined(__AVX__)
     _mm256_stream_pd(dst + i, _mm256_loadu_pd(src + i));
-#elif defined(__SSE2__)
-    _mm_stream_pd(dst + i, _mm_loadu_pd(src + i));
 #else
-    dst[i] = src[i];
+    _mm_stream_pd(dst + i, _mm_loadu_pd(src + i));
 #endif
   }
+#endif
   for (; i < n; ++i) dst[i] = src[i];
 }
 
@@ -370,14 +370,7 @@ inline void two_sum8(Vec8 &hi, Vec8 &lo, Vec8 v) {
 
 // Comparisons and selections, unlike arithmetic, are lowered to scalar code
 // on vectors wider than the unit's registers (GCC 12), so the maximum runs on
-// vectors of the unit's own width.
-#if defined(__AVX512F__)
-constexpr int64_t kNative = 8;
-#elif defined(__AVX__)
-constexpr int64_t kNative = 4;
-#else
-constexpr int64_t kNative = 2;
-#endif
+// vectors of the unit's own width (kNative).
 typedef double VecN __attribute__((vector_size(kNative * sizeof(double))));
 typedef long long MaskN __attribute__((vector_size(kNative * sizeof(double))));
 

@@ -126,9 +126,10 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
   t.exp_shifted(logits.data(), shift, a_new.data(), len);
   t.axpy(zero.data(), s, q.data(), sq.data(), HUGE_VAL, len);
   t.exp_shifted(sq.data(), zero.data(), factor.data(), len);
-  for (int kernel = 0; kernel < 4; ++kernel) {
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool scale = variant % 2 != 0;  // key_scale, else key_column
+    const bool stream = variant >= 2;
     for (int accumulate = 0; accumulate < 2; ++accumulate) {
-      const bool stream = kernel >= 2;  // kernel % 2: key_column, key_scale
       // D far above every entry, so that no row is flagged.
       const double d0 = 0x1p80;
       const double guard = -7.0;
@@ -140,7 +141,7 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
       std::vector<unsigned char> flagged(len, 0);
       const att::kern::KeyBooks books{hi.data(),       lo.data(), err.data(), flagged.data(), delta,
                                       accumulate != 0, 0.0,       1.0,        stream};
-      if (kernel % 2 == 0) {
+      if (!scale) {
         const att::kern::KeyColumn k{kept.data(), logits.data(), shift, nullptr, 0.0, books};
         assert_int_equal(t.key_column(k, len), 0);
       } else {
@@ -151,9 +152,9 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
         assert_int_equal(r.zeros, 0);
       }
       for (int64_t i = 0; i < len; ++i) {
-        const double a = kernel % 2 == 0 ? a_new[i] : want[i] * factor[i];
+        const double a = scale ? want[i] * factor[i] : a_new[i];
         const double d = a - want[i];
-        assert_true(kept[i] == (kernel % 2 == 0 ? m[i] : a));
+        assert_true(kept[i] == (scale ? a : m[i]));
         assert_true(delta[i] == (accumulate ? 1.0 + d : d));
         assert_true(hi[i] == d0 + d);
         assert_int_equal(flagged[i], 0);

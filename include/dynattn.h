@@ -28,9 +28,10 @@
  *     non-const handle need exclusive access to it. Distinct handles are
  *     independent. OpenBLAS runs its own thread pool inside init and rebuilds,
  *     and a blocked computation large enough to gain from it (a streamed init
- *     or rebuild, att_attention()) splits its element-wise work among
- *     helper threads, as many as OpenBLAS uses, for the length of the call
- *     (set OPENBLAS_NUM_THREADS=1 if the application runs its own threads).
+ *     or rebuild, att_attention()) splits its row blocks among helper
+ *     threads, as many threads in all as OpenBLAS uses, for the length of
+ *     the call (set OPENBLAS_NUM_THREADS=1 if the application runs its own
+ *     threads).
  *   - Complexity is stated with n = rows, d = columns and k = the lazy limit
  *     (the number of pending updates after which they are folded in).
  *
@@ -941,11 +942,11 @@ typedef enum att_mask {
  * Exact static attention: out = D^-1 exp(s Q K^T) V, D = diag(exp(s Q K^T) 1),
  * with masked pairs left out of both sums.
  *
- * Computed in tiles of at most 512 queries x 1024 keys with an online
- * (running-maximum) softmax: the logits of each tile come from one dgemm, are
- * shifted by the running maximum before exponentiation, and the
- * partial sums are rescaled when the maximum grows, so no exponential
- * overflows and the n_q x n_kv matrix is never formed.
+ * Computed in blocks of at most 192 queries, each in tiles of at most 256
+ * keys, with an online (running-maximum) softmax: the logits of each tile
+ * come from one matrix product, are shifted by the running maximum before
+ * exponentiation, and the partial sums are rescaled when the maximum grows,
+ * so no exponential overflows and the n_q x n_kv matrix is never formed.
  *
  * @param[in] n_q, n_kv, d_k, d_v  Q is n_q x d_k, K is n_kv x d_k, V is
  *                n_kv x d_v, out is n_q x d_v; all >= 1.
@@ -965,14 +966,15 @@ typedef enum att_mask {
  *         ATT_MAX_LOGIT); ATT_E_NOMEM. On failure out is untouched.
  * Accuracy: |out - exact| <= about 1e-13 max_c |V[c][j]| (att_query():
  *         about 1e-12) plus the effect of rounding the logits themselves.
- * Memory: one tile of at most 512 x 1024 doubles plus O(512 (d_v + 2)),
- *         nothing of size n_q x n_kv.
+ * Memory: per thread one tile of at most 192 x 256 doubles and a block's
+ *         queries (192 x d_k), plus O(192 threads (d_v + 2)); nothing of size
+ *         n_q x n_kv.
  * Complexity: 2 n_q n_kv (d_k + d_v) flops at matrix-multiply speed and
  *         n_q n_kv exponentials (about half of both with a causal mask when
  *         n_q = n_kv).
- * Thread-safe (touches no shared state); OpenBLAS may use its own threads,
- * and a call of at least about 2^18 logits splits its element-wise work
- * among helper threads that end with the call (see the top of this file).
+ * Thread-safe (touches no shared state); a call of at least about 2^18
+ * logits splits its row blocks among helper threads that end with the call
+ * (see the top of this file).
  * @since 0.2.0
  */
 ATT_API att_status att_attention(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,

@@ -332,7 +332,7 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
 
 // Rows [i0, i0 + count) from Q K^T: shifts, A, D, C0 = A V0, and no pending
 // key contribution left for them. The error bound restarts at a fresh row's.
-// Returns the first row with a logit that is not finite or exceeds `limit`
+// Returns a row with a logit that is not finite or exceeds `limit`
 // in magnitude (its rows are then unusable), or -1.
 int64_t DynamicAttention::compute_rows(int64_t i0, int64_t count, double limit) {
   const int64_t bad = store_->compute_rows_and_multiply(

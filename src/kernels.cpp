@@ -102,5 +102,6 @@ void add_columns(const double *const *cols, int64_t count, double c, double *out
   table().add_columns(cols, count, c, out, n);
 }
 void stream_zero(double *a, int64_t n) { table().stream_zero(a, n); }
+void panel_product(const PanelProduct &g) { table().panel_product(g); }
 
 }  // namespace att::kern

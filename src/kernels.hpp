@@ -107,6 +107,30 @@ double exp_sum(const double *x, double shift, double *a, int64_t n);
 // pending key term (KeyBooks): for the term's rows that do not see the key.
 void stream_zero(double *a, int64_t n);
 
+// The matrix products of the tiled softmax (SoftmaxTiles): c = alpha a b, or
+// c + alpha a b when `accumulate`, with c m x nb (column-major, leading
+// dimension ldc), a m x k (column-major, leading dimension lda: contiguous
+// along m, as the kernel reads it in vectors) and b k x nb with entry (p, j)
+// at b[p * bp + j * bj] (any layout: the kernel broadcasts its entries one at
+// a time). Each entry of c is one dot product summed over p in order, then
+// multiplied by alpha (and added to c): its value depends only on its row of
+// a and its column of b, never on where the entry sits. The kernel reads a's
+// rows up to m rounded up to kPanelPad (the caller pads a; those rows never
+// reach c), and none of the arrays may overlap c.
+constexpr int64_t kPanelPad = 24;
+struct PanelProduct {
+  int64_t m, nb, k;
+  double alpha;
+  const double *a;
+  int64_t lda;
+  const double *b;
+  int64_t bp, bj;
+  bool accumulate;
+  double *c;
+  int64_t ldc;
+};
+void panel_product(const PanelProduct &g);
+
 // out[i] += c * (cols[0][i] + ... + cols[count - 1][i]). Columns that come
 // from memory arrive faster read side by side than one after the other (the
 // kernel reads up to four at a time), and out is read and written once per

@@ -461,13 +461,100 @@ double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
   return sum + comp;
 }
 
+// a * b + c lane by lane: one rounding where the unit has fused multiply-add
+// (the library builds with -ffp-contract=off, so it is asked for by name),
+// two otherwise.
+inline VecN multiply_add(VecN a, VecN b, VecN c) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<VecN>(_mm512_fmadd_pd(
+      reinterpret_cast<__m512d>(a), reinterpret_cast<__m512d>(b), reinterpret_cast<__m512d>(c)));
+#elif defined(__FMA__)
+  return reinterpret_cast<VecN>(_mm256_fmadd_pd(
+      reinterpret_cast<__m256d>(a), reinterpret_cast<__m256d>(b), reinterpret_cast<__m256d>(c)));
+#else
+  return a * b + c;
+#endif
+}
+
+// panel_product's register tile: kPanelVectors vectors of a's rows times
+// kPanelCols columns of b, 24 accumulators of the unit's 32 registers with
+// AVX-512 and 12 of 16 below it, which leaves room for a's vectors and one
+// broadcast of b.
+constexpr int64_t kPanelVectors = 3;
+constexpr int64_t kPanelRows = kPanelVectors * kNative;
+constexpr int64_t kPanelCols = kNative == 8 ? 8 : 4;
+static_assert(kPanelPad % kPanelRows == 0, "a tile past a's last row stays in its padding");
+
+// The register tile at rows [i, i + kPanelRows) and columns [j, j +
+// kPanelCols) of c. A tile past the edge reads a's rows up to i + kPanelRows
+// all the same (the padding) and b's last column again, and stores only the
+// entries inside c.
+inline void panel_tile(const PanelProduct &g, int64_t i, int64_t j) {
+  VecN acc[kPanelVectors][kPanelCols];
+#pragma GCC unroll 8
+  for (int64_t t = 0; t < kPanelCols; ++t)
+#pragma GCC unroll 3
+    for (int64_t v = 0; v < kPanelVectors; ++v) acc[v][t] = VecN{};
+  const double *bcol[kPanelCols];
+#pragma GCC unroll 8
+  for (int64_t t = 0; t < kPanelCols; ++t) bcol[t] = g.b + (j + t < g.nb ? j + t : g.nb - 1) * g.bj;
+  const double *a = g.a + i;
+  for (int64_t p = 0; p < g.k; ++p, a += g.lda) {
+    VecN av[kPanelVectors];
+#pragma GCC unroll 3
+    for (int64_t v = 0; v < kPanelVectors; ++v) av[v] = load<VecN>(a + v * kNative);
+#pragma GCC unroll 8
+    for (int64_t t = 0; t < kPanelCols; ++t) {
+      const VecN bb = VecN{} + bcol[t][p * g.bp];
+#pragma GCC unroll 3
+      for (int64_t v = 0; v < kPanelVectors; ++v) acc[v][t] = multiply_add(av[v], bb, acc[v][t]);
+    }
+  }
+  const int64_t rows = g.m - i < kPanelRows ? g.m - i : kPanelRows;
+  const int64_t cols = g.nb - j < kPanelCols ? g.nb - j : kPanelCols;
+  if (rows == kPanelRows) {
+#pragma GCC unroll 8
+    for (int64_t t = 0; t < kPanelCols; ++t) {
+      if (t == cols) break;
+      double *c = g.c + i + (j + t) * g.ldc;
+#pragma GCC unroll 3
+      for (int64_t v = 0; v < kPanelVectors; ++v) {
+        VecN x = acc[v][t] * g.alpha;
+        if (g.accumulate) x += load<VecN>(c + v * kNative);
+        __builtin_memcpy(c + v * kNative, &x, sizeof x);
+      }
+    }
+    return;
+  }
+  // The last rows of c: the same values through a buffer.
+  double part[kPanelRows * kPanelCols];
+  for (int64_t t = 0; t < kPanelCols; ++t)
+    for (int64_t v = 0; v < kPanelVectors; ++v) {
+      const VecN x = acc[v][t] * g.alpha;
+      __builtin_memcpy(part + t * kPanelRows + v * kNative, &x, sizeof x);
+    }
+  for (int64_t t = 0; t < cols; ++t) {
+    double *c = g.c + i + (j + t) * g.ldc;
+    for (int64_t r = 0; r < rows; ++r)
+      c[r] = g.accumulate ? c[r] + part[t * kPanelRows + r] : part[t * kPanelRows + r];
+  }
+}
+
+// Column blocks of b outside, so that one block's entries stay in L1 while
+// the tiles walk down a.
+void isa_panel_product(const PanelProduct &g) {
+  for (int64_t j = 0; j < g.nb; j += kPanelCols)
+    for (int64_t i = 0; i < g.m; i += kPanelRows) panel_tile(g, i, j);
+}
+
 }  // namespace
 }  // namespace att::kern
 
 // Defines the unit's table.
-#define ATT_DEFINE_KERNEL_TABLE(table)                                                            \
-  const ::att::kern::Table table = {                                                              \
-      ::att::kern::isa_exp_offset,     ::att::kern::isa_axpy,       ::att::kern::isa_running_max, \
-      ::att::kern::isa_exp_accumulate, ::att::kern::isa_key_scale,  ::att::kern::isa_key_column,  \
-      ::att::kern::isa_exp_shifted,    ::att::kern::isa_max_of,     ::att::kern::isa_exp_sum,     \
-      ::att::kern::isa_add_columns,    ::att::kern::isa_stream_zero}
+#define ATT_DEFINE_KERNEL_TABLE(table)                                                             \
+  const ::att::kern::Table table = {::att::kern::isa_exp_offset,  ::att::kern::isa_axpy,           \
+                                    ::att::kern::isa_running_max, ::att::kern::isa_exp_accumulate, \
+                                    ::att::kern::isa_key_scale,   ::att::kern::isa_key_column,     \
+                                    ::att::kern::isa_exp_shifted, ::att::kern::isa_max_of,         \
+                                    ::att::kern::isa_exp_sum,     ::att::kern::isa_add_columns,    \
+                                    ::att::kern::isa_stream_zero, ::att::kern::isa_panel_product}

@@ -19,6 +19,7 @@ struct Table {
   double (*exp_sum)(const double *, double, double *, int64_t);
   void (*add_columns)(const double *const *, int64_t, double, double *, int64_t);
   void (*stream_zero)(double *, int64_t);
+  void (*panel_product)(const PanelProduct &);
 };
 
 extern const Table kGenericTable;

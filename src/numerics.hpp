@@ -57,8 +57,9 @@ constexpr double kRowTolerance = 0x1p-40;
 //  - a freshly computed row (compensated row sum, one rounding of C0);
 constexpr double kFreshCharge = 2.0;
 //  - a row computed in key tiles with a running maximum (SoftmaxTiles) takes
-//    one more, for rounding each tile's compensated sum before the tiles'
-//    sums are added exactly, and kRescaleCharge for each time a later tile
+//    one more, for the additions of its compensated sum's low part (every
+//    weight enters the sum by TwoSum; they round far less than this), and
+//    kRescaleCharge for each time a later tile
 //    raised the maximum and the partial D and C0 were multiplied by
 //    exp(old - new) (rounding of the factor and of the products);
 constexpr double kTileCharge = 1.0;

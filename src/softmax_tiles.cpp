@@ -13,133 +13,180 @@
 namespace att {
 namespace {
 
-// Keys of [c0, c0 + bk) that query row i sees.
-int64_t visible_keys(const TileOperands &ops, int64_t i, int64_t c0, int64_t bk) {
-  return std::clamp<int64_t>(ops.mask.key_end(i, ops.K.rows) - c0, 0, bk);
+constexpr double kNone = -std::numeric_limits<double>::infinity();
+
+int64_t padded(int64_t rows) {
+  return (rows + kern::kPanelPad - 1) / kern::kPanelPad * kern::kPanelPad;
 }
 
-// Helper threads for a call that exponentiates about rows x keys entries:
-// none below a few hundred microseconds of work, where starting a thread
-// would cost more than it saves.
-int helpers_for(int64_t rows, int64_t keys) {
+// Threads for a call on about rows x keys logits: the caller alone below a
+// few hundred microseconds of work, where starting a thread would cost more
+// than it saves, else as many as OpenBLAS uses (the application's choice of
+// how many cores the library's numerics may take).
+int threads_for(int64_t rows, int64_t keys) {
   constexpr int64_t kParallelEntries = int64_t{1} << 18;
-  return rows * keys >= kParallelEntries ? blas::threads() - 1 : 0;
+  return rows * keys >= kParallelEntries ? std::max(blas::threads(), 1) : 1;
 }
 
-// Rows per chunk of a tile's element-wise loop that a thread takes at once.
-constexpr int64_t kRowChunk = 16;
-
-// (hi, lo) += s with no rounding error (TwoSum).
-void add_exact(double &hi, double &lo, double s) {
-  const double t = hi + s;
-  const double ss = t - hi;
-  lo += (hi - (t - ss)) + (s - ss);
-  hi = t;
-}
+// The distance between consecutive rows and columns of a view.
+int64_t row_stride(const ConstView &m) { return m.row_major ? m.ld : 1; }
+int64_t col_stride(const ConstView &m) { return m.row_major ? 1 : m.ld; }
 
 }  // namespace
 
-SoftmaxTiles::SoftmaxTiles(int64_t n_q, int64_t n_kv)
-    : bq_max_(std::min(n_q, kQueryTile)),
-      bk_max_(std::min(n_kv, kKeyTile)),
-      tile_(bq_max_ * bk_max_),
-      hi_(bq_max_),
-      lo_(bq_max_),
-      rescales_(bq_max_) {}
+SoftmaxTiles::Slot::Slot(int64_t rows, int64_t keys, int64_t d_k)
+    : queries(padded(rows) * d_k),
+      tile(padded(rows) * keys),
+      tile_max(rows),
+      hi(rows),
+      lo(rows),
+      rescales(rows) {}
 
-int64_t SoftmaxTiles::bytes_for(int64_t n_q, int64_t n_kv) {
-  const int64_t bq = std::min(n_q, kQueryTile), bk = std::min(n_kv, kKeyTile);
-  return static_cast<int64_t>(sizeof(double)) * (bq * bk + 3 * bq);
+SoftmaxTiles::SoftmaxTiles(int64_t n_q, int64_t n_kv, int64_t d_k)
+    : bq_max_(std::min(n_q, kQueryBlock)), bk_max_(std::min(n_kv, kKeyTile)) {
+  const int64_t slots =
+      std::min<int64_t>(std::max(blas::threads(), 1), padded(n_q) / kern::kPanelPad);
+  slots_.reserve(static_cast<size_t>(slots));
+  for (int64_t s = 0; s < slots; ++s) slots_.emplace_back(bq_max_, bk_max_, d_k);
 }
 
-template <class Row>
-void SoftmaxTiles::sweep_keys(const TileOperands &ops, WorkerTeam &team, int64_t i, int64_t bq,
-                              double *acc, int64_t ld, const Row &row) {
-  // key_end grows with the row: the tile's last row sees the most keys.
+int64_t SoftmaxTiles::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
+  const int64_t bq = std::min(n_q, kQueryBlock), bk = std::min(n_kv, kKeyTile);
+  const int64_t slots =
+      std::min<int64_t>(std::max(blas::threads(), 1), padded(n_q) / kern::kPanelPad);
+  return slots * static_cast<int64_t>(sizeof(double)) * (padded(bq) * (d_k + bk) + 4 * bq);
+}
+
+template <class Block>
+void SoftmaxTiles::run_blocks(int64_t count, int64_t keys, const Block &block) {
+  const int64_t threads =
+      std::min<int64_t>(threads_for(count, keys), static_cast<int64_t>(slots_.size()));
+  // Blocks small enough that every thread gets one, as large as the slots.
+  const int64_t rows = std::min(bq_max_, padded((count + threads - 1) / threads));
+  const int64_t blocks = (count + rows - 1) / rows;
+  WorkerTeam team(static_cast<int>(std::min(threads, blocks)) - 1);
+  team.run(blocks, 1, [&](int64_t begin, int64_t end, int worker) {
+    for (int64_t b = begin; b < end; ++b)
+      block(slots_[static_cast<size_t>(worker)], b * rows, std::min(rows, count - b * rows));
+  });
+}
+
+template <class Weigh>
+bool SoftmaxTiles::sweep_keys(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
+                              double *acc, int64_t ld, const Weigh &weigh) {
+  const int64_t d_k = ops.Q.cols, pad = padded(bq);
+  // The block's queries as the first product's a, the padding rows 0.
+  double *queries = slot.queries.data();
+  for (int64_t p = 0; p < d_k; ++p) {
+    for (int64_t r = 0; r < bq; ++r) queries[r + p * pad] = ops.Q(i + r, p);
+    std::fill(queries + bq + p * pad, queries + pad + p * pad, 0.0);
+  }
+  // key_end grows with the row: the block's last row sees the most keys.
   const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows);
-  double *tile = tile_.data();
+  double *tile = slot.tile.data();
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
-    // tile (bk x bq) = s K[c0 : c0 + bk, :] Q[i : i + bq, :]^T
-    blas::gemm(ops.K.as_col_major(blas::Op::N), ops.Q.as_col_major(blas::Op::T), bk, bq, ops.Q.cols,
-               ops.scale, ops.K.row_pointer(c0), ops.K.ld, ops.Q.row_pointer(i), ops.Q.ld, 0.0,
-               tile, bk);
-    team.run(bq, kRowChunk, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        double *x = tile + r * bk;
-        const int64_t visible = visible_keys(ops, i + r, c0, bk);
-        std::fill(x + visible, x + bk, 0.0);  // keys the row does not see
-        if (visible > 0) row(r, x, visible);
-      }
-    });
-    // acc (bq x cols) = tile^T V[c0 : c0 + bk, :] (+ acc after the first tile)
-    blas::gemm(blas::Op::T, ops.V.as_col_major(blas::Op::N), bq, ops.V.cols, bk, 1.0, tile, bk,
-               ops.V.row_pointer(c0), ops.V.ld, c0 == 0 ? 0.0 : 1.0, acc, ld);
+    // tile (pad x bk) = s Q[i : i + pad, :] K[c0 : c0 + bk, :]^T
+    kern::panel_product({pad, bk, d_k, ops.scale, queries, pad, &ops.K(c0, 0), col_stride(ops.K),
+                         row_stride(ops.K), false, tile, pad});
+    if (!weigh(c0, bk, tile, pad)) return false;
+    // acc (bq x cols) (+)= tile V[c0 : c0 + bk, :]
+    kern::panel_product({bq, ops.V.cols, bk, 1.0, tile, pad, &ops.V(c0, 0), row_stride(ops.V),
+                         col_stride(ops.V), c0 > 0, acc, ld});
   }
+  return true;
+}
+
+int64_t SoftmaxTiles::compute_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
+                                    double limit, double *top, double *row_sum, double *err,
+                                    double *acc, int64_t ld) {
+  const int64_t cols = ops.V.cols;
+  double *hi = slot.hi.data(), *lo = slot.lo.data(), *tile_max = slot.tile_max.data();
+  int64_t *rescales = slot.rescales.data();
+  std::fill(top, top + bq, kNone);
+  std::fill(hi, hi + bq, 0.0);
+  std::fill(lo, lo + bq, 0.0);
+  std::fill(rescales, rescales + bq, int64_t{0});
+  int64_t bad = -1;
+  const bool done =
+      sweep_keys(ops, slot, i, bq, acc, ld, [&](int64_t c0, int64_t bk, double *tile, int64_t ldt) {
+        // Each key's column holds the rows that see it after those that do not.
+        std::fill(tile_max, tile_max + bq, kNone);
+        bool flagged = false;
+        for (int64_t c = 0; c < bk; ++c) {
+          const int64_t h = ops.mask.hidden_rows(c0 + c, i, bq);
+          flagged |= kern::running_max(tile + c * ldt + h, tile_max + h, limit, bq - h);
+        }
+        if (flagged) {
+          for (int64_t r = 0; r < bq && bad < 0; ++r) {
+            const int64_t visible =
+                std::clamp<int64_t>(ops.mask.key_end(i + r, ops.K.rows) - c0, 0, bk);
+            for (int64_t c = 0; c < visible; ++c)
+              if (!(std::fabs(tile[r + c * ldt]) <= limit)) bad = i + r;
+          }
+          return false;
+        }
+        // Every row sees key 0, so a row with a maximum already has the first
+        // tile in acc: a higher maximum rescales what was summed under the old.
+        for (int64_t r = 0; r < bq; ++r) {
+          if (!(tile_max[r] > top[r])) continue;
+          if (top[r] > kNone) {
+            const double arg = top[r] - tile_max[r];
+            const double f = arg < num::kExpFloor ? 0.0 : std::exp(arg);
+            hi[r] *= f;
+            lo[r] *= f;
+            for (int64_t j = 0; j < cols; ++j) acc[r + j * ld] *= f;
+            ++rescales[r];
+          }
+          top[r] = tile_max[r];
+        }
+        for (int64_t c = 0; c < bk; ++c) {
+          double *x = tile + c * ldt;
+          const int64_t h = ops.mask.hidden_rows(c0 + c, i, bq);
+          std::fill(x, x + h, 0.0);
+          kern::exp_accumulate(x + h, top + h, x + h, hi + h, lo + h, bq - h);
+        }
+        return true;
+      });
+  if (!done) return bad;
+  for (int64_t r = 0; r < bq; ++r) {
+    row_sum[r] = hi[r] + lo[r];
+    if (err != nullptr)
+      err[r] = (num::kFreshCharge + num::kTileCharge +
+                num::kRescaleCharge * static_cast<double>(rescales[r])) *
+               num::kUnitRoundoff * row_sum[r];
+  }
+  return -1;
 }
 
 int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count, double limit,
                               double *shift, double *row_sum, double *err, double *acc,
                               int64_t ld) {
-  constexpr double kNone = -std::numeric_limits<double>::infinity();
-  const int64_t cols = ops.V.cols;
-  double *hi = hi_.data(), *lo = lo_.data();
-  int64_t *rescales = rescales_.data();
-  WorkerTeam team(helpers_for(count, ops.K.rows));
-  for (int64_t r0 = 0; r0 < count; r0 += bq_max_) {
-    const int64_t bq = std::min(bq_max_, count - r0);
-    double *top = shift + r0;
-    double *out = acc + r0;
-    std::fill(top, top + bq, kNone);
-    std::fill(hi, hi + bq, 0.0);
-    std::fill(lo, lo + bq, 0.0);
-    std::fill(rescales, rescales + bq, 0);
-    std::atomic<int64_t> bad{bq};  // the tile's first row with a bad logit
-    sweep_keys(ops, team, i0 + r0, bq, out, ld, [&](int64_t r, double *x, int64_t visible) {
-      bool flagged = false;
-      const double m = kern::max_of(x, limit, &flagged, visible);
-      if (flagged) {
-        int64_t first = bad.load();
-        while (r < first && !bad.compare_exchange_weak(first, r)) {
-        }
-        std::fill(x, x + visible, 0.0);
-        return;
-      }
-      // Every row sees key 0, so a row with a maximum already has the first
-      // tile in out: a higher maximum rescales what was summed under the old.
-      if (m > top[r] && top[r] > kNone) {
-        const double arg = top[r] - m;
-        const double f = arg < num::kExpFloor ? 0.0 : std::exp(arg);
-        hi[r] *= f;
-        lo[r] *= f;
-        for (int64_t j = 0; j < cols; ++j) out[r + j * ld] *= f;
-        ++rescales[r];
-      }
-      top[r] = std::max(top[r], m);
-      add_exact(hi[r], lo[r], kern::exp_sum(x, top[r], x, visible));
-    });
-    if (bad.load() < bq) return i0 + r0 + bad.load();
-    for (int64_t r = 0; r < bq; ++r) {
-      row_sum[r0 + r] = hi[r] + lo[r];
-      if (err != nullptr)
-        err[r0 + r] = (num::kFreshCharge + num::kTileCharge +
-                       num::kRescaleCharge * static_cast<double>(rescales[r])) *
-                      num::kUnitRoundoff * row_sum[r0 + r];
-    }
-  }
-  return -1;
+  std::atomic<int64_t> bad{-1};
+  run_blocks(count, ops.K.rows, [&](Slot &slot, int64_t r0, int64_t bq) {
+    const int64_t row = compute_block(ops, slot, i0 + r0, bq, limit, shift + r0, row_sum + r0,
+                                      err != nullptr ? err + r0 : nullptr, acc + r0, ld);
+    if (row >= 0) bad.store(row);
+  });
+  return bad.load();
 }
 
 void SoftmaxTiles::multiply(const TileOperands &ops, const double *shift, int64_t i0, int64_t count,
                             double *acc, int64_t ld) {
-  WorkerTeam team(helpers_for(count, ops.K.rows));
-  for (int64_t r0 = 0; r0 < count; r0 += bq_max_) {
-    const double *row_shift = shift + r0;
-    sweep_keys(ops, team, i0 + r0, std::min(bq_max_, count - r0), acc + r0, ld,
-               [&](int64_t r, double *x, int64_t visible) {
-                 kern::exp_offset(x, row_shift[r], x, visible);
+  run_blocks(count, ops.K.rows, [&](Slot &slot, int64_t r0, int64_t bq) {
+    const int64_t i = i0 + r0;
+    const double *top = shift + r0;
+    sweep_keys(ops, slot, i, bq, acc + r0, ld,
+               [&](int64_t c0, int64_t bk, double *tile, int64_t ldt) {
+                 for (int64_t c = 0; c < bk; ++c) {
+                   double *x = tile + c * ldt;
+                   const int64_t h = ops.mask.hidden_rows(c0 + c, i, bq);
+                   std::fill(x, x + h, 0.0);
+                   kern::exp_shifted(x + h, top + h, x + h, bq - h);
+                 }
+                 return true;
                });
-  }
+  });
 }
 
 }  // namespace att

@@ -1,21 +1,28 @@
 // Rows of the attention kernel times V, exp(s Q K^T - shift) V, computed in
-// tiles of at most kQueryTile queries x kKeyTile keys: the one blocked
-// computation behind the static attention and the streamed store. A tile's
-// logits come from one dgemm into a buffer that stays in cache while its
-// rows are validated and exponentiated, and go into the product with V by a
-// second dgemm; nothing of size n_q x n_kv ever exists, and every logit is
-// read from memory once.
+// blocks of query rows that the threads of a WorkerTeam take in turn, each
+// block in tiles of kKeyTile keys: the one blocked computation behind the
+// static attention and the streamed store. A tile's logits come from one
+// matrix product (kern::panel_product) into the thread's own buffer, which
+// stays in the core's cache while they are validated and exponentiated and
+// while a second product multiplies them into V; nothing of size n_q x n_kv
+// ever exists, and every logit is computed once.
+//
+// The products are the library's own rather than dgemm's: each thread runs
+// whole blocks, products and exponentials alike, so no work is handed
+// between OpenBLAS's threads and the library's between the steps of a tile
+// (docs/PERFORMANCE.md, "Streamed storage": on a 2-core machine those
+// handovers, and OpenBLAS's idle threads yielding on the core the library's
+// helper needs, cost a third of the init).
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "buffer.hpp"
 #include "key_mask.hpp"
 #include "matrix_view.hpp"
 
 namespace att {
-
-class WorkerTeam;
 
 // The inputs: Q (n_q x d_k), K (n_kv x d_k), V (n_kv x cols), in either
 // layout, the logit scale and the mask.
@@ -29,16 +36,18 @@ struct TileOperands {
 
 class SoftmaxTiles {
  public:
-  // 512 x 1024 doubles (4 MiB): both dgemms of a tile run near OpenBLAS's
-  // peak on two cores (docs/ALGORITHMS.md, docs/PERFORMANCE.md), and one
-  // query row's part of a tile (8 KiB) stays in L1 between its passes.
-  static constexpr int64_t kQueryTile = 512;
-  static constexpr int64_t kKeyTile = 1024;
+  // A thread's tile of 192 query rows x 256 keys (384 KiB) and its block's
+  // queries (96 KiB at d_k = 64) stay in a core's L2 cache (1 MiB on the
+  // development machine) from the product that makes the logits to the one
+  // that multiplies them into V; the query rows are a multiple of
+  // kern::kPanelPad.
+  static constexpr int64_t kQueryBlock = 192;
+  static constexpr int64_t kKeyTile = 256;
 
-  // Buffers for calls on at most n_q query rows and n_kv keys (throws
-  // std::bad_alloc).
-  SoftmaxTiles(int64_t n_q, int64_t n_kv);
-  static int64_t bytes_for(int64_t n_q, int64_t n_kv);
+  // Buffers for calls on at most n_q query rows, n_kv keys and d_k features,
+  // for as many threads as OpenBLAS uses now (throws std::bad_alloc).
+  SoftmaxTiles(int64_t n_q, int64_t n_kv, int64_t d_k);
+  static int64_t bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k);
 
   // Query rows [i0, i0 + count), in one pass over the keys with a running
   // maximum: shift[r] = the row's largest visible logit, row_sum[r] = the
@@ -48,9 +57,9 @@ class SoftmaxTiles {
   // and product are multiplied by exp(old - new). err, when not null,
   // receives each row's error bound (numerics.hpp: kFreshCharge +
   // kTileCharge + kRescaleCharge per rescale, times u row_sum). Every
-  // pointer points at row i0's entry. Returns the first row with a visible
-  // logit that is NaN or exceeds `limit` in magnitude (the rows' outputs
-  // are then unusable), or -1.
+  // pointer points at row i0's entry. Returns a row with a visible logit
+  // that is NaN or exceeds `limit` in magnitude (the rows' outputs are then
+  // unusable), or -1.
   int64_t compute(const TileOperands &ops, int64_t i0, int64_t count, double limit, double *shift,
                   double *row_sum, double *err, double *acc, int64_t ld);
 
@@ -60,20 +69,36 @@ class SoftmaxTiles {
                 double *acc, int64_t ld);
 
  private:
+  // One thread's buffers.
+  struct Slot {
+    Slot(int64_t rows, int64_t keys, int64_t d_k);
+    Array<double> queries;  // the block's rows of Q: padded rows x d_k, column-major
+    Array<double> tile;     // padded rows x keys: a tile's logits, then its weights
+    Array<double> tile_max, hi, lo;
+    Array<int64_t> rescales;
+  };
+
+  // Runs block(slot, r0, rows) over the row blocks of [0, count) on a team
+  // of as many threads as the work and the slots allow.
+  template <class Block>
+  void run_blocks(int64_t count, int64_t keys, const Block &block);
+
   // For each key tile of the query rows [i, i + bq): the tile's logits into
-  // tile_ (bk x bq; column r holds row i + r's logits of the tile's keys,
-  // 0 for the keys it does not see), row(r, x, visible) for every row that
-  // sees at least one of them, on the team's threads (x: the column; the
-  // row may rewrite its first `visible` entries, which then multiply V),
-  // and acc (bq x cols) = tile_^T V[tile's keys, :], summed over the tiles.
-  template <class Row>
-  void sweep_keys(const TileOperands &ops, WorkerTeam &team, int64_t i, int64_t bq, double *acc,
-                  int64_t ld, const Row &row);
+  // slot.tile (column c holds key c0 + c's logits for the block's rows, the
+  // rows that do not see the key first), weigh(c0, bk, tile, ld) (which
+  // turns them into weights, 0 for the rows that do not see the key, or
+  // returns false to stop), then acc (bq x cols) += weights V[tile's keys,
+  // :], the first tile storing instead of adding. Returns false when weigh
+  // did.
+  template <class Weigh>
+  bool sweep_keys(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq, double *acc,
+                  int64_t ld, const Weigh &weigh);
+
+  int64_t compute_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq, double limit,
+                        double *shift, double *row_sum, double *err, double *acc, int64_t ld);
 
   int64_t bq_max_, bk_max_;
-  Array<double> tile_;
-  Array<double> hi_, lo_;    // per query row of a tile: compensated sum
-  Array<int64_t> rescales_;  // per query row of a tile
+  std::vector<Slot> slots_;
 };
 
 }  // namespace att

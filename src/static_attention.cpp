@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "blas.hpp"
 #include "buffer.hpp"
 #include "error.hpp"
 #include "softmax_tiles.hpp"
@@ -41,21 +42,23 @@ double check_attention_arguments(const ConstView &Q, const ConstView &K, const C
 void static_attention(const ConstView &Q, const ConstView &K, const ConstView &V, double scale,
                       bool causal, const MutView &out) {
   const int64_t n_q = Q.rows, n_kv = K.rows, d_v = V.cols;
-  const int64_t bq_max = std::min(n_q, SoftmaxTiles::kQueryTile);
   const TileOperands ops{Q, K, V, scale, KeyMask{causal, n_kv - n_q}};
+  // Rows per call: a block for each of the threads.
+  const int64_t chunk =
+      std::min(n_q, SoftmaxTiles::kQueryBlock * std::max<int64_t>(blas::threads(), 1));
 
   // Everything is allocated before the first write to out.
-  SoftmaxTiles tiles(bq_max, n_kv);
-  Array<double> acc(bq_max * d_v);  // bq x d_v, column-major
-  Array<double> shift(bq_max), row_sum(bq_max);
+  SoftmaxTiles tiles(chunk, n_kv, Q.cols);
+  Array<double> acc(chunk * d_v);  // chunk x d_v, column-major
+  Array<double> shift(chunk), row_sum(chunk);
 
-  for (int64_t i0 = 0; i0 < n_q; i0 += bq_max) {
-    const int64_t bq = std::min(bq_max, n_q - i0);
+  for (int64_t i0 = 0; i0 < n_q; i0 += chunk) {
+    const int64_t rows = std::min(chunk, n_q - i0);
     // The logits were bounded by check_attention_arguments: no row fails.
-    tiles.compute(ops, i0, bq, HUGE_VAL, shift.data(), row_sum.data(), nullptr, acc.data(), bq);
+    tiles.compute(ops, i0, rows, HUGE_VAL, shift.data(), row_sum.data(), nullptr, acc.data(), rows);
     // row_sum >= 1: the row's maximum contributes exp(0).
-    for (int64_t i = 0; i < bq; ++i)
-      for (int64_t j = 0; j < d_v; ++j) out(i0 + i, j) = acc[i + j * bq] / row_sum[i];
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < d_v; ++j) out(i0 + i, j) = acc[i + j * rows] / row_sum[i];
   }
 }
 

@@ -29,7 +29,7 @@ StreamedStore::StreamedStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mas
       n_kv_(n_kv),
       d_k_(d_k),
       mask_(mask),
-      tiles_(n_q, n_kv),
+      tiles_(n_q, n_kv, d_k),
       row_scratch_(n_kv),
       key_block_(kColumnBlock * d_k) {}
 
@@ -38,7 +38,7 @@ std::unique_ptr<KernelStore> StreamedStore::clone() const {
 }
 
 int64_t StreamedStore::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
-  return SoftmaxTiles::bytes_for(n_q, n_kv) +
+  return SoftmaxTiles::bytes_for(n_q, n_kv, d_k) +
          static_cast<int64_t>(sizeof(double)) * (n_kv + kColumnBlock * d_k);
 }
 

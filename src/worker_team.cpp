@@ -10,7 +10,7 @@ WorkerTeam::WorkerTeam(int helpers) {
   // On the first refusal the team keeps the helpers it has.
   try {
     helpers_.reserve(static_cast<size_t>(helpers > 0 ? helpers : 0));
-    for (int h = 0; h < helpers; ++h) helpers_.emplace_back(&WorkerTeam::serve, this);
+    for (int h = 0; h < helpers; ++h) helpers_.emplace_back(&WorkerTeam::serve, this, h + 1);
   } catch (const std::system_error &) {
   } catch (const std::bad_alloc &) {
   }
@@ -27,7 +27,7 @@ WorkerTeam::~WorkerTeam() {
 
 void WorkerTeam::run(int64_t n, int64_t chunk, Part part) {
   if (helpers_.empty()) {
-    part(0, n);
+    part(0, n, 0);
     return;
   }
   {
@@ -40,22 +40,22 @@ void WorkerTeam::run(int64_t n, int64_t chunk, Part part) {
     ++round_;
   }
   wake_.notify_all();
-  work();
+  work(0);
   std::unique_lock<std::mutex> lock(mutex_);
   finished_.wait(lock, [this] { return busy_ == 0; });
 }
 
 // Takes chunks of the current round until none is left. part_, n_ and
 // chunk_ do not change while a round runs.
-void WorkerTeam::work() {
+void WorkerTeam::work(int worker) {
   for (;;) {
     const int64_t begin = next_.fetch_add(chunk_);
     if (begin >= n_) return;
-    (*part_)(begin, std::min(n_, begin + chunk_));
+    (*part_)(begin, std::min(n_, begin + chunk_), worker);
   }
 }
 
-void WorkerTeam::serve() {
+void WorkerTeam::serve(int worker) {
   uint64_t seen = 0;
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
@@ -63,7 +63,7 @@ void WorkerTeam::serve() {
     if (stop_) return;
     seen = round_;
     lock.unlock();
-    work();
+    work(worker);
     lock.lock();
     if (--busy_ == 0) finished_.notify_one();
   }

@@ -1,9 +1,8 @@
-// A team of threads for the element-wise work between two dgemms: loops over
-// independent rows are split between the calling thread and helper threads
-// that live as long as the team (one blocked computation), so that work runs
-// on as many cores as OpenBLAS gives the dgemms. Helpers sleep on a condition
-// variable between loops and never spin, so they take nothing from
-// OpenBLAS's threads while a dgemm runs.
+// A team of threads for a blocked computation: independent row blocks are
+// split between the calling thread and helper threads that live as long as
+// the team (one blocked computation), as many threads in all as OpenBLAS
+// uses (the application's choice of how many cores numerics may take).
+// Helpers sleep on a condition variable between runs and never spin.
 #pragma once
 
 #include <atomic>
@@ -15,23 +14,26 @@
 
 namespace att {
 
-// A non-owning reference to a callable part(begin, end) that handles the
-// rows [begin, end) and does not throw. Unlike std::function it never
-// allocates, so running a team cannot fail; the callable must outlive the
-// reference (a lambda passed straight to WorkerTeam::run does).
+// A non-owning reference to a callable part(begin, end, worker) that handles
+// the rows [begin, end) on the team's thread number `worker` (0 for the
+// calling thread, so a part may use per-thread scratch) and does not throw. Unlike std::function it
+// never allocates, so running a team cannot fail; the callable must outlive the reference (a lambda
+// passed straight to WorkerTeam::run does).
 class PartRef {
  public:
   template <class F>
   PartRef(const F &f) : object_(&f), call_(&invoke<F>) {}
-  void operator()(int64_t begin, int64_t end) const { call_(object_, begin, end); }
+  void operator()(int64_t begin, int64_t end, int worker) const {
+    call_(object_, begin, end, worker);
+  }
 
  private:
   template <class F>
-  static void invoke(const void *f, int64_t begin, int64_t end) {
-    (*static_cast<const F *>(f))(begin, end);
+  static void invoke(const void *f, int64_t begin, int64_t end, int worker) {
+    (*static_cast<const F *>(f))(begin, end, worker);
   }
   const void *object_;
-  void (*call_)(const void *, int64_t, int64_t);
+  void (*call_)(const void *, int64_t, int64_t, int);
 };
 
 class WorkerTeam {
@@ -49,13 +51,13 @@ class WorkerTeam {
 
   // Runs `part` over [0, n) in chunks of `chunk` rows that the threads
   // take in turn as they finish the previous one (a helper that shares its
-  // core with a spinning OpenBLAS thread just takes fewer), and returns
-  // when every chunk is done.
+  // core with another thread just takes fewer), and returns when every
+  // chunk is done.
   void run(int64_t n, int64_t chunk, Part part);
 
  private:
-  void serve();
-  void work();
+  void serve(int worker);
+  void work(int worker);
 
   std::vector<std::thread> helpers_;
   std::mutex mutex_;

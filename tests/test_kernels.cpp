@@ -6,7 +6,8 @@
  * element sits in its array. The rest of the suite reaches the kernels only
  * through the public API, with the table DYNATTN_MAX_CPU_ISA allows. Also the
  * maximum with its range check, the one reduction written per vector width,
- * and the sum of columns the fold charges its error bounds with.
+ * the sum of columns the fold charges its error bounds with, and the matrix
+ * product of the tiled softmax.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -342,6 +343,70 @@ void add_columns_sums_every_count(void **state) {
   }
 }
 
+// panel_product against long-double dot products, for shapes around the
+// register tile's edges, b in both layouts, with and without accumulation;
+// entries of c outside m x nb stay as they were, and an entry's value does
+// not depend on its position (the same rows computed one row further down
+// give the same bits).
+void panel_product_matches_long_double(void **state) {
+  (void)state;
+  tu_rng rng;
+  tu_rng_seed(&rng, 0x70616e656cULL);
+  const double guard = -3.25;
+  const int64_t ms[] = {1, 5, 8, 23, 24, 25, 49, 72}, nbs[] = {1, 3, 4, 8, 9, 17},
+                ks[] = {1, 7, 64};
+  for (Isa isa : runnable_isas()) {
+    const Table &t = att::kern::table_of(isa);
+    for (int64_t m : ms)
+      for (int64_t nb : nbs)
+        for (int64_t k : ks)
+          for (int variant = 0; variant < 4; ++variant) {
+            const bool b_rows = (variant & 1) != 0, accumulate = (variant & 2) != 0;
+            // a with a padding row above the shifted copy's first row.
+            const int64_t lda = att::kern::kPanelPad * ((m + 1 + 23) / 24) + 3, ldc = m + 5;
+            std::vector<double> a(lda * k), b(k * nb), c(ldc * (nb + 1)), c2(ldc * (nb + 1));
+            tu_fill_uniform(&rng, a.data(), lda * k, -1.0, 1.0);
+            tu_fill_uniform(&rng, b.data(), k * nb, -1.0, 1.0);
+            tu_fill_uniform(&rng, c.data(), ldc * (nb + 1), -1.0, 1.0);
+            for (int64_t j = 0; j <= nb; ++j)
+              for (int64_t r = m; r < ldc; ++r) c[r + j * ldc] = guard;
+            for (int64_t r = 0; r < ldc; ++r) c[r + nb * ldc] = guard;
+            const std::vector<double> before = c;
+            const int64_t bp = b_rows ? nb : 1, bj = b_rows ? 1 : k;
+            const double alpha = 0.375;
+            t.panel_product(
+                {m, nb, k, alpha, a.data(), lda, b.data(), bp, bj, accumulate, c.data(), ldc});
+            for (int64_t j = 0; j <= nb; ++j)
+              for (int64_t r = 0; r < ldc; ++r) {
+                if (r >= m || j >= nb) {
+                  assert_true(c[r + j * ldc] == guard);
+                  continue;
+                }
+                long double dot = 0.0L, size = 0.0L;
+                for (int64_t p = 0; p < k; ++p) {
+                  const long double term =
+                      static_cast<long double>(a[r + p * lda]) * b[p * bp + j * bj];
+                  dot += term;
+                  size += fabsl(term);
+                }
+                const long double base = accumulate ? before[r + j * ldc] : 0.0L;
+                const long double want = base + alpha * dot;
+                const long double bound =
+                    (k + 2) * 0x1p-53L * (alpha * size + fabsl(base)) + 0x1p-1074L;
+                assert_true(fabsl(c[r + j * ldc] - want) <= bound);
+              }
+            // Rows 1 .. m - 1 again, starting one row further down in a.
+            if (m < 2) continue;
+            c2 = before;
+            t.panel_product({m - 1, nb, k, alpha, a.data() + 1, lda, b.data(), bp, bj, accumulate,
+                             c2.data() + 1, ldc});
+            for (int64_t j = 0; j < nb; ++j)
+              for (int64_t r = 1; r < m; ++r)
+                assert_true(std::memcmp(&c2[r + j * ldc], &c[r + j * ldc], sizeof(double)) == 0);
+          }
+  }
+}
+
 // DYNATTN_MAX_CPU_ISA caps the table the library picks.
 void cap_is_honoured(void **state) {
   (void)state;
@@ -366,6 +431,7 @@ int main(void) {
       cmocka_unit_test(max_of_finds_largest_and_flags),
       cmocka_unit_test(add_columns_sums_every_count),
       cmocka_unit_test(stream_zero_zeroes_exactly),
+      cmocka_unit_test(panel_product_matches_long_double),
       cmocka_unit_test(cap_is_honoured),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -570,11 +570,11 @@ static void test_max_logit(void **state) {
 }
 
 /* ---- Rows computed in key tiles with a running maximum ---------------------
- * Streamed storage computes rows in tiles of 1024 keys (and 512 queries),
- * with the element-wise work split among threads; a row's partial D and C0
- * are rescaled whenever a later tile raises its maximum. Here the logits
- * rise with the key index, so every row is rescaled in every later tile, and
- * one key in the middle of the last tile dominates a third of the rows. The
+ * Streamed storage computes rows in blocks of 192 queries, each in tiles of
+ * 256 keys, the blocks split among threads; a row's partial D and C0 are
+ * rescaled whenever a later tile raises its maximum. Here the logits rise
+ * with the key index, so every row is rescaled in every later tile, and one
+ * key in the middle of a late tile dominates a third of the rows. The
  * rows must meet the init bound of the dense store (1e-12) after init, and
  * TOL after updates that move a row maximum between tiles and recompute rows. */
 

@@ -1,6 +1,7 @@
 /*
  * Exact static attention, att_attention(): general shapes (including n = 1,
- * d = 1 and shapes that cross the 512 x 1024 tiles in both directions), both
+ * d = 1 and shapes that cross the 192-row blocks, the 256-key tiles and the
+ * 24 x 8 register tiles of the products in every direction), both
  * layouts with padded leading dimensions, the causal mask, logits large
  * enough that only the online rescaling keeps exp finite, mass that would
  * underflow, and every error path (the output untouched on failure). Judged
@@ -112,8 +113,9 @@ static double check_problem(const problem *p, double scale, att_mask mask, att_l
 
 static void test_shapes(void **state) {
   static const int64_t shapes[][4] = {
-      {1, 1, 1, 1},      {1, 7, 3, 2},      {5, 1, 4, 3},     {7, 9, 1, 1},     {3, 300, 16, 5},
-      {600, 1100, 3, 4}, {513, 1025, 8, 2}, {64, 2048, 2, 9}, {1030, 40, 5, 1}, {17, 19, 33, 40},
+      {1, 1, 1, 1},     {1, 7, 3, 2},      {5, 1, 4, 3},      {7, 9, 1, 1},
+      {3, 300, 16, 5},  {600, 1100, 3, 4}, {513, 1025, 8, 2}, {64, 2048, 2, 9},
+      {1030, 40, 5, 1}, {17, 19, 33, 40},  {193, 257, 25, 9}, {385, 770, 64, 64},
   };
   static const att_layout layouts[] = {ATT_ROW_MAJOR, ATT_COL_MAJOR};
   tu_rng r;

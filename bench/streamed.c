@@ -3,11 +3,11 @@
  *   dynattn-streamed init N D
  *     Streamed-mode att_init at n = N, d = D: wall time, the rate it reaches
  *     in units of its 4 N^2 D flops (the two products of the logits and of
- *     A V), the dgemm rate measured in the same run on tiles of the same
- *     shapes (just before the init and just after it; the ratio is against
- *     their mean, so that a change of the shared machine's speed during the
- *     run weighs on both sides), and the process's peak resident set
- *     (getrusage).
+ *     A V), the dgemm rate measured in the same run on the same two products
+ *     in tiles of 512 query rows x 1024 keys (just before the init and just
+ *     after it; the ratio is against their mean, so that a change of the
+ *     shared machine's speed during the run weighs on both sides), and the
+ *     process's peak resident set (getrusage).
  *   dynattn-streamed update N D U
  *     Amortized att_update_k over U random updates (folds included, the
  *     default lazy limit) in dense and in streamed mode, at n = N, d = D.
@@ -47,11 +47,11 @@ static att_state *init(int64_t n, int64_t d, const double *Q, const double *K, c
   return h;
 }
 
-/* The rate of the two dgemm shapes a streamed init runs, on tiles of bq
- * query rows x bk keys (SoftmaxTiles in src/softmax_tiles.hpp): (bk x bq) =
- * K_t Q_t^T, k = D, then (bq x D) += T^T V_t, k = bk, over all key tiles of
- * the N keys, as in the library. Operands as large as the library's: the
- * rate is what BLAS reaches on these shapes from memory. */
+/* The dgemm rate of the two products a streamed init computes, in tiles of
+ * bq query rows x bk keys: (bk x bq) = K_t Q_t^T, k = D, then (bq x D) +=
+ * T^T V_t, k = bk, over all key tiles of the N keys. Operands as large as
+ * the library's: the rate is what BLAS reaches on these products from
+ * memory. */
 static double dgemm_rate(int64_t n, int64_t d, int64_t bq, int64_t bk, int reps) {
   double *K = random_matrix(n * d), *Q = random_matrix(bq * d), *V = random_matrix(n * d);
   double *T = random_matrix(bk * bq), *out = random_matrix(bq * d);
@@ -79,7 +79,10 @@ static double dgemm_rate(int64_t n, int64_t d, int64_t bq, int64_t bk, int reps)
 
 static void bench_init(int64_t n, int64_t d) {
   double *Q = random_matrix(n * d), *K = random_matrix(n * d), *V = random_matrix(n * d);
-  /* The library's tile: 512 queries x 1024 keys (fewer when n is smaller). */
+  /* Tiles of 512 queries x 1024 keys (fewer when n is smaller), on which
+   * OpenBLAS runs near its peak on the development machine: the library's
+   * own tiles (192 x 256 per thread, src/softmax_tiles.hpp) would hold
+   * dgemm below it. */
   const int64_t bq = n < 512 ? n : 512, bk = n < 1024 ? n : 1024;
   const int reps = (int)(n / bq < 16 ? n / bq : 16);
   const double before = dgemm_rate(n, d, bq, bk, reps > 0 ? reps : 1);
@@ -100,7 +103,7 @@ static void bench_init(int64_t n, int64_t d) {
   flops = 4.0 * (double)n * (double)n * (double)d;
   printf(
       "init n=%lld d=%lld storage=%lld: %.2f s, %.1f GFLOP/s of 4n^2d; dgemm on the same "
-      "tiles %.1f GFLOP/s (%.1f before, %.1f after); ratio %.1f %%\n",
+      "products %.1f GFLOP/s (%.1f before, %.1f after); ratio %.1f %%\n",
       (long long)n, (long long)d, (long long)kind, t, flops / t * 1e-9, rate * 1e-9, before * 1e-9,
       after * 1e-9, 100.0 * flops / t / rate);
   printf("  ATT_STAT_BYTES %.1f MiB, peak RSS %.1f MiB (dense A alone would be %.1f GiB)\n",

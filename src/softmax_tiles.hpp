@@ -12,7 +12,7 @@
 // between OpenBLAS's threads and the library's between the steps of a tile
 // (docs/PERFORMANCE.md, "Streamed storage": on a 2-core machine those
 // handovers, and OpenBLAS's idle threads yielding on the core the library's
-// helper needs, cost a third of the init).
+// helper needs, cost about a quarter of the init).
 #pragma once
 
 #include <cstdint>

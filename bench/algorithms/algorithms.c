@@ -145,7 +145,7 @@ static void bench_exact(int64_t n, int64_t d, int reps) {
       "\"dense_bytes\": %lld, \"blocked_tile_bytes\": %lld}\n",
       (long long)n, (long long)d, reps, best_dense, best_gemm, best_exp, best_blocked, best_causal,
       best_blocked / best_dense, max_abs_diff(dense, blocked, n * d), (long long)(n * n * 8),
-      (long long)(512 * 1024 * 8));
+      (long long)(192 * 256 * 8));
   fflush(stdout);
   free(Q);
   free(K);

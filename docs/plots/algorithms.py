@@ -27,12 +27,12 @@ def fmt(x):
 
 
 def table_exact(rows):
-    print("| n | d | dense (s) | of which exp (s) | blocked `att_attention` (s) | ratio | causal (s) | max diff | dense matrix | blocked tile |")
+    print("| n | d | dense (s) | of which exp (s) | blocked `att_attention` (s) | ratio | causal (s) | max diff | dense matrix | blocked tile per thread |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %d | %d | %.3f | %.3f | %.3f | **%.2f** | %.3f | %.1e | %d MiB | %d MiB |" % (
+        print("| %d | %d | %.3f | %.3f | %.3f | **%.2f** | %.3f | %.1e | %d MiB | %d KiB |" % (
             r["n"], r["d"], r["dense_s"], r["dense_exp_s"], r["blocked_s"], r["ratio"],
-            r["causal_s"], r["max_diff"], r["dense_bytes"] >> 20, r["blocked_tile_bytes"] >> 20))
+            r["causal_s"], r["max_diff"], r["dense_bytes"] >> 20, r["blocked_tile_bytes"] >> 10))
 
 
 def table_basis(rows, data_rows):

@@ -461,6 +461,62 @@ double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
   return sum + comp;
 }
 
+// tile_weights for the rows [r0, r0 + 4 kVec) of a tile: their sums stay in
+// registers while the columns go by, four vectors of TwoSum lanes (element i
+// of the group in lane i, as exp_accumulate would add it).
+void tile_weights_group(double *x, int64_t ld, int64_t r0, int64_t cols, const int64_t *hidden,
+                        const double *top, double *hi, double *lo) {
+  constexpr int64_t kGroup = 4 * kVec;
+  Vec8 h[4], l[4];
+#pragma GCC unroll 4
+  for (int64_t v = 0; v < 4; ++v) {
+    h[v] = load<Vec8>(hi + r0 + v * kVec);
+    l[v] = load<Vec8>(lo + r0 + v * kVec);
+  }
+  double t[kGroup], e[kGroup];
+  for (int64_t c = 0; c < cols; ++c) {
+    double *col = x + c * ld + r0;
+    const int64_t skip = hidden == nullptr ? 0 : hidden[c] - r0;
+    if (skip >= kGroup) {
+      for (int64_t i = 0; i < kGroup; ++i) col[i] = 0.0;
+      continue;
+    }
+    for (int64_t i = 0; i < kGroup; ++i) t[i] = col[i] - top[r0 + i];
+    exp_block(t, e, kGroup);
+    // Hidden entries and arguments below the floor give 0, which leaves a
+    // TwoSum lane as it was.
+    for (int64_t i = 0; i < kGroup; ++i) {
+      const double w = i < skip || t[i] < num::kExpFloor ? 0.0 : e[i];
+      col[i] = w;
+      e[i] = w;
+    }
+#pragma GCC unroll 4
+    for (int64_t v = 0; v < 4; ++v) two_sum8(h[v], l[v], load<Vec8>(e + v * kVec));
+  }
+#pragma GCC unroll 4
+  for (int64_t v = 0; v < 4; ++v) {
+    __builtin_memcpy(hi + r0 + v * kVec, &h[v], sizeof h[v]);
+    __builtin_memcpy(lo + r0 + v * kVec, &l[v], sizeof l[v]);
+  }
+}
+
+void isa_tile_weights(double *x, int64_t ld, int64_t rows, int64_t cols, const int64_t *hidden,
+                      const double *top, double *hi, double *lo) {
+  constexpr int64_t kGroup = 4 * kVec;
+  int64_t r0 = 0;
+  for (; r0 + kGroup <= rows; r0 += kGroup)
+    tile_weights_group(x, ld, r0, cols, hidden, top, hi, lo);
+  if (r0 == rows) return;
+  // The last rows, column by column.
+  for (int64_t c = 0; c < cols; ++c) {
+    double *col = x + c * ld;
+    int64_t skip = hidden == nullptr ? r0 : hidden[c];
+    skip = skip < r0 ? r0 : skip > rows ? rows : skip;
+    for (int64_t i = r0; i < skip; ++i) col[i] = 0.0;
+    isa_exp_accumulate(col + skip, top + skip, col + skip, hi + skip, lo + skip, rows - skip);
+  }
+}
+
 // a * b + c lane by lane: one rounding where the unit has fused multiply-add
 // (the library builds with -ffp-contract=off, so it is asked for by name),
 // two otherwise.
@@ -557,4 +613,5 @@ void isa_panel_product(const PanelProduct &g) {
                                     ::att::kern::isa_key_scale,   ::att::kern::isa_key_column,     \
                                     ::att::kern::isa_exp_shifted, ::att::kern::isa_max_of,         \
                                     ::att::kern::isa_exp_sum,     ::att::kern::isa_add_columns,    \
-                                    ::att::kern::isa_stream_zero, ::att::kern::isa_panel_product}
+                                    ::att::kern::isa_stream_zero, ::att::kern::isa_panel_product,  \
+                                    ::att::kern::isa_tile_weights}

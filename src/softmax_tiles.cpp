@@ -40,7 +40,8 @@ SoftmaxTiles::Slot::Slot(int64_t rows, int64_t keys, int64_t d_k)
       tile_max(rows),
       hi(rows),
       lo(rows),
-      rescales(rows) {}
+      rescales(rows),
+      hidden(keys) {}
 
 SoftmaxTiles::SoftmaxTiles(int64_t n_q, int64_t n_kv, int64_t d_k)
     : bq_max_(std::min(n_q, kQueryBlock)), bk_max_(std::min(n_kv, kKeyTile)) {
@@ -54,7 +55,7 @@ int64_t SoftmaxTiles::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
   const int64_t bq = std::min(n_q, kQueryBlock), bk = std::min(n_kv, kKeyTile);
   const int64_t slots =
       std::min<int64_t>(std::max(blas::threads(), 1), padded(n_q) / kern::kPanelPad);
-  return slots * static_cast<int64_t>(sizeof(double)) * (padded(bq) * (d_k + bk) + 4 * bq);
+  return slots * static_cast<int64_t>(sizeof(double)) * (padded(bq) * (d_k + bk) + 4 * bq + bk);
 }
 
 template <class Block>
@@ -100,55 +101,18 @@ bool SoftmaxTiles::sweep_keys(const TileOperands &ops, Slot &slot, int64_t i, in
 int64_t SoftmaxTiles::compute_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
                                     double limit, double *top, double *row_sum, double *err,
                                     double *acc, int64_t ld) {
-  const int64_t cols = ops.V.cols;
-  double *hi = slot.hi.data(), *lo = slot.lo.data(), *tile_max = slot.tile_max.data();
+  double *hi = slot.hi.data(), *lo = slot.lo.data();
   int64_t *rescales = slot.rescales.data();
   std::fill(top, top + bq, kNone);
   std::fill(hi, hi + bq, 0.0);
   std::fill(lo, lo + bq, 0.0);
   std::fill(rescales, rescales + bq, int64_t{0});
   int64_t bad = -1;
-  const bool done =
-      sweep_keys(ops, slot, i, bq, acc, ld, [&](int64_t c0, int64_t bk, double *tile, int64_t ldt) {
-        // Each key's column holds the rows that see it after those that do not.
-        std::fill(tile_max, tile_max + bq, kNone);
-        bool flagged = false;
-        for (int64_t c = 0; c < bk; ++c) {
-          const int64_t h = ops.mask.hidden_rows(c0 + c, i, bq);
-          flagged |= kern::running_max(tile + c * ldt + h, tile_max + h, limit, bq - h);
-        }
-        if (flagged) {
-          for (int64_t r = 0; r < bq && bad < 0; ++r) {
-            const int64_t visible =
-                std::clamp<int64_t>(ops.mask.key_end(i + r, ops.K.rows) - c0, 0, bk);
-            for (int64_t c = 0; c < visible; ++c)
-              if (!(std::fabs(tile[r + c * ldt]) <= limit)) bad = i + r;
-          }
-          return false;
-        }
-        // Every row sees key 0, so a row with a maximum already has the first
-        // tile in acc: a higher maximum rescales what was summed under the old.
-        for (int64_t r = 0; r < bq; ++r) {
-          if (!(tile_max[r] > top[r])) continue;
-          if (top[r] > kNone) {
-            const double arg = top[r] - tile_max[r];
-            const double f = arg < num::kExpFloor ? 0.0 : std::exp(arg);
-            hi[r] *= f;
-            lo[r] *= f;
-            for (int64_t j = 0; j < cols; ++j) acc[r + j * ld] *= f;
-            ++rescales[r];
-          }
-          top[r] = tile_max[r];
-        }
-        for (int64_t c = 0; c < bk; ++c) {
-          double *x = tile + c * ldt;
-          const int64_t h = ops.mask.hidden_rows(c0 + c, i, bq);
-          std::fill(x, x + h, 0.0);
-          kern::exp_accumulate(x + h, top + h, x + h, hi + h, lo + h, bq - h);
-        }
-        return true;
-      });
-  if (!done) return bad;
+  const auto weigh = [&](int64_t c0, int64_t bk, double *tile, int64_t ldt) {
+    bad = weigh_tile(ops, slot, i, bq, c0, bk, tile, ldt, limit, top, acc, ld);
+    return bad < 0;
+  };
+  if (!sweep_keys(ops, slot, i, bq, acc, ld, weigh)) return bad;
   for (int64_t r = 0; r < bq; ++r) {
     row_sum[r] = hi[r] + lo[r];
     if (err != nullptr)
@@ -156,6 +120,43 @@ int64_t SoftmaxTiles::compute_block(const TileOperands &ops, Slot &slot, int64_t
                 num::kRescaleCharge * static_cast<double>(rescales[r])) *
                num::kUnitRoundoff * row_sum[r];
   }
+  return -1;
+}
+
+int64_t SoftmaxTiles::weigh_tile(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
+                                 int64_t c0, int64_t bk, double *tile, int64_t ldt, double limit,
+                                 double *top, double *acc, int64_t ld) {
+  double *hi = slot.hi.data(), *lo = slot.lo.data(), *tile_max = slot.tile_max.data();
+  int64_t *rescales = slot.rescales.data(), *hidden = slot.hidden.data();
+  // Each key's column holds the rows that see it after those that do not.
+  for (int64_t c = 0; c < bk; ++c) hidden[c] = ops.mask.hidden_rows(c0 + c, i, bq);
+  std::fill(tile_max, tile_max + bq, kNone);
+  bool flagged = false;
+  for (int64_t c = 0; c < bk; ++c)
+    flagged |=
+        kern::running_max(tile + c * ldt + hidden[c], tile_max + hidden[c], limit, bq - hidden[c]);
+  if (flagged) {
+    for (int64_t r = 0; r < bq; ++r) {
+      const int64_t visible = std::clamp<int64_t>(ops.mask.key_end(i + r, ops.K.rows) - c0, 0, bk);
+      for (int64_t c = 0; c < visible; ++c)
+        if (!(std::fabs(tile[r + c * ldt]) <= limit)) return i + r;
+    }
+  }
+  // Every row sees key 0, so a row with a maximum already has the first
+  // tile in acc: a higher maximum rescales what was summed under the old.
+  for (int64_t r = 0; r < bq; ++r) {
+    if (!(tile_max[r] > top[r])) continue;
+    if (top[r] > kNone) {
+      const double arg = top[r] - tile_max[r];
+      const double f = arg < num::kExpFloor ? 0.0 : std::exp(arg);
+      hi[r] *= f;
+      lo[r] *= f;
+      for (int64_t j = 0; j < ops.V.cols; ++j) acc[r + j * ld] *= f;
+      ++rescales[r];
+    }
+    top[r] = tile_max[r];
+  }
+  kern::tile_weights(tile, ldt, bq, bk, ops.mask.causal ? hidden : nullptr, top, hi, lo);
   return -1;
 }
 

@@ -76,6 +76,7 @@ class SoftmaxTiles {
     Array<double> tile;     // padded rows x keys: a tile's logits, then its weights
     Array<double> tile_max, hi, lo;
     Array<int64_t> rescales;
+    Array<int64_t> hidden;  // per key of a tile: how many of the block's rows do not see it
   };
 
   // Runs block(slot, r0, rows) over the row blocks of [0, count) on a team
@@ -96,6 +97,14 @@ class SoftmaxTiles {
 
   int64_t compute_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq, double limit,
                         double *shift, double *row_sum, double *err, double *acc, int64_t ld);
+
+  // compute_block's work on the tile of keys [c0, c0 + bk): the rows'
+  // maxima (returns a row with a visible logit that is NaN or above `limit`
+  // in magnitude, else -1), the rescaling of the rows whose maximum rose,
+  // and the weights added to the rows' sums.
+  int64_t weigh_tile(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq, int64_t c0,
+                     int64_t bk, double *tile, int64_t ldt, double limit, double *top, double *acc,
+                     int64_t ld);
 
   int64_t bq_max_, bk_max_;
   std::vector<Slot> slots_;

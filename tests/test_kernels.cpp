@@ -7,7 +7,7 @@
  * through the public API, with the table DYNATTN_MAX_CPU_ISA allows. Also the
  * maximum with its range check, the one reduction written per vector width,
  * the sum of columns the fold charges its error bounds with, and the matrix
- * product of the tiled softmax.
+ * product and the weights of the tiled softmax.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -407,6 +407,48 @@ void panel_product_matches_long_double(void **state) {
   }
 }
 
+// tile_weights: bit for bit what exp_accumulate gives on each column's
+// visible rows in turn, for row counts around its groups of 32, with and
+// without hidden rows (logits there that would overflow exp must not matter),
+// arguments below the floor included; hidden entries become 0.
+void tile_weights_match_exp_accumulate(void **state) {
+  (void)state;
+  tu_rng rng;
+  tu_rng_seed(&rng, 0x74696c65ULL);
+  const int64_t row_counts[] = {1, 7, 31, 32, 33, 64, 70, 192};
+  const int64_t cols = 9, ld = 200;
+  for (Isa isa : runnable_isas()) {
+    const Table &t = att::kern::table_of(isa);
+    for (int64_t rows : row_counts)
+      for (int masked = 0; masked < 2; ++masked) {
+        std::vector<double> x(ld * cols), top(rows), hi(rows), lo(rows);
+        std::vector<int64_t> hidden(cols);
+        tu_fill_uniform(&rng, x.data(), ld * cols, -30.0, 0.0);
+        tu_fill_uniform(&rng, top.data(), rows, -1.0, 1.0);
+        tu_fill_uniform(&rng, hi.data(), rows, 0.0, 5.0);
+        tu_fill_uniform(&rng, lo.data(), rows, -1e-16, 1e-16);
+        for (int64_t c = 0; c < cols; ++c) {
+          hidden[c] = masked ? std::max<int64_t>(0, rows - 5 * c) : 0;
+          for (int64_t r = 0; r < hidden[c]; ++r) x[r + c * ld] = 1e300;
+        }
+        x[(rows - 1) + 2 * ld] = top[rows - 1] - 800.0;  // below the floor
+        std::vector<double> want = x, want_hi = hi, want_lo = lo;
+        for (int64_t c = 0; c < cols; ++c) {
+          double *col = want.data() + c * ld;
+          const int64_t h = hidden[c];
+          std::fill(col, col + h, 0.0);
+          t.exp_accumulate(col + h, top.data() + h, col + h, want_hi.data() + h, want_lo.data() + h,
+                           rows - h);
+        }
+        t.tile_weights(x.data(), ld, rows, cols, masked ? hidden.data() : nullptr, top.data(),
+                       hi.data(), lo.data());
+        assert_true(std::memcmp(x.data(), want.data(), x.size() * sizeof(double)) == 0);
+        assert_true(std::memcmp(hi.data(), want_hi.data(), hi.size() * sizeof(double)) == 0);
+        assert_true(std::memcmp(lo.data(), want_lo.data(), lo.size() * sizeof(double)) == 0);
+      }
+  }
+}
+
 // DYNATTN_MAX_CPU_ISA caps the table the library picks.
 void cap_is_honoured(void **state) {
   (void)state;
@@ -432,6 +474,7 @@ int main(void) {
       cmocka_unit_test(add_columns_sums_every_count),
       cmocka_unit_test(stream_zero_zeroes_exactly),
       cmocka_unit_test(panel_product_matches_long_double),
+      cmocka_unit_test(tile_weights_match_exp_accumulate),
       cmocka_unit_test(cap_is_honoured),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

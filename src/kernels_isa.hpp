@@ -532,6 +532,21 @@ inline VecN multiply_add(VecN a, VecN b, VecN c) {
 #endif
 }
 
+// *p in every lane, loaded straight into the vector. (VecN{} + *p would
+// not do: adding 0 is not the identity for -0, so the compiler must add,
+// then broadcast.)
+inline VecN splat(const double *p) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<VecN>(_mm512_set1_pd(*p));
+#elif defined(__AVX__)
+  return reinterpret_cast<VecN>(_mm256_set1_pd(*p));
+#else
+  VecN v;
+  for (int64_t l = 0; l < kNative; ++l) v[l] = *p;
+  return v;
+#endif
+}
+
 // panel_product's register tile: kPanelVectors vectors of a's rows times
 // kPanelCols columns of b, 24 accumulators of the unit's 32 registers with
 // AVX-512 and 12 of 16 below it, which leaves room for a's vectors and one
@@ -561,7 +576,7 @@ inline void panel_tile(const PanelProduct &g, int64_t i, int64_t j) {
     for (int64_t v = 0; v < kPanelVectors; ++v) av[v] = load<VecN>(a + v * kNative);
 #pragma GCC unroll 8
     for (int64_t t = 0; t < kPanelCols; ++t) {
-      const VecN bb = VecN{} + bcol[t][p * g.bp];
+      const VecN bb = splat(bcol[t] + p * g.bp);
 #pragma GCC unroll 3
       for (int64_t v = 0; v < kPanelVectors; ++v) acc[v][t] = multiply_add(av[v], bb, acc[v][t]);
     }

@@ -142,8 +142,10 @@ typedef enum att_storage {
                                  blocks of A are recomputed from Q K^T when
                                  needed (blocked, never an n_q x n_kv
                                  temporary), in O((n_q + n_kv) (d + k))
-                                 memory plus a 4 MiB tile of logits
-                                 (a 32 MiB slice in 0.2).
+                                 memory plus, per thread, a 384 KiB
+                                 tile of logits and a block's queries
+                                 (one 4 MiB tile in 0.3.0, a 32 MiB
+                                 slice in 0.2).
                                  Init and row recomputations exponentiate
                                  each row block once; a key update costs an
                                  extra O(n_q d_k) matrix-vector product, and

@@ -969,8 +969,8 @@ typedef enum att_mask {
  * Accuracy: |out - exact| <= about 1e-13 max_c |V[c][j]| (att_query():
  *         about 1e-12) plus the effect of rounding the logits themselves.
  * Memory: per thread one tile of at most 192 x 256 doubles and a block's
- *         queries (192 x d_k), plus O(192 threads (d_v + 2)); nothing of size
- *         n_q x n_kv.
+ *         queries (192 x d_k), plus O(1536 threads (d_v + 2)) for the rows
+ *         in progress; nothing of size n_q x n_kv.
  * Complexity: 2 n_q n_kv (d_k + d_v) flops at matrix-multiply speed and
  *         n_q n_kv exponentials (about half of both with a causal mask when
  *         n_q = n_kv).

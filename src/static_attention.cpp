@@ -43,9 +43,12 @@ void static_attention(const ConstView &Q, const ConstView &K, const ConstView &V
                       bool causal, const MutView &out) {
   const int64_t n_q = Q.rows, n_kv = K.rows, d_v = V.cols;
   const TileOperands ops{Q, K, V, scale, KeyMask{causal, n_kv - n_q}};
-  // Rows per call: a block for each of the threads.
-  const int64_t chunk =
-      std::min(n_q, SoftmaxTiles::kQueryBlock * std::max<int64_t>(blas::threads(), 1));
+  // Rows per call: eight blocks for each of the threads, which take them in
+  // turn, so that a thread slowed down by other work on its core leaves more
+  // of them to the others; the output's rows of a call wait in acc.
+  constexpr int64_t kBlocksPerThread = 8;
+  const int64_t chunk = std::min(
+      n_q, SoftmaxTiles::kQueryBlock * kBlocksPerThread * std::max<int64_t>(blas::threads(), 1));
 
   // Everything is allocated before the first write to out.
   SoftmaxTiles tiles(chunk, n_kv, Q.cols);

@@ -118,7 +118,8 @@ void usage(FILE *out) {
                "  --mix-ops N        operations per mixed workload, and at least 8k\n"
                "                     updates (default 4000)\n"
                "  --mixes LIST       updates:queries ratios, e.g. 100:1,1:1,1:100, or none\n"
-               "                     (default 100:1,10:1,1:1,1:10,1:100)\n"
+               "                     (default 100:1,10:1,1:1,1:10,1:100); each mix runs on\n"
+               "                     every contender in turn, so all of them stay in memory\n"
                "  --recompute-limit R  full recomputations the recompute baseline may run\n"
                "                     per mix; its mixes stop there (default 3)\n"
                "contenders\n"
@@ -515,10 +516,18 @@ struct ContenderResult {
 
 using Factory = std::function<std::unique_ptr<Engine>()>;
 
-ContenderResult run_contender(const std::string &name, const std::string &kind,
-                              const std::string &description, const Factory &make, const Session &s,
-                              const Options &o) {
-  ContenderResult r;
+// A contender's engine, alive from its init to its last mix.
+struct Contender {
+  ContenderResult result;
+  std::unique_ptr<Engine> engine;
+};
+
+// Init and the streams of one contender; its mixes come later
+// (run_mix), interleaved with the other contenders'.
+Contender start_contender(const std::string &name, const std::string &kind,
+                          const std::string &description, const Factory &make, const Session &s) {
+  Contender c;
+  ContenderResult &r = c.result;
   r.name = name;
   r.kind = kind;
   r.description = description;
@@ -526,12 +535,12 @@ ContenderResult run_contender(const std::string &name, const std::string &kind,
 
   const int64_t before = resident_bytes();
   const Clock::time_point t0 = Clock::now();
-  std::unique_ptr<Engine> engine = make();
+  c.engine = make();
   const Clock::time_point t1 = Clock::now();
   const int64_t after = resident_bytes();
   r.init = seconds_between(t0, t1);
   if (before >= 0 && after >= 0) r.resident_growth = after - before;
-  Engine &e = *engine;
+  Engine &e = *c.engine;
 
   const OpList *untimed[] = {&s.warmup,   &s.update_k,         &s.update_k_latency,
                              &s.update_v, &s.update_v_latency, &s.prep};
@@ -561,21 +570,28 @@ ContenderResult run_contender(const std::string &name, const std::string &kind,
                         static_cast<double>(r.query_batch));
     r.query_batched = median_of(batches);
   }
+  return c;
+}
 
-  for (size_t m = 0; m < s.mixes.size(); ++m) {
-    const OpList &ops = s.mixes[m];
-    MixResult mr;
-    mr.mix = o.mixes[m];
-    mr.ops = static_cast<int64_t>(ops.size());
-    const size_t timed = r.deferred ? recompute_prefix(ops, o.recompute_limit) : ops.size();
-    mr.ops_timed = static_cast<int64_t>(timed);
-    mr.per_op = time_ops(e, ops, 0, timed) / static_cast<double>(timed);
-    run_ops(e, ops, timed, ops.size(), false);  // the rest of the updates, so the state agrees
-    r.mixes.push_back(mr);
-  }
+// Mix m on one contender.
+void run_mix(Contender &c, const Session &s, const Options &o, size_t m) {
+  const OpList &ops = s.mixes[m];
+  MixResult mr;
+  mr.mix = o.mixes[m];
+  mr.ops = static_cast<int64_t>(ops.size());
+  const size_t timed = c.result.deferred ? recompute_prefix(ops, o.recompute_limit) : ops.size();
+  mr.ops_timed = static_cast<int64_t>(timed);
+  mr.per_op = time_ops(*c.engine, ops, 0, timed) / static_cast<double>(timed);
+  run_ops(*c.engine, ops, timed, ops.size(),
+          false);  // the rest of the updates, so the state agrees
+  c.result.mixes.push_back(mr);
+}
 
-  for (const Op &op : s.check) r.answers.push_back(e.query(op.row, op.col));
-  return r;
+// The checked queries on a contender that has run everything; its engine ends.
+ContenderResult finish_contender(Contender &c, const Session &s) {
+  for (const Op &op : s.check) c.result.answers.push_back(c.engine->query(op.row, op.col));
+  c.engine.reset();
+  return std::move(c.result);
 }
 
 // ---- the BLAS-3 floor and the static recomputation ---------------------------------
@@ -1041,20 +1057,33 @@ int run(int argc, char **argv) {
     c.have_static = true;
   }
 
+  // Init and streams one contender after the other; then each mix on every
+  // contender in turn, so that a slow phase of the shared machine, which
+  // can last from seconds to minutes, weighs on all of them alike instead
+  // of on the one whose mixes it met. Every contender's state is alive
+  // until the last mix.
+  std::vector<Contender> contenders;
   for (const std::string &name : o.configs) {
     const LibraryConfig *cfg = find_config(name);
     const std::string label = cfg->uses_k ? name + " k=" + std::to_string(o.k) : name;
     const ConfigFill fill = cfg->fill;
-    c.results.push_back(run_contender(
-        label, "library", cfg->description, [&] { return make_library(start, fill, o.k); }, session,
-        o));
+    contenders.push_back(start_contender(
+        label, "library", cfg->description, [&] { return make_library(start, fill, o.k); },
+        session));
+    if (o.mixes.empty()) c.results.push_back(finish_contender(contenders.back(), session));
   }
   for (const std::string &name : o.baselines) {
     Factory make = name == "recompute" ? Factory([&] { return make_recompute(start); })
                    : name == "eager"   ? Factory([&] { return make_eager(start); })
                                        : Factory([&] { return make_direct(start); });
-    c.results.push_back(
-        run_contender(name, "baseline", baseline_description(name), make, session, o));
+    contenders.push_back(
+        start_contender(name, "baseline", baseline_description(name), make, session));
+    if (o.mixes.empty()) c.results.push_back(finish_contender(contenders.back(), session));
+  }
+  if (!o.mixes.empty()) {
+    for (size_t m = 0; m < o.mixes.size(); ++m)
+      for (Contender &each : contenders) run_mix(each, session, o, m);
+    for (Contender &each : contenders) c.results.push_back(finish_contender(each, session));
   }
 
   // The final Q, K, V, the same for every contender; the checked rows of B

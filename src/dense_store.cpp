@@ -1,6 +1,7 @@
 #include "dense_store.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -10,6 +11,7 @@
 #include "error.hpp"
 #include "kernels.hpp"
 #include "numerics.hpp"
+#include "worker_team.hpp"
 
 namespace att {
 namespace {
@@ -27,6 +29,7 @@ DenseStore::DenseStore(int64_t n_q, int64_t n_kv, KeyMask mask)
       A_(n_q, n_kv),
       sum_hi_(rows_per_block(n_q)),
       sum_lo_(rows_per_block(n_q)),
+      hidden_(n_kv),
       row_scratch_(n_kv) {}
 
 DenseStore::DenseStore(const DenseStore &other)
@@ -35,6 +38,7 @@ DenseStore::DenseStore(const DenseStore &other)
       A_(other.A_.copy()),
       sum_hi_(other.sum_hi_.size()),
       sum_lo_(other.sum_lo_.size()),
+      hidden_(other.hidden_.size()),
       row_scratch_(other.row_scratch_.size()) {}
 
 std::unique_ptr<KernelStore> DenseStore::clone() const {
@@ -42,7 +46,7 @@ std::unique_ptr<KernelStore> DenseStore::clone() const {
 }
 
 int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv) {
-  return static_cast<int64_t>(sizeof(double)) * (n_q * n_kv + 2 * rows_per_block(n_q) + n_kv);
+  return static_cast<int64_t>(sizeof(double)) * (n_q * n_kv + 2 * rows_per_block(n_q) + 2 * n_kv);
 }
 
 // Block by block of rows: the block's logits by dgemm, in place in A,
@@ -56,6 +60,13 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
                                               const ConstView &V, double *out, int64_t ldo) {
   const int64_t n_kv = A_.cols();
   const int64_t h = rows_per_block(A_.rows());
+  // The element-wise passes of a block split its rows among as many
+  // threads as OpenBLAS uses, in chunks of whole groups of tile_weights.
+  constexpr int64_t kRowChunk = 64;
+  WorkerTeam team(WorkerTeam::threads_for(std::min(h, count) * n_kv) - 1);
+  int64_t *hidden = hidden_.data();
+  double *hi = sum_hi_.data();
+  double *lo = sum_lo_.data();
   for (int64_t r0 = 0; r0 < count; r0 += h) {
     const int64_t rows = std::min(h, count - r0);
     const int64_t i = i0 + r0;
@@ -63,15 +74,21 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
     blas::gemm(blas::Op::N, blas::Op::T, rows, n_kv, Q.cols(), scale, Q.data() + i, Q.ld(),
                K.data(), K.ld(), 0.0, A_.data() + i, A_.ld());
     double *top = shift + r0;
+    double *block = A_.data() + i;
     std::fill(top, top + rows, -std::numeric_limits<double>::infinity());
-    bool bad = false;
-    for (int64_t c = 0; c < n_kv; ++c) {
-      double *m = A_.col(c) + i;
-      const int64_t hidden = mask_.hidden_rows(c, i, rows);
-      std::fill(m, m + hidden, 0.0);
-      bad |= kern::running_max(m + hidden, top + hidden, limit, rows - hidden);
-    }
-    if (bad) {
+    for (int64_t c = 0; c < n_kv; ++c) hidden[c] = mask_.hidden_rows(c, i, rows);
+    std::atomic<bool> bad{false};
+    team.run(rows, kRowChunk, [&](int64_t begin, int64_t end, int) {
+      bool flagged = false;
+      for (int64_t c = 0; c < n_kv; ++c) {
+        double *m = block + c * A_.ld();
+        const int64_t first = std::clamp(hidden[c], begin, end);
+        std::fill(m + begin, m + first, 0.0);
+        if (first < end) flagged |= kern::running_max(m + first, top + first, limit, end - first);
+      }
+      if (flagged) bad.store(true);
+    });
+    if (bad.load()) {
       // Rare: the first offending row (masked entries were zeroed).
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < n_kv; ++c)
@@ -79,16 +96,12 @@ int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const M
     }
     // A = exp(M - shift), summed with TwoSum so that a row sum carries no
     // accumulated rounding (its error is one rounding of the result).
-    double *hi = sum_hi_.data();
-    double *lo = sum_lo_.data();
     std::fill(hi, hi + rows, 0.0);
     std::fill(lo, lo + rows, 0.0);
-    for (int64_t c = 0; c < keys; ++c) {
-      double *a = A_.col(c) + i;
-      const int64_t hidden = mask_.hidden_rows(c, i, rows);
-      kern::exp_accumulate(a + hidden, top + hidden, a + hidden, hi + hidden, lo + hidden,
-                           rows - hidden);
-    }
+    team.run(rows, kRowChunk, [&](int64_t begin, int64_t end, int) {
+      kern::tile_weights(block, A_.ld(), begin, end, keys, mask_.causal ? hidden : nullptr, top, hi,
+                         lo);
+    });
     for (int64_t r = 0; r < rows; ++r) {
       row_sum[r0 + r] = hi[r] + lo[r];
       err[r0 + r] = num::kFreshCharge * num::kUnitRoundoff * row_sum[r0 + r];

@@ -58,6 +58,7 @@ class DenseStore final : public KernelStore {
   KeyMask mask_;
   Matrix A_;                       // exp(M - shift); masked entries are 0
   Array<double> sum_hi_, sum_lo_;  // compensated row sums of one block
+  Array<int64_t> hidden_;          // n_kv: rows of a block that do not see each key
   Array<double> row_scratch_;      // n_kv: commit_query_row's kernel row
 };
 

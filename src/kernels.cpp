@@ -103,9 +103,9 @@ void add_columns(const double *const *cols, int64_t count, double c, double *out
 }
 void stream_zero(double *a, int64_t n) { table().stream_zero(a, n); }
 void panel_product(const PanelProduct &g) { table().panel_product(g); }
-void tile_weights(double *x, int64_t ld, int64_t rows, int64_t cols, const int64_t *hidden,
-                  const double *top, double *hi, double *lo) {
-  table().tile_weights(x, ld, rows, cols, hidden, top, hi, lo);
+void tile_weights(double *x, int64_t ld, int64_t begin, int64_t end, int64_t cols,
+                  const int64_t *hidden, const double *top, double *hi, double *lo) {
+  table().tile_weights(x, ld, begin, end, cols, hidden, top, hi, lo);
 }
 
 }  // namespace att::kern

@@ -103,15 +103,17 @@ double max_of(const double *x, double limit, bool *bad, int64_t n);
 // with compensated (TwoSum) accumulation. a may alias x.
 double exp_sum(const double *x, double shift, double *a, int64_t n);
 
-// The weights of a tile of logits (SoftmaxTiles): x is rows x cols,
-// column-major with leading dimension ld, and the first hidden[c] rows of
-// column c (none when hidden is null) do not see its key. Each other entry
-// becomes exp_clamped(x - top[r]) and is added to (hi[r], lo[r]) with
-// TwoSum, column after column; hidden entries become 0. Bit for bit what
-// exp_accumulate gives on each column's visible rows in turn, in one pass
-// that keeps a group of rows' sums in registers across the columns.
-void tile_weights(double *x, int64_t ld, int64_t rows, int64_t cols, const int64_t *hidden,
-                  const double *top, double *hi, double *lo);
+// The weights of the rows [begin, end) of a tile of logits (SoftmaxTiles,
+// the dense store's row blocks): x is column-major with leading dimension
+// ld and cols columns, and the first hidden[c] rows of column c (none when
+// hidden is null) do not see its key. Each other entry becomes
+// exp_clamped(x - top[r]) and is added to (hi[r], lo[r]) with TwoSum, column
+// after column; hidden entries become 0. Bit for bit what exp_accumulate
+// gives on each column's visible rows in turn, however the rows are split
+// between calls, in one pass that keeps a group of rows' sums in registers
+// across the columns.
+void tile_weights(double *x, int64_t ld, int64_t begin, int64_t end, int64_t cols,
+                  const int64_t *hidden, const double *top, double *hi, double *lo);
 
 // a[i] = 0 for i < n, with the non-temporal stores of a streamed fresh
 // pending key term (KeyBooks): for the term's rows that do not see the key.

@@ -500,20 +500,19 @@ void tile_weights_group(double *x, int64_t ld, int64_t r0, int64_t cols, const i
   }
 }
 
-void isa_tile_weights(double *x, int64_t ld, int64_t rows, int64_t cols, const int64_t *hidden,
-                      const double *top, double *hi, double *lo) {
+void isa_tile_weights(double *x, int64_t ld, int64_t begin, int64_t end, int64_t cols,
+                      const int64_t *hidden, const double *top, double *hi, double *lo) {
   constexpr int64_t kGroup = 4 * kVec;
-  int64_t r0 = 0;
-  for (; r0 + kGroup <= rows; r0 += kGroup)
-    tile_weights_group(x, ld, r0, cols, hidden, top, hi, lo);
-  if (r0 == rows) return;
+  int64_t r0 = begin;
+  for (; r0 + kGroup <= end; r0 += kGroup) tile_weights_group(x, ld, r0, cols, hidden, top, hi, lo);
+  if (r0 == end) return;
   // The last rows, column by column.
   for (int64_t c = 0; c < cols; ++c) {
     double *col = x + c * ld;
     int64_t skip = hidden == nullptr ? r0 : hidden[c];
-    skip = skip < r0 ? r0 : skip > rows ? rows : skip;
+    skip = skip < r0 ? r0 : skip > end ? end : skip;
     for (int64_t i = r0; i < skip; ++i) col[i] = 0.0;
-    isa_exp_accumulate(col + skip, top + skip, col + skip, hi + skip, lo + skip, rows - skip);
+    isa_exp_accumulate(col + skip, top + skip, col + skip, hi + skip, lo + skip, end - skip);
   }
 }
 

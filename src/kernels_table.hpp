@@ -20,8 +20,8 @@ struct Table {
   void (*add_columns)(const double *const *, int64_t, double, double *, int64_t);
   void (*stream_zero)(double *, int64_t);
   void (*panel_product)(const PanelProduct &);
-  void (*tile_weights)(double *, int64_t, int64_t, int64_t, const int64_t *, const double *,
-                       double *, double *);
+  void (*tile_weights)(double *, int64_t, int64_t, int64_t, int64_t, const int64_t *,
+                       const double *, double *, double *);
 };
 
 extern const Table kGenericTable;

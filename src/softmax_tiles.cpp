@@ -19,15 +19,6 @@ int64_t padded(int64_t rows) {
   return (rows + kern::kPanelPad - 1) / kern::kPanelPad * kern::kPanelPad;
 }
 
-// Threads for a call on about rows x keys logits: the caller alone below a
-// few hundred microseconds of work, where starting a thread would cost more
-// than it saves, else as many as OpenBLAS uses (the application's choice of
-// how many cores the library's numerics may take).
-int threads_for(int64_t rows, int64_t keys) {
-  constexpr int64_t kParallelEntries = int64_t{1} << 18;
-  return rows * keys >= kParallelEntries ? std::max(blas::threads(), 1) : 1;
-}
-
 // The distance between consecutive rows and columns of a view.
 int64_t row_stride(const ConstView &m) { return m.row_major ? m.ld : 1; }
 int64_t col_stride(const ConstView &m) { return m.row_major ? 1 : m.ld; }
@@ -61,7 +52,7 @@ int64_t SoftmaxTiles::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
 template <class Block>
 void SoftmaxTiles::run_blocks(int64_t count, int64_t keys, const Block &block) {
   const int64_t threads =
-      std::min<int64_t>(threads_for(count, keys), static_cast<int64_t>(slots_.size()));
+      std::min<int64_t>(WorkerTeam::threads_for(count * keys), static_cast<int64_t>(slots_.size()));
   // Blocks small enough that every thread gets one, as large as the slots.
   const int64_t rows = std::min(bq_max_, padded((count + threads - 1) / threads));
   const int64_t blocks = (count + rows - 1) / rows;
@@ -156,7 +147,7 @@ int64_t SoftmaxTiles::weigh_tile(const TileOperands &ops, Slot &slot, int64_t i,
     }
     top[r] = tile_max[r];
   }
-  kern::tile_weights(tile, ldt, bq, bk, ops.mask.causal ? hidden : nullptr, top, hi, lo);
+  kern::tile_weights(tile, ldt, 0, bq, bk, ops.mask.causal ? hidden : nullptr, top, hi, lo);
   return -1;
 }
 

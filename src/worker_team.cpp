@@ -4,7 +4,14 @@
 #include <new>
 #include <system_error>
 
+#include "blas.hpp"
+
 namespace att {
+
+int WorkerTeam::threads_for(int64_t entries) {
+  constexpr int64_t kParallelEntries = int64_t{1} << 18;
+  return entries >= kParallelEntries ? blas::threads() : 1;
+}
 
 WorkerTeam::WorkerTeam(int helpers) {
   // On the first refusal the team keeps the helpers it has.

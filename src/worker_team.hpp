@@ -45,6 +45,12 @@ class WorkerTeam {
   // does the rest). Never throws: constructing and running a team cannot
   // fail.
   explicit WorkerTeam(int helpers);
+
+  // Threads in all for a computation on about `entries` logits: the caller
+  // alone below 2^18 (a few hundred microseconds of work, where starting a
+  // thread would cost more than it saves), else as many as OpenBLAS uses
+  // (the application's choice of how many cores numerics may take).
+  static int threads_for(int64_t entries);
   ~WorkerTeam();
   WorkerTeam(const WorkerTeam &) = delete;
   WorkerTeam &operator=(const WorkerTeam &) = delete;

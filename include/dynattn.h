@@ -30,8 +30,8 @@
  *     and a blocked computation large enough to gain from it (a streamed init
  *     or rebuild, att_attention()) splits its row blocks among helper
  *     threads, as many threads in all as OpenBLAS uses, for the length of
- *     the call (set OPENBLAS_NUM_THREADS=1 if the application runs its own
- *     threads).
+ *     the call, as a dense init does with its exponentials (set
+ *     OPENBLAS_NUM_THREADS=1 if the application runs its own threads).
  *   - Complexity is stated with n = rows, d = columns and k = the lazy limit
  *     (the number of pending updates after which they are folded in).
  *

@@ -274,7 +274,7 @@ DynamicAttention::DynamicAttention(Shape shape, InputMatrix Q, InputMatrix K, In
     value_scale_[j] = largest;
   }
   // Paper Algorithm 1 (Init): every row from scratch.
-  const int64_t bad = compute_rows(0, shape_.n_q, ATT_MAX_LOGIT);
+  const int64_t bad = compute_rows(0, shape_.n_q, ATT_MAX_LOGIT, true);
   if (bad >= 0)
     fail(ATT_E_RANGE, "a logit of row %lld is not finite or exceeds ATT_MAX_LOGIT",
          static_cast<long long>(bad));
@@ -333,11 +333,12 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
 // Rows [i0, i0 + count) from Q K^T: shifts, A, D, C0 = A V0, and no pending
 // key contribution left for them. The error bound restarts at a fresh row's.
 // Returns a row with a logit that is not finite or exceeds `limit`
-// in magnitude (its rows are then unusable), or -1.
-int64_t DynamicAttention::compute_rows(int64_t i0, int64_t count, double limit) {
+// in magnitude (its rows are then unusable), or -1. `initial`: init's
+// computation of every row (KernelStore::compute_rows_and_multiply).
+int64_t DynamicAttention::compute_rows(int64_t i0, int64_t count, double limit, bool initial) {
   const int64_t bad = store_->compute_rows_and_multiply(
       i0, count, Q_, K_, scale_, limit, shift_.data() + i0, d_hi_.data() + i0, err_.data() + i0,
-      v0_view(), C0_.data() + i0, C0_.ld());
+      v0_view(), C0_.data() + i0, C0_.ld(), initial);
   if (bad >= 0) return bad;
   reset_rows(i0, count);
   return -1;
@@ -350,7 +351,7 @@ int64_t DynamicAttention::compute_rows(int64_t i0, int64_t count, double limit) 
 // product cancels terms near the overflow threshold), the rows are
 // recomputed one by one from logits summed in long double.
 void DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
-  if (compute_rows(i0, count, num::kRecomputedLogitLimit) < 0) return;
+  if (compute_rows(i0, count, num::kRecomputedLogitLimit, false) < 0) return;
   double *logits = row_logits_.data();
   for (int64_t i = i0; i < i0 + count; ++i) {
     exact_logits(i, logits);

@@ -143,7 +143,7 @@ class DynamicAttention {
   // query_norm_[i] = |Q[i, :]|_2 for rows [i0, i0 + count), and query_norm_max_.
   void compute_query_norms(int64_t i0, int64_t count);
 
-  int64_t compute_rows(int64_t i0, int64_t count, double limit);
+  int64_t compute_rows(int64_t i0, int64_t count, double limit, bool initial);
   void refresh_rows(int64_t i0, int64_t count);
   void exact_logits(int64_t row, double *out) const;
   void reset_rows(int64_t i0, int64_t count);

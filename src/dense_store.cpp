@@ -57,13 +57,14 @@ int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv) {
 int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                               const Matrix &K, double scale, double limit,
                                               double *shift, double *row_sum, double *err,
-                                              const ConstView &V, double *out, int64_t ldo) {
+                                              const ConstView &V, double *out, int64_t ldo,
+                                              bool initial) {
   const int64_t n_kv = A_.cols();
   const int64_t h = rows_per_block(A_.rows());
   // The element-wise passes of a block split its rows among as many
   // threads as OpenBLAS uses, in chunks of whole groups of tile_weights.
   constexpr int64_t kRowChunk = 64;
-  WorkerTeam team(WorkerTeam::threads_for(std::min(h, count) * n_kv) - 1);
+  WorkerTeam team(initial ? WorkerTeam::threads_for(std::min(h, count) * n_kv) - 1 : 0);
   int64_t *hidden = hidden_.data();
   double *hi = sum_hi_.data();
   double *lo = sum_lo_.data();

@@ -240,7 +240,8 @@ att_storage DynamicAttention::resolve_storage(const Shape &shape, const Config &
   }
   // The dense store's size, in long double so that it cannot overflow.
   const long double entries = static_cast<long double>(shape.n_q) * shape.n_kv;
-  const long double dense = 8.0L * (entries + 2 * shape.n_kv + 2 * DenseStore::kBlockRows);
+  const long double dense =
+      8.0L * (entries + 2.0L * static_cast<long double>(shape.n_kv) + 2 * DenseStore::kBlockRows);
   return dense > static_cast<long double>(budget) ? ATT_STORAGE_STREAMED : ATT_STORAGE_DENSE;
 }
 

@@ -131,6 +131,14 @@ void check_logit_values(const double *logits, int64_t lo, int64_t hi, const char
     fail(ATT_E_RANGE, "%s makes a logit of magnitude %g exceed ATT_MAX_LOGIT", what, worst);
 }
 
+// |x|_2 of n values spaced inc apart: a row of Q or K (column-major, inc =
+// ld) or a contiguous key row (inc = 1), summed in order.
+double norm2(const double *x, int64_t n, int64_t inc) {
+  double sum = 0.0;
+  for (int64_t t = 0; t < n; ++t) sum += x[t * inc] * x[t * inc];
+  return std::sqrt(sum);
+}
+
 // The adaptive strategy's cost model. A pending term costs every query that
 // reads it, and folding it costs a fixed price whatever the number of terms
 // folded at once; the strategy folds when the reads since the last fold have
@@ -147,14 +155,6 @@ void check_logit_values(const double *logits, int64_t lo, int64_t hi, const char
 //   - a few O(n_q) passes (error bounds, flags): about 2 ns per row.
 // The figures are fixed, not timed at run time, so the fold schedule is a
 // function of the sequence of calls alone.
-// |x|_2 of n values spaced inc apart: a row of Q or K (column-major, inc =
-// ld) or a contiguous key row (inc = 1), summed in order.
-double norm2(const double *x, int64_t n, int64_t inc) {
-  double sum = 0.0;
-  for (int64_t t = 0; t < n; ++t) sum += x[t * inc] * x[t * inc];
-  return std::sqrt(sum);
-}
-
 int64_t adaptive_fold_threshold(const Shape &sh) {
   const double n_q = static_cast<double>(sh.n_q);
   const double c0_pass = 0.2 * n_q * static_cast<double>(sh.d_v);

@@ -20,8 +20,8 @@ void gemm(Op op_a, Op op_b, int64_t m, int64_t n, int64_t k, double alpha, const
 void gemv(Op op_a, int64_t m, int64_t n, double alpha, const double *a, int64_t lda,
           const double *x, int64_t incx, double beta, double *y, int64_t incy);
 
-// The number of threads OpenBLAS uses (OPENBLAS_NUM_THREADS, or the CPUs):
-// also the library's own element-wise loops use no more.
+// The number of threads OpenBLAS uses (OPENBLAS_NUM_THREADS, or the CPUs; at
+// least 1): also the library's own blocked computations use no more.
 int threads();
 
 // y += alpha * x for contiguous x and y of n entries.

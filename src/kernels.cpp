@@ -83,10 +83,6 @@ bool axpy(const double *m, double s, const double *q, double *out, double limit,
 bool running_max(const double *m, double *shift, double limit, int64_t n) {
   return table().running_max(m, shift, limit, n);
 }
-void exp_accumulate(const double *m, const double *shift, double *a, double *hi, double *lo,
-                    int64_t n) {
-  table().exp_accumulate(m, shift, a, hi, lo, n);
-}
 KeyScaleResult key_scale(const KeyScale &k, int64_t n) { return table().key_scale(k, n); }
 int64_t key_column(const KeyColumn &k, int64_t n) { return table().key_column(k, n); }
 void exp_shifted(const double *x, const double *shift, double *a, int64_t n) {

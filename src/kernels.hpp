@@ -22,10 +22,10 @@ bool axpy(const double *m, double s, const double *q, double *out, double limit,
 // exceeds `limit` in magnitude.
 bool running_max(const double *m, double *shift, double limit, int64_t n);
 
-// a[i] = exp_clamped(m[i] - shift[i]) and (hi[i], lo[i]) += a[i] with TwoSum,
-// so hi + lo carries no accumulated rounding. a may alias m.
-void exp_accumulate(const double *m, const double *shift, double *a, double *hi, double *lo,
-                    int64_t n);
+// (Each table also has exp_accumulate(m, shift, a, hi, lo, n): a[i] =
+// exp_clamped(m[i] - shift[i]) and (hi[i], lo[i]) += a[i] with TwoSum, a may
+// alias m. The library calls it only through tile_weights, which gives its
+// bits; the tests check both.)
 
 // A key column's change (paper Algorithm 2, for the rows that see the key)
 // takes one of two kernels: key_scale for a store that keeps the column of A

@@ -23,6 +23,12 @@ int64_t padded(int64_t rows) {
 int64_t row_stride(const ConstView &m) { return m.row_major ? m.ld : 1; }
 int64_t col_stride(const ConstView &m) { return m.row_major ? 1 : m.ld; }
 
+// One slot per thread that may run: as many as OpenBLAS uses, no more than
+// there can be blocks.
+int64_t slot_count(int64_t n_q) {
+  return std::min<int64_t>(blas::threads(), padded(n_q) / kern::kPanelPad);
+}
+
 }  // namespace
 
 SoftmaxTiles::Slot::Slot(int64_t rows, int64_t keys, int64_t d_k)
@@ -34,19 +40,20 @@ SoftmaxTiles::Slot::Slot(int64_t rows, int64_t keys, int64_t d_k)
       rescales(rows),
       hidden(keys) {}
 
+int64_t SoftmaxTiles::Slot::bytes(int64_t rows, int64_t keys, int64_t d_k) {
+  // queries and tile; tile_max, hi, lo and rescales; hidden (8 bytes each).
+  return static_cast<int64_t>(sizeof(double)) * (padded(rows) * (d_k + keys) + 4 * rows + keys);
+}
+
 SoftmaxTiles::SoftmaxTiles(int64_t n_q, int64_t n_kv, int64_t d_k)
     : bq_max_(std::min(n_q, kQueryBlock)), bk_max_(std::min(n_kv, kKeyTile)) {
-  const int64_t slots =
-      std::min<int64_t>(std::max(blas::threads(), 1), padded(n_q) / kern::kPanelPad);
+  const int64_t slots = slot_count(n_q);
   slots_.reserve(static_cast<size_t>(slots));
   for (int64_t s = 0; s < slots; ++s) slots_.emplace_back(bq_max_, bk_max_, d_k);
 }
 
 int64_t SoftmaxTiles::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
-  const int64_t bq = std::min(n_q, kQueryBlock), bk = std::min(n_kv, kKeyTile);
-  const int64_t slots =
-      std::min<int64_t>(std::max(blas::threads(), 1), padded(n_q) / kern::kPanelPad);
-  return slots * static_cast<int64_t>(sizeof(double)) * (padded(bq) * (d_k + bk) + 4 * bq + bk);
+  return slot_count(n_q) * Slot::bytes(std::min(n_q, kQueryBlock), std::min(n_kv, kKeyTile), d_k);
 }
 
 template <class Block>

@@ -72,6 +72,7 @@ class SoftmaxTiles {
   // One thread's buffers.
   struct Slot {
     Slot(int64_t rows, int64_t keys, int64_t d_k);
+    static int64_t bytes(int64_t rows, int64_t keys, int64_t d_k);
     Array<double> queries;  // the block's rows of Q: padded rows x d_k, column-major
     Array<double> tile;     // padded rows x keys: a tile's logits, then its weights
     Array<double> tile_max, hi, lo;

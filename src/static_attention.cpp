@@ -47,8 +47,8 @@ void static_attention(const ConstView &Q, const ConstView &K, const ConstView &V
   // turn, so that a thread slowed down by other work on its core leaves more
   // of them to the others; the output's rows of a call wait in acc.
   constexpr int64_t kBlocksPerThread = 8;
-  const int64_t chunk = std::min(
-      n_q, SoftmaxTiles::kQueryBlock * kBlocksPerThread * std::max<int64_t>(blas::threads(), 1));
+  const int64_t chunk =
+      std::min(n_q, SoftmaxTiles::kQueryBlock * kBlocksPerThread * blas::threads());
 
   // Everything is allocated before the first write to out.
   SoftmaxTiles tiles(chunk, n_kv, Q.cols);

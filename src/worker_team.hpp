@@ -16,9 +16,10 @@ namespace att {
 
 // A non-owning reference to a callable part(begin, end, worker) that handles
 // the rows [begin, end) on the team's thread number `worker` (0 for the
-// calling thread, so a part may use per-thread scratch) and does not throw. Unlike std::function it
-// never allocates, so running a team cannot fail; the callable must outlive the reference (a lambda
-// passed straight to WorkerTeam::run does).
+// calling thread, so a part may use per-thread scratch) and does not throw.
+// Unlike std::function it never allocates, so running a team cannot fail;
+// the callable must outlive the reference (a lambda passed straight to
+// WorkerTeam::run does).
 class PartRef {
  public:
   template <class F>
@@ -45,15 +46,15 @@ class WorkerTeam {
   // does the rest). Never throws: constructing and running a team cannot
   // fail.
   explicit WorkerTeam(int helpers);
+  ~WorkerTeam();
+  WorkerTeam(const WorkerTeam &) = delete;
+  WorkerTeam &operator=(const WorkerTeam &) = delete;
 
   // Threads in all for a computation on about `entries` logits: the caller
   // alone below 2^18 (a few hundred microseconds of work, where starting a
   // thread would cost more than it saves), else as many as OpenBLAS uses
   // (the application's choice of how many cores numerics may take).
   static int threads_for(int64_t entries);
-  ~WorkerTeam();
-  WorkerTeam(const WorkerTeam &) = delete;
-  WorkerTeam &operator=(const WorkerTeam &) = delete;
 
   // Runs `part` over [0, n) in chunks of `chunk` rows that the threads
   // take in turn as they finish the previous one (a helper that shares its

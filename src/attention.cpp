@@ -12,6 +12,7 @@
 #include "error.hpp"
 #include "kernels.hpp"
 #include "numerics.hpp"
+#include "softmax_tiles.hpp"
 #include "streamed_store.hpp"
 
 namespace att {
@@ -182,7 +183,7 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   if (storage == ATT_STORAGE_STREAMED) {
     store_ = std::make_unique<StreamedStore>(n_q, n_kv, d_k, mask_);
   } else {
-    store_ = std::make_unique<DenseStore>(n_q, n_kv, mask_);
+    store_ = std::make_unique<DenseStore>(n_q, n_kv, d_k, mask_);
   }
   C0_ = Matrix(n_q, d_v);
   shift_ = Array<double>(n_q);
@@ -238,10 +239,11 @@ att_storage DynamicAttention::resolve_storage(const Shape &shape, const Config &
                  ? static_cast<int64_t>(static_cast<long double>(pages) * page / 4)
                  : INT64_MAX;
   }
-  // The dense store's size, in long double so that it cannot overflow.
+  // The dense store's size (DenseStore::bytes_for), A's part in long double
+  // so that it cannot overflow.
   const long double entries = static_cast<long double>(shape.n_q) * shape.n_kv;
-  const long double dense =
-      8.0L * (entries + 2.0L * static_cast<long double>(shape.n_kv) + 2 * DenseStore::kBlockRows);
+  const long double dense = 8.0L * (entries + static_cast<long double>(shape.n_kv)) +
+                            SoftmaxTiles::bytes_for(shape.n_q, shape.n_kv, shape.d_k);
   return dense > static_cast<long double>(budget) ? ATT_STORAGE_STREAMED : ATT_STORAGE_DENSE;
 }
 

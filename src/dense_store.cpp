@@ -1,17 +1,14 @@
 #include "dense_store.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "blas.hpp"
 #include "dynattn.h"
 #include "error.hpp"
 #include "kernels.hpp"
 #include "numerics.hpp"
-#include "worker_team.hpp"
 
 namespace att {
 namespace {
@@ -24,92 +21,35 @@ constexpr uint32_t kSectionMarker = 0x41534e44;
 
 }  // namespace
 
-DenseStore::DenseStore(int64_t n_q, int64_t n_kv, KeyMask mask)
-    : mask_(mask),
-      A_(n_q, n_kv),
-      sum_hi_(rows_per_block(n_q)),
-      sum_lo_(rows_per_block(n_q)),
-      hidden_(n_kv),
-      row_scratch_(n_kv) {}
+DenseStore::DenseStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mask)
+    : d_k_(d_k), mask_(mask), A_(n_q, n_kv), tiles_(n_q, n_kv, d_k), row_scratch_(n_kv) {}
 
 DenseStore::DenseStore(const DenseStore &other)
     : KernelStore(),
+      d_k_(other.d_k_),
       mask_(other.mask_),
       A_(other.A_.copy()),
-      sum_hi_(other.sum_hi_.size()),
-      sum_lo_(other.sum_lo_.size()),
-      hidden_(other.hidden_.size()),
+      tiles_(other.A_.rows(), other.A_.cols(), other.d_k_),
       row_scratch_(other.row_scratch_.size()) {}
 
 std::unique_ptr<KernelStore> DenseStore::clone() const {
   return std::unique_ptr<KernelStore>(new DenseStore(*this));
 }
 
-int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv) {
-  return static_cast<int64_t>(sizeof(double)) * (n_q * n_kv + 2 * rows_per_block(n_q) + 2 * n_kv);
+int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
+  return static_cast<int64_t>(sizeof(double)) * (n_q * n_kv + n_kv) +
+         SoftmaxTiles::bytes_for(n_q, n_kv, d_k);
 }
 
-// Block by block of rows: the block's logits by dgemm, in place in A,
-// validated and shifted by their maxima, exponentiated in place with
-// compensated row sums, and multiplied by V while the block is still in
-// cache. A block of the rows' causal mask stops at the last key its last
-// row sees.
+// Only init may start helper threads: a row recomputation runs inside an
+// update, which promises never to start any.
 int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                               const Matrix &K, double scale, double limit,
                                               double *shift, double *row_sum, double *err,
                                               const ConstView &V, double *out, int64_t ldo,
                                               bool initial) {
-  const int64_t n_kv = A_.cols();
-  const int64_t h = rows_per_block(A_.rows());
-  // The element-wise passes of a block split its rows among as many
-  // threads as OpenBLAS uses, in chunks of whole groups of tile_weights.
-  constexpr int64_t kRowChunk = 64;
-  WorkerTeam team(initial ? WorkerTeam::threads_for(std::min(h, count) * n_kv) - 1 : 0);
-  int64_t *hidden = hidden_.data();
-  double *hi = sum_hi_.data();
-  double *lo = sum_lo_.data();
-  for (int64_t r0 = 0; r0 < count; r0 += h) {
-    const int64_t rows = std::min(h, count - r0);
-    const int64_t i = i0 + r0;
-    const int64_t keys = mask_.key_end(i + rows - 1, n_kv);
-    blas::gemm(blas::Op::N, blas::Op::T, rows, n_kv, Q.cols(), scale, Q.data() + i, Q.ld(),
-               K.data(), K.ld(), 0.0, A_.data() + i, A_.ld());
-    double *top = shift + r0;
-    double *block = A_.data() + i;
-    std::fill(top, top + rows, -std::numeric_limits<double>::infinity());
-    for (int64_t c = 0; c < n_kv; ++c) hidden[c] = mask_.hidden_rows(c, i, rows);
-    std::atomic<bool> bad{false};
-    team.run(rows, kRowChunk, [&](int64_t begin, int64_t end, int) {
-      bool flagged = false;
-      for (int64_t c = 0; c < n_kv; ++c) {
-        double *m = block + c * A_.ld();
-        const int64_t first = std::clamp(hidden[c], begin, end);
-        std::fill(m + begin, m + first, 0.0);
-        if (first < end) flagged |= kern::running_max(m + first, top + first, limit, end - first);
-      }
-      if (flagged) bad.store(true);
-    });
-    if (bad.load()) {
-      // Rare: the first offending row (masked entries were zeroed).
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < n_kv; ++c)
-          if (!(std::fabs(A_(i + r, c)) <= limit)) return i + r;
-    }
-    // A = exp(M - shift), summed with TwoSum so that a row sum carries no
-    // accumulated rounding (its error is one rounding of the result).
-    std::fill(hi, hi + rows, 0.0);
-    std::fill(lo, lo + rows, 0.0);
-    team.run(rows, kRowChunk, [&](int64_t begin, int64_t end, int) {
-      kern::tile_weights(block, A_.ld(), begin, end, keys, mask_.causal ? hidden : nullptr, top, hi,
-                         lo);
-    });
-    for (int64_t r = 0; r < rows; ++r) {
-      row_sum[r0 + r] = hi[r] + lo[r];
-      err[r0 + r] = num::kFreshCharge * num::kUnitRoundoff * row_sum[r0 + r];
-    }
-    multiply_rows_of_a(i, rows, keys, V, out + r0, ldo);
-  }
-  return -1;
+  return tiles_.compute_kept(tile_operands(Q, K, scale, mask_, V), i0, count, limit, shift, row_sum,
+                             err, out, ldo, A_.data() + i0, A_.ld(), initial);
 }
 
 void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,

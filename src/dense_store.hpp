@@ -4,26 +4,28 @@
 // Q[:, j]) (kern::key_scale): one exponential per row, and the A it
 // subtracts is exactly the A that the rows' D and C0 were built with. The
 // logits M are not kept: init and row recomputations form them block by
-// block and exponentiate them in place.
+// block with the streamed store's tiles (SoftmaxTiles::compute_kept), which
+// also multiply them by V.
 #pragma once
 
 #include <algorithm>
 
 #include "kernel_store.hpp"
+#include "softmax_tiles.hpp"
 
 namespace att {
 
 class DenseStore final : public KernelStore {
  public:
-  // Rows of A computed at once, then multiplied by V while they are in
-  // cache: enough for dgemm to run at full speed.
+  // Rows of A multiplied by V at once (multiply_rows): enough for dgemm to
+  // run at full speed.
   static constexpr int64_t kBlockRows = 256;
 
-  DenseStore(int64_t n_q, int64_t n_kv, KeyMask mask);
+  DenseStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mask);
 
-  // Bytes DenseStore(n_q, n_kv) will hold; the caller has checked that the
-  // products cannot overflow.
-  static int64_t bytes_for(int64_t n_q, int64_t n_kv);
+  // Bytes DenseStore(n_q, n_kv, d_k) will hold; the caller has checked that
+  // the products cannot overflow.
+  static int64_t bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k);
 
   int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
                                     double scale, double limit, double *shift, double *row_sum,
@@ -39,7 +41,7 @@ class DenseStore final : public KernelStore {
                    double *out) const override;
   void copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
                    double *out) const override;
-  int64_t bytes() const override { return bytes_for(A_.rows(), A_.cols()); }
+  int64_t bytes() const override { return bytes_for(A_.rows(), A_.cols(), d_k_); }
   att_storage kind() const override { return ATT_STORAGE_DENSE; }
   std::unique_ptr<KernelStore> clone() const override;
   void save(ser::Writer &out) const override;
@@ -55,11 +57,11 @@ class DenseStore final : public KernelStore {
   // column-major: checked, and exponentiated into A.
   void load_logits(ser::Reader &in, const KernelOperands &ops);
 
+  int64_t d_k_;
   KeyMask mask_;
-  Matrix A_;                       // exp(M - shift); masked entries are 0
-  Array<double> sum_hi_, sum_lo_;  // compensated row sums of one block
-  Array<int64_t> hidden_;          // n_kv: rows of a block that do not see each key
-  Array<double> row_scratch_;      // n_kv: commit_query_row's kernel row
+  Matrix A_;                   // exp(M - shift); masked entries are 0
+  SoftmaxTiles tiles_;         // init's and the row recomputations' products
+  Array<double> row_scratch_;  // n_kv: commit_query_row's kernel row
 };
 
 }  // namespace att

@@ -31,6 +31,12 @@ int64_t slot_count(int64_t n_q) {
 
 }  // namespace
 
+TileOperands tile_operands(const Matrix &Q, const Matrix &K, double scale, KeyMask mask,
+                           const ConstView &V) {
+  return TileOperands{ConstView{Q.data(), Q.rows(), Q.cols(), Q.ld(), false},
+                      ConstView{K.data(), K.rows(), K.cols(), K.ld(), false}, V, scale, mask};
+}
+
 SoftmaxTiles::Slot::Slot(int64_t rows, int64_t keys, int64_t d_k)
     : queries(padded(rows) * d_k),
       tile(padded(rows) * keys),
@@ -57,9 +63,10 @@ int64_t SoftmaxTiles::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
 }
 
 template <class Block>
-void SoftmaxTiles::run_blocks(int64_t count, int64_t keys, const Block &block) {
-  const int64_t threads =
-      std::min<int64_t>(WorkerTeam::threads_for(count * keys), static_cast<int64_t>(slots_.size()));
+void SoftmaxTiles::run_blocks(int64_t count, int64_t keys, bool helpers, const Block &block) {
+  const int64_t threads = helpers ? std::min<int64_t>(WorkerTeam::threads_for(count * keys),
+                                                      static_cast<int64_t>(slots_.size()))
+                                  : 1;
   // Blocks small enough that every thread gets one, as large as the slots.
   const int64_t rows = std::min(bq_max_, padded((count + threads - 1) / threads));
   const int64_t blocks = (count + rows - 1) / rows;
@@ -70,16 +77,21 @@ void SoftmaxTiles::run_blocks(int64_t count, int64_t keys, const Block &block) {
   });
 }
 
+void SoftmaxTiles::pack_queries(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq) {
+  const int64_t pad = padded(bq);
+  double *queries = slot.queries.data();
+  for (int64_t p = 0; p < ops.Q.cols; ++p) {
+    for (int64_t r = 0; r < bq; ++r) queries[r + p * pad] = ops.Q(i + r, p);
+    std::fill(queries + bq + p * pad, queries + pad + p * pad, 0.0);
+  }
+}
+
 template <class Weigh>
 bool SoftmaxTiles::sweep_keys(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
                               double *acc, int64_t ld, const Weigh &weigh) {
   const int64_t d_k = ops.Q.cols, pad = padded(bq);
-  // The block's queries as the first product's a, the padding rows 0.
-  double *queries = slot.queries.data();
-  for (int64_t p = 0; p < d_k; ++p) {
-    for (int64_t r = 0; r < bq; ++r) queries[r + p * pad] = ops.Q(i + r, p);
-    std::fill(queries + bq + p * pad, queries + pad + p * pad, 0.0);
-  }
+  pack_queries(ops, slot, i, bq);
+  const double *queries = slot.queries.data();
   // key_end grows with the row: the block's last row sees the most keys.
   const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows);
   double *tile = slot.tile.data();
@@ -162,7 +174,7 @@ int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count
                               double *shift, double *row_sum, double *err, double *acc,
                               int64_t ld) {
   std::atomic<int64_t> bad{-1};
-  run_blocks(count, ops.K.rows, [&](Slot &slot, int64_t r0, int64_t bq) {
+  run_blocks(count, ops.K.rows, true, [&](Slot &slot, int64_t r0, int64_t bq) {
     const int64_t row = compute_block(ops, slot, i0 + r0, bq, limit, shift + r0, row_sum + r0,
                                       err != nullptr ? err + r0 : nullptr, acc + r0, ld);
     if (row >= 0) bad.store(row);
@@ -170,9 +182,84 @@ int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count
   return bad.load();
 }
 
+// The tile buffer stays the place where products read and write (its rows
+// padded for the product's register tiles, its columns close together in
+// L2): the kernel's block of a tile is copied out of it and back.
+int64_t SoftmaxTiles::kept_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
+                                 double limit, double *top, double *row_sum, double *err,
+                                 double *acc, int64_t ld, double *kernel, int64_t ldk) {
+  const int64_t d_k = ops.Q.cols, n_kv = ops.K.rows, pad = padded(bq);
+  pack_queries(ops, slot, i, bq);
+  const double *queries = slot.queries.data();
+  double *tile = slot.tile.data(), *hi = slot.hi.data(), *lo = slot.lo.data();
+  int64_t *hidden = slot.hidden.data();
+  const int64_t keys = ops.mask.key_end(i + bq - 1, n_kv);
+  const auto hide = [&](int64_t c0, int64_t bk) {
+    for (int64_t c = 0; c < bk; ++c) hidden[c] = ops.mask.hidden_rows(c0 + c, i, bq);
+  };
+  // Pass 1: the logits, kept, and the rows' maxima over what they see.
+  std::fill(top, top + bq, kNone);
+  for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
+    const int64_t bk = std::min(bk_max_, keys - c0);
+    kern::panel_product({pad, bk, d_k, ops.scale, queries, pad, &ops.K(c0, 0), col_stride(ops.K),
+                         row_stride(ops.K), false, tile, pad});
+    hide(c0, bk);
+    bool flagged = false;
+    for (int64_t c = 0; c < bk; ++c) {
+      const double *x = tile + c * pad;
+      flagged |= kern::running_max(x + hidden[c], top + hidden[c], limit, bq - hidden[c]);
+      std::copy(x, x + bq, kernel + (c0 + c) * ldk);
+    }
+    if (flagged) {
+      for (int64_t r = 0; r < bq; ++r) {
+        const int64_t visible = std::clamp<int64_t>(ops.mask.key_end(i + r, n_kv) - c0, 0, bk);
+        for (int64_t c = 0; c < visible; ++c)
+          if (!(std::fabs(tile[r + c * pad]) <= limit)) return i + r;
+      }
+    }
+  }
+  // Keys that no row of the block sees.
+  for (int64_t c = keys; c < n_kv; ++c) std::fill(kernel + c * ldk, kernel + c * ldk + bq, 0.0);
+  // Pass 2: the weights, kept, and their product with V.
+  std::fill(hi, hi + bq, 0.0);
+  std::fill(lo, lo + bq, 0.0);
+  for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
+    const int64_t bk = std::min(bk_max_, keys - c0);
+    for (int64_t c = 0; c < bk; ++c) {
+      const double *x = kernel + (c0 + c) * ldk;
+      std::copy(x, x + bq, tile + c * pad);
+    }
+    hide(c0, bk);
+    kern::tile_weights(tile, pad, 0, bq, bk, ops.mask.causal ? hidden : nullptr, top, hi, lo);
+    for (int64_t c = 0; c < bk; ++c) {
+      const double *w = tile + c * pad;
+      std::copy(w, w + bq, kernel + (c0 + c) * ldk);
+    }
+    kern::panel_product({bq, ops.V.cols, bk, 1.0, tile, pad, &ops.V(c0, 0), row_stride(ops.V),
+                         col_stride(ops.V), c0 > 0, acc, ld});
+  }
+  for (int64_t r = 0; r < bq; ++r) {
+    row_sum[r] = hi[r] + lo[r];
+    err[r] = (num::kFreshCharge + num::kTileCharge) * num::kUnitRoundoff * row_sum[r];
+  }
+  return -1;
+}
+
+int64_t SoftmaxTiles::compute_kept(const TileOperands &ops, int64_t i0, int64_t count, double limit,
+                                   double *shift, double *row_sum, double *err, double *acc,
+                                   int64_t ld, double *kernel, int64_t ldk, bool helpers) {
+  std::atomic<int64_t> bad{-1};
+  run_blocks(count, ops.K.rows, helpers, [&](Slot &slot, int64_t r0, int64_t bq) {
+    const int64_t row = kept_block(ops, slot, i0 + r0, bq, limit, shift + r0, row_sum + r0,
+                                   err + r0, acc + r0, ld, kernel + r0, ldk);
+    if (row >= 0) bad.store(row);
+  });
+  return bad.load();
+}
+
 void SoftmaxTiles::multiply(const TileOperands &ops, const double *shift, int64_t i0, int64_t count,
                             double *acc, int64_t ld) {
-  run_blocks(count, ops.K.rows, [&](Slot &slot, int64_t r0, int64_t bq) {
+  run_blocks(count, ops.K.rows, true, [&](Slot &slot, int64_t r0, int64_t bq) {
     const int64_t i = i0 + r0;
     const double *top = shift + r0;
     sweep_keys(ops, slot, i, bq, acc + r0, ld,

@@ -34,6 +34,10 @@ struct TileOperands {
   KeyMask mask;
 };
 
+// Q and K (column-major, n x d_k) and V as the tiles' operands.
+TileOperands tile_operands(const Matrix &Q, const Matrix &K, double scale, KeyMask mask,
+                           const ConstView &V);
+
 class SoftmaxTiles {
  public:
   // A thread's tile of 192 query rows x 256 keys (384 KiB) and its block's
@@ -63,6 +67,20 @@ class SoftmaxTiles {
   int64_t compute(const TileOperands &ops, int64_t i0, int64_t count, double limit, double *shift,
                   double *row_sum, double *err, double *acc, int64_t ld);
 
+  // compute() for a store that keeps the kernel: the weights
+  // exp(logits - shift) of rows [i0, i0 + count) also go to `kernel`
+  // (column-major, leading dimension ldk, at row i0's entry of key 0; 0
+  // where a row does not see a key). Each block takes two passes over its
+  // keys, so that every kept weight is relative to its row's final maximum
+  // (no rescaling): the first stores the logits in `kernel` and finds the
+  // maxima, the second turns them into weights there and multiplies them
+  // into acc. err receives kFreshCharge + kTileCharge. `helpers`: whether
+  // the work may start helper threads (not inside an update, which
+  // promises never to start any).
+  int64_t compute_kept(const TileOperands &ops, int64_t i0, int64_t count, double limit,
+                       double *shift, double *row_sum, double *err, double *acc, int64_t ld,
+                       double *kernel, int64_t ldk, bool helpers);
+
   // acc = exp(logits - shift) V for query rows [i0, i0 + count) whose
   // shifts are known (shift points at row i0's).
   void multiply(const TileOperands &ops, const double *shift, int64_t i0, int64_t count,
@@ -81,9 +99,14 @@ class SoftmaxTiles {
   };
 
   // Runs block(slot, r0, rows) over the row blocks of [0, count) on a team
-  // of as many threads as the work and the slots allow.
+  // of as many threads as the work and the slots allow (one without
+  // `helpers`).
   template <class Block>
-  void run_blocks(int64_t count, int64_t keys, const Block &block);
+  void run_blocks(int64_t count, int64_t keys, bool helpers, const Block &block);
+
+  // The block's rows of Q into slot.queries, as the first product's a (the
+  // padding rows 0).
+  static void pack_queries(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq);
 
   // For each key tile of the query rows [i, i + bq): the tile's logits into
   // slot.tile (column c holds key c0 + c's logits for the block's rows, the
@@ -98,6 +121,9 @@ class SoftmaxTiles {
 
   int64_t compute_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq, double limit,
                         double *shift, double *row_sum, double *err, double *acc, int64_t ld);
+  int64_t kept_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq, double limit,
+                     double *top, double *row_sum, double *err, double *acc, int64_t ld,
+                     double *kernel, int64_t ldk);
 
   // compute_block's work on the tile of keys [c0, c0 + bk): the rows'
   // maxima (returns a row with a visible logit that is NaN or above `limit`

@@ -12,13 +12,6 @@
 namespace att {
 namespace {
 
-// Q, K (column-major, n x d_k) and V as the tiles' operands.
-TileOperands tile_operands(const Matrix &Q, const Matrix &K, double scale, KeyMask mask,
-                           const ConstView &V) {
-  return TileOperands{ConstView{Q.data(), Q.rows(), Q.cols(), Q.ld(), false},
-                      ConstView{K.data(), K.rows(), K.cols(), K.ld(), false}, V, scale, mask};
-}
-
 // The section tag of a saved streamed store: it saves nothing else.
 constexpr uint32_t kSectionMarker = 0x4d525453;  // "STRM"
 

@@ -26,12 +26,12 @@
  *   - Thread safety: functions taking `const att_state *` may run
  *     concurrently with each other on the same handle; functions taking a
  *     non-const handle need exclusive access to it. Distinct handles are
- *     independent. OpenBLAS runs its own thread pool inside init and rebuilds,
- *     and a blocked computation large enough to gain from it (a streamed init
- *     or rebuild, att_attention()) splits its row blocks among helper
- *     threads, as many threads in all as OpenBLAS uses, for the length of
- *     the call, as a dense init does with its exponentials (set
- *     OPENBLAS_NUM_THREADS=1 if the application runs its own threads).
+ *     independent. OpenBLAS runs its own thread pool inside the library's
+ *     BLAS calls (folds above all), and a blocked computation large enough
+ *     to gain from it (an init, a streamed rebuild, att_attention()) splits
+ *     its row blocks among helper threads, as many threads in all as
+ *     OpenBLAS uses, for the length of the call (set OPENBLAS_NUM_THREADS=1
+ *     if the application runs its own threads).
  *   - Complexity is stated with n = rows, d = columns and k = the lazy limit
  *     (the number of pending updates after which they are folded in).
  *
@@ -134,7 +134,10 @@ typedef enum att_matrix {
 typedef enum att_storage {
   ATT_STORAGE_DENSE = 0,    /**< A as an n_q x n_kv matrix, n_q n_kv
                                  doubles (in 0.3.0 the logits instead,
-                                 before it both). A key update scales its
+                                 before it both), formed in init and row
+                                 recomputations through the same
+                                 per-thread tiles as streamed storage's
+                                 (their memory included). A key update scales its
                                  column in place (one exponential per
                                  row); entries, columns and row blocks of
                                  A are read from it. */

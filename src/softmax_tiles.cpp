@@ -26,7 +26,8 @@ int64_t col_stride(const ConstView &m) { return m.row_major ? 1 : m.ld; }
 // One slot per thread that may run: as many as OpenBLAS uses, no more than
 // there can be blocks.
 int64_t slot_count(int64_t n_q) {
-  return std::min<int64_t>(blas::threads(), padded(n_q) / kern::kPanelPad);
+  return std::min<int64_t>(blas::threads(),
+                           n_q / kern::kPanelPad + (n_q % kern::kPanelPad != 0 ? 1 : 0));
 }
 
 }  // namespace

@@ -240,15 +240,14 @@ att_storage DynamicAttention::resolve_storage(const Shape &shape, const Config &
                  : INT64_MAX;
   }
   // The dense store's size (DenseStore::bytes_for), A's part in long double
-  // so that it cannot overflow; the tiles' part depends on n_q and n_kv only
-  // up to a block, and is too large for any budget beyond 2^40 features.
-  constexpr int64_t kLarge = int64_t{1} << 40;
+  // so that it cannot overflow; the tiles' part grows with d_k only, and is
+  // too large for any budget beyond 2^40 features.
+  constexpr int64_t kLargeWidth = int64_t{1} << 40;
   const long double entries = static_cast<long double>(shape.n_q) * shape.n_kv;
   const long double tiles =
-      shape.d_k > kLarge
+      shape.d_k > kLargeWidth
           ? HUGE_VALL
-          : static_cast<long double>(SoftmaxTiles::bytes_for(
-                std::min(shape.n_q, kLarge), std::min(shape.n_kv, kLarge), shape.d_k));
+          : static_cast<long double>(SoftmaxTiles::bytes_for(shape.n_q, shape.n_kv, shape.d_k));
   const long double dense = 8.0L * (entries + static_cast<long double>(shape.n_kv)) + tiles;
   return dense > static_cast<long double>(budget) ? ATT_STORAGE_STREAMED : ATT_STORAGE_DENSE;
 }

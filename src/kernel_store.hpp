@@ -64,8 +64,8 @@ class KernelStore {
   // * V for an n_kv x V.cols matrix V of either layout (out is column-major
   // with leading dimension ldo). shift, row_sum, err and out
   // point at the entries of row i0. Returns a row whose visible logits are
-  // not finite or exceed `limit` in magnitude (the dense store: the first),
-  // or -1 when all are acceptable. A failure leaves the rows' state unusable
+  // not finite or exceed `limit` in magnitude, or -1 when all are
+  // acceptable. A failure leaves the rows' state unusable
   // (other rows may have been recomputed already): init reports it, and a recomputation
   // of rows that updates validated recovers row by row
   // (DynamicAttention::refresh_rows). `initial` marks init's computation of

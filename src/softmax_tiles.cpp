@@ -90,23 +90,66 @@ void SoftmaxTiles::pack_queries(const TileOperands &ops, Slot &slot, int64_t i, 
 template <class Weigh>
 bool SoftmaxTiles::sweep_keys(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
                               double *acc, int64_t ld, const Weigh &weigh) {
-  const int64_t d_k = ops.Q.cols, pad = padded(bq);
   pack_queries(ops, slot, i, bq);
-  const double *queries = slot.queries.data();
   // key_end grows with the row: the block's last row sees the most keys.
   const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows);
-  double *tile = slot.tile.data();
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
-    // tile (pad x bk) = s Q[i : i + pad, :] K[c0 : c0 + bk, :]^T
-    kern::panel_product({pad, bk, d_k, ops.scale, queries, pad, &ops.K(c0, 0), col_stride(ops.K),
-                         row_stride(ops.K), false, tile, pad});
-    if (!weigh(c0, bk, tile, pad)) return false;
-    // acc (bq x cols) (+)= tile V[c0 : c0 + bk, :]
-    kern::panel_product({bq, ops.V.cols, bk, 1.0, tile, pad, &ops.V(c0, 0), row_stride(ops.V),
-                         col_stride(ops.V), c0 > 0, acc, ld});
+    form_logits(ops, slot, bq, c0, bk);
+    if (!weigh(c0, bk, slot.tile.data(), padded(bq))) return false;
+    multiply_tile(ops, slot, bq, c0, bk, acc, ld);
   }
   return true;
+}
+
+void SoftmaxTiles::form_logits(const TileOperands &ops, Slot &slot, int64_t bq, int64_t c0,
+                               int64_t bk) {
+  const int64_t pad = padded(bq);
+  kern::panel_product({pad, bk, ops.Q.cols, ops.scale, slot.queries.data(), pad, &ops.K(c0, 0),
+                       col_stride(ops.K), row_stride(ops.K), false, slot.tile.data(), pad});
+}
+
+void SoftmaxTiles::multiply_tile(const TileOperands &ops, const Slot &slot, int64_t bq, int64_t c0,
+                                 int64_t bk, double *acc, int64_t ld) {
+  kern::panel_product({bq, ops.V.cols, bk, 1.0, slot.tile.data(), padded(bq), &ops.V(c0, 0),
+                       row_stride(ops.V), col_stride(ops.V), c0 > 0, acc, ld});
+}
+
+void SoftmaxTiles::hide_keys(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq, int64_t c0,
+                             int64_t bk) {
+  int64_t *hidden = slot.hidden.data();
+  for (int64_t c = 0; c < bk; ++c) hidden[c] = ops.mask.hidden_rows(c0 + c, i, bq);
+}
+
+int64_t SoftmaxTiles::tile_maxima(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
+                                  int64_t c0, int64_t bk, const double *tile, int64_t ldt,
+                                  double limit, double *top) {
+  hide_keys(ops, slot, i, bq, c0, bk);
+  const int64_t *hidden = slot.hidden.data();
+  bool flagged = false;
+  for (int64_t c = 0; c < bk; ++c)
+    flagged |=
+        kern::running_max(tile + c * ldt + hidden[c], top + hidden[c], limit, bq - hidden[c]);
+  if (!flagged) return -1;
+  // Rare: find a row with such a logit.
+  for (int64_t r = 0; r < bq; ++r) {
+    const int64_t visible = std::clamp<int64_t>(ops.mask.key_end(i + r, ops.K.rows) - c0, 0, bk);
+    for (int64_t c = 0; c < visible; ++c)
+      if (!(std::fabs(tile[r + c * ldt]) <= limit)) return i + r;
+  }
+  return -1;
+}
+
+void SoftmaxTiles::finish_rows(const Slot &slot, int64_t bq, double *row_sum, double *err) {
+  const double *hi = slot.hi.data(), *lo = slot.lo.data();
+  const int64_t *rescales = slot.rescales.data();
+  for (int64_t r = 0; r < bq; ++r) {
+    row_sum[r] = hi[r] + lo[r];
+    if (err != nullptr)
+      err[r] = (num::kFreshCharge + num::kTileCharge +
+                num::kRescaleCharge * static_cast<double>(rescales[r])) *
+               num::kUnitRoundoff * row_sum[r];
+  }
 }
 
 int64_t SoftmaxTiles::compute_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
@@ -124,13 +167,7 @@ int64_t SoftmaxTiles::compute_block(const TileOperands &ops, Slot &slot, int64_t
     return bad < 0;
   };
   if (!sweep_keys(ops, slot, i, bq, acc, ld, weigh)) return bad;
-  for (int64_t r = 0; r < bq; ++r) {
-    row_sum[r] = hi[r] + lo[r];
-    if (err != nullptr)
-      err[r] = (num::kFreshCharge + num::kTileCharge +
-                num::kRescaleCharge * static_cast<double>(rescales[r])) *
-               num::kUnitRoundoff * row_sum[r];
-  }
+  finish_rows(slot, bq, row_sum, err);
   return -1;
 }
 
@@ -138,21 +175,10 @@ int64_t SoftmaxTiles::weigh_tile(const TileOperands &ops, Slot &slot, int64_t i,
                                  int64_t c0, int64_t bk, double *tile, int64_t ldt, double limit,
                                  double *top, double *acc, int64_t ld) {
   double *hi = slot.hi.data(), *lo = slot.lo.data(), *tile_max = slot.tile_max.data();
-  int64_t *rescales = slot.rescales.data(), *hidden = slot.hidden.data();
-  // Each key's column holds the rows that see it after those that do not.
-  for (int64_t c = 0; c < bk; ++c) hidden[c] = ops.mask.hidden_rows(c0 + c, i, bq);
+  int64_t *rescales = slot.rescales.data();
   std::fill(tile_max, tile_max + bq, kNone);
-  bool flagged = false;
-  for (int64_t c = 0; c < bk; ++c)
-    flagged |=
-        kern::running_max(tile + c * ldt + hidden[c], tile_max + hidden[c], limit, bq - hidden[c]);
-  if (flagged) {
-    for (int64_t r = 0; r < bq; ++r) {
-      const int64_t visible = std::clamp<int64_t>(ops.mask.key_end(i + r, ops.K.rows) - c0, 0, bk);
-      for (int64_t c = 0; c < visible; ++c)
-        if (!(std::fabs(tile[r + c * ldt]) <= limit)) return i + r;
-    }
-  }
+  const int64_t bad = tile_maxima(ops, slot, i, bq, c0, bk, tile, ldt, limit, tile_max);
+  if (bad >= 0) return bad;
   // Every row sees key 0, so a row with a maximum already has the first
   // tile in acc: a higher maximum rescales what was summed under the old.
   for (int64_t r = 0; r < bq; ++r) {
@@ -167,7 +193,8 @@ int64_t SoftmaxTiles::weigh_tile(const TileOperands &ops, Slot &slot, int64_t i,
     }
     top[r] = tile_max[r];
   }
-  kern::tile_weights(tile, ldt, 0, bq, bk, ops.mask.causal ? hidden : nullptr, top, hi, lo);
+  kern::tile_weights(tile, ldt, 0, bq, bk, ops.mask.causal ? slot.hidden.data() : nullptr, top, hi,
+                     lo);
   return -1;
 }
 
@@ -189,60 +216,39 @@ int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count
 int64_t SoftmaxTiles::kept_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
                                  double limit, double *top, double *row_sum, double *err,
                                  double *acc, int64_t ld, double *kernel, int64_t ldk) {
-  const int64_t d_k = ops.Q.cols, n_kv = ops.K.rows, pad = padded(bq);
-  pack_queries(ops, slot, i, bq);
-  const double *queries = slot.queries.data();
-  double *tile = slot.tile.data(), *hi = slot.hi.data(), *lo = slot.lo.data();
-  int64_t *hidden = slot.hidden.data();
+  const int64_t n_kv = ops.K.rows, pad = padded(bq);
   const int64_t keys = ops.mask.key_end(i + bq - 1, n_kv);
-  const auto hide = [&](int64_t c0, int64_t bk) {
-    for (int64_t c = 0; c < bk; ++c) hidden[c] = ops.mask.hidden_rows(c0 + c, i, bq);
+  double *tile = slot.tile.data();
+  const auto copy_columns = [bq](const double *from, int64_t ldf, double *to, int64_t ldt,
+                                 int64_t bk) {
+    for (int64_t c = 0; c < bk; ++c) std::copy(from + c * ldf, from + c * ldf + bq, to + c * ldt);
   };
   // Pass 1: the logits, kept, and the rows' maxima over what they see.
+  pack_queries(ops, slot, i, bq);
   std::fill(top, top + bq, kNone);
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
-    kern::panel_product({pad, bk, d_k, ops.scale, queries, pad, &ops.K(c0, 0), col_stride(ops.K),
-                         row_stride(ops.K), false, tile, pad});
-    hide(c0, bk);
-    bool flagged = false;
-    for (int64_t c = 0; c < bk; ++c) {
-      const double *x = tile + c * pad;
-      flagged |= kern::running_max(x + hidden[c], top + hidden[c], limit, bq - hidden[c]);
-      std::copy(x, x + bq, kernel + (c0 + c) * ldk);
-    }
-    if (flagged) {
-      for (int64_t r = 0; r < bq; ++r) {
-        const int64_t visible = std::clamp<int64_t>(ops.mask.key_end(i + r, n_kv) - c0, 0, bk);
-        for (int64_t c = 0; c < visible; ++c)
-          if (!(std::fabs(tile[r + c * pad]) <= limit)) return i + r;
-      }
-    }
+    form_logits(ops, slot, bq, c0, bk);
+    const int64_t bad = tile_maxima(ops, slot, i, bq, c0, bk, tile, pad, limit, top);
+    if (bad >= 0) return bad;
+    copy_columns(tile, pad, kernel + c0 * ldk, ldk, bk);
   }
   // Keys that no row of the block sees.
   for (int64_t c = keys; c < n_kv; ++c) std::fill(kernel + c * ldk, kernel + c * ldk + bq, 0.0);
   // Pass 2: the weights, kept, and their product with V.
-  std::fill(hi, hi + bq, 0.0);
-  std::fill(lo, lo + bq, 0.0);
+  std::fill(slot.hi.data(), slot.hi.data() + bq, 0.0);
+  std::fill(slot.lo.data(), slot.lo.data() + bq, 0.0);
+  std::fill(slot.rescales.data(), slot.rescales.data() + bq, int64_t{0});
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
-    for (int64_t c = 0; c < bk; ++c) {
-      const double *x = kernel + (c0 + c) * ldk;
-      std::copy(x, x + bq, tile + c * pad);
-    }
-    hide(c0, bk);
-    kern::tile_weights(tile, pad, 0, bq, bk, ops.mask.causal ? hidden : nullptr, top, hi, lo);
-    for (int64_t c = 0; c < bk; ++c) {
-      const double *w = tile + c * pad;
-      std::copy(w, w + bq, kernel + (c0 + c) * ldk);
-    }
-    kern::panel_product({bq, ops.V.cols, bk, 1.0, tile, pad, &ops.V(c0, 0), row_stride(ops.V),
-                         col_stride(ops.V), c0 > 0, acc, ld});
+    copy_columns(kernel + c0 * ldk, ldk, tile, pad, bk);
+    hide_keys(ops, slot, i, bq, c0, bk);
+    kern::tile_weights(tile, pad, 0, bq, bk, ops.mask.causal ? slot.hidden.data() : nullptr, top,
+                       slot.hi.data(), slot.lo.data());
+    copy_columns(tile, pad, kernel + c0 * ldk, ldk, bk);
+    multiply_tile(ops, slot, bq, c0, bk, acc, ld);
   }
-  for (int64_t r = 0; r < bq; ++r) {
-    row_sum[r] = hi[r] + lo[r];
-    err[r] = (num::kFreshCharge + num::kTileCharge) * num::kUnitRoundoff * row_sum[r];
-  }
+  finish_rows(slot, bq, row_sum, err);
   return -1;
 }
 

@@ -108,6 +108,31 @@ class SoftmaxTiles {
   // padding rows 0).
   static void pack_queries(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq);
 
+  // The tile of keys [c0, c0 + bk) for the block of bq rows whose queries
+  // pack_queries packed: slot.tile (padded(bq) x bk, leading dimension
+  // padded(bq)) = s Q K^T.
+  static void form_logits(const TileOperands &ops, Slot &slot, int64_t bq, int64_t c0, int64_t bk);
+
+  // acc (bq x V.cols, leading dimension ld) (+)= the tile's weights in
+  // slot.tile times V[c0 : c0 + bk, :], the first tile (c0 = 0) storing.
+  static void multiply_tile(const TileOperands &ops, const Slot &slot, int64_t bq, int64_t c0,
+                            int64_t bk, double *acc, int64_t ld);
+
+  // slot.hidden[c] = how many of the rows [i, i + bq) do not see key c0 + c.
+  static void hide_keys(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq, int64_t c0,
+                        int64_t bk);
+
+  // hide_keys, then top[r] = max(top[r], row r's visible logits in the tile
+  // (leading dimension ldt)). Returns a row with a visible logit that is
+  // NaN or above `limit` in magnitude, else -1.
+  static int64_t tile_maxima(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq, int64_t c0,
+                             int64_t bk, const double *tile, int64_t ldt, double limit,
+                             double *top);
+
+  // row_sum (and err, when not null) of the block's rows from the slot's
+  // compensated sums and rescale counts.
+  static void finish_rows(const Slot &slot, int64_t bq, double *row_sum, double *err);
+
   // For each key tile of the query rows [i, i + bq): the tile's logits into
   // slot.tile (column c holds key c0 + c's logits for the block's rows, the
   // rows that do not see the key first), weigh(c0, bk, tile, ld) (which

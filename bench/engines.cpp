@@ -69,6 +69,12 @@ class LibraryEngine final : public Engine {
     if (status != ATT_OK) library_failed("att_query", status);
     return b;
   }
+  int64_t rows_recomputed() const override {
+    int64_t rows = 0;
+    const att_status status = att_stat(state_, ATT_STAT_ROWS_RECOMPUTED, &rows);
+    if (status != ATT_OK) library_failed("att_stat", status);
+    return rows;
+  }
 
  private:
   att_state *state_ = nullptr;

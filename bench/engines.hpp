@@ -39,6 +39,9 @@ class Engine {
   virtual void update_v(int64_t row, int64_t col, double delta) = 0;
   // Not const: the recompute baseline refreshes its copy of B here.
   virtual double query(int64_t row, int64_t col) = 0;
+  // Rows the library has recomputed since its init (ATT_STAT_ROWS_RECOMPUTED),
+  // or -1 for a baseline.
+  virtual int64_t rows_recomputed() const { return -1; }
 };
 
 // B = D^-1 exp(s Q K^T) V from scratch, each row of the logits shifted by its

@@ -21,6 +21,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -95,6 +96,14 @@ struct Options {
   std::string json;
 };
 
+// Folds from one block of the library's background sweep to the next
+// (docs/NUMERICS.md, "A background sweep"): each fold earns n / 2048 rows,
+// and rows are recomputed once min(128, n) are due.
+int64_t sweep_period(int64_t n) {
+  const int64_t block = std::min<int64_t>(128, n);
+  return (2048 * block + n - 1) / n;
+}
+
 void usage(FILE *out) {
   std::fprintf(out,
                "usage: dynattn-bench [options]\n"
@@ -112,8 +121,11 @@ void usage(FILE *out) {
                "  --seed S           seed of the data and of every operation (default 20261123)\n"
                "  --scale X          logit scale s (default 1/sqrt(d))\n"
                "workload\n"
-               "  --ops N            operations per timed update stream; rounded up to a\n"
-               "                     multiple of k and to at least 4k (default 2048)\n"
+               "  --ops N            operations per timed update stream; at least 4k, and\n"
+               "                     rounded up to whole folds of k and of the default\n"
+               "                     configuration's min(64, n) updates and (except with\n"
+               "                     --quick) to whole periods of the library's background\n"
+               "                     sweep, ceil(2048 min(128, n) / n) folds (default 2048)\n"
                "  --queries N        queries in the timed query stream (default 20000)\n"
                "  --mix-ops N        operations per mixed workload, and at least 8k\n"
                "                     updates (default 4000)\n"
@@ -323,9 +335,15 @@ Options parse_options(int argc, char **argv) {
       bad_usage("unknown configuration or baseline \"" + o.only + "\" (see --list)");
   }
   if (o.scale == 0.0) o.scale = 1.0 / std::sqrt(static_cast<double>(o.d));
-  // Whole folds in every timed stream, and several of them.
+  // Whole folds in every timed stream, and several of them; outside --quick,
+  // whole periods of the library's background sweep too, so that the
+  // amortized figures carry its share (a sweep is the costliest thing a
+  // fold does, and at n = 4096 there is one every 64 folds).
+  // The default configuration folds every min(64, n) updates whatever --k.
   o.ops = std::max(o.ops, 4 * o.k);
-  o.ops = (o.ops + o.k - 1) / o.k * o.k;
+  const int64_t folds_of = std::lcm(o.k, std::min<int64_t>(64, o.n));
+  const int64_t unit = folds_of * (o.quick ? 1 : sweep_period(o.n));
+  o.ops = (o.ops + unit - 1) / unit * unit;
   return o;
 }
 
@@ -489,9 +507,18 @@ int64_t resident_bytes() {
 
 struct StreamResult {
   int64_t ops = 0;
-  double amortized = NAN;  // total wall time / ops, folds included
-  Summary latency;         // each operation timed alone
+  double amortized = NAN;        // total wall time / ops, folds included
+  int64_t rows_recomputed = -1;  // by the library during the amortized stream
+  Summary latency;               // each operation timed alone
 };
+
+// The stream timed as a whole, with the rows the library recomputed in it.
+void time_stream(Engine &e, const OpList &ops, StreamResult &r) {
+  const int64_t rows_before = e.rows_recomputed();
+  r.ops = static_cast<int64_t>(ops.size());
+  r.amortized = time_ops(e, ops, 0, ops.size()) / static_cast<double>(r.ops);
+  if (rows_before >= 0) r.rows_recomputed = e.rows_recomputed() - rows_before;
+}
 
 struct MixResult {
   Mix mix{0, 0};
@@ -548,18 +575,12 @@ Contender start_contender(const std::string &name, const std::string &kind,
     for (const OpList *ops : untimed) run_ops(e, *ops, 0, ops->size(), false);
   } else {
     run_ops(e, s.warmup, 0, s.warmup.size(), true);
-    r.update_k.ops = static_cast<int64_t>(s.update_k.size());
-    r.update_k.amortized =
-        time_ops(e, s.update_k, 0, s.update_k.size()) / static_cast<double>(r.update_k.ops);
+    time_stream(e, s.update_k, r.update_k);
     r.update_k.latency = time_each(e, s.update_k_latency);
-    r.update_v.ops = static_cast<int64_t>(s.update_v.size());
-    r.update_v.amortized =
-        time_ops(e, s.update_v, 0, s.update_v.size()) / static_cast<double>(r.update_v.ops);
+    time_stream(e, s.update_v, r.update_v);
     r.update_v.latency = time_each(e, s.update_v_latency);
     run_ops(e, s.prep, 0, s.prep.size(), true);
-    r.query.ops = static_cast<int64_t>(s.queries.size());
-    r.query.amortized =
-        time_ops(e, s.queries, 0, s.queries.size()) / static_cast<double>(r.query.ops);
+    time_stream(e, s.queries, r.query);
     r.query.latency = time_each(e, s.queries);
     // Batches of 1000 queries, timed together: no timer overhead per query.
     r.query_batch = std::min<int64_t>(1000, r.query.ops);
@@ -846,6 +867,11 @@ void print_report(const Context &c) {
                   eager->update_k.amortized / r.update_k.amortized);
     std::printf("\n  update_v amortized: %9.3f us = %.3f x update_k amortized\n",
                 us(r.update_v.amortized), r.update_v.amortized / r.update_k.amortized);
+    std::printf(
+        "  rows recomputed in the timed streams: %lld of update_k's %lld updates, "
+        "%lld of update_v's %lld\n",
+        static_cast<long long>(r.update_k.rows_recomputed), static_cast<long long>(r.update_k.ops),
+        static_cast<long long>(r.update_v.rows_recomputed), static_cast<long long>(r.update_v.ops));
     std::printf("  query:              %9.3f us median single call, %.3f us batched\n",
                 us(r.query.latency.median), us(r.query_batched));
   }
@@ -908,6 +934,7 @@ void write_stream(JsonWriter &j, const char *key, const StreamResult &s) {
   j.begin_object(key);
   j.integer("ops", s.ops);
   j.number("amortized_s", s.amortized);
+  if (s.rows_recomputed >= 0) j.integer("rows_recomputed", s.rows_recomputed);
   write_summary(j, "latency", s.latency);
   j.end_object();
 }

@@ -153,7 +153,8 @@ def med(runs, extract):
 
 def ops_for(n):
     # Update streams long enough for several folds, short enough that the
-    # slower baselines stay within the time budget at large n.
+    # slower baselines stay within the time budget at large n. dynattn-bench
+    # rounds them up to whole periods of the library's background sweep.
     return 2048 if n <= 4096 else 1024 if n <= 8192 else 512
 
 
@@ -268,6 +269,15 @@ def per_run(runs, lib):
                                   fmt(us(x["floor"]["exp_column_scalar_s"]), 1)) for x in runs)
 
 
+def stream_note(runs, name, stream):
+    """How long a contender's timed stream was and how many rows the library recomputed in it
+    (the background sweep's share of the amortized time)."""
+    first = contender(runs[0], name)[stream]
+    rows = sorted(set(contender(x, name)[stream].get("rows_recomputed", -1) for x in runs))
+    return "streams of %d, %s rows recomputed in each" % (
+        first["ops"], " or ".join(str(r) for r in rows))
+
+
 def targets_section(mix):
     runs = mix["runs"]
     lib = "default"
@@ -278,12 +288,14 @@ def targets_section(mix):
 
     r = med(runs, lambda x: contender(x, lib)["ratios"]["update_k_over_floor"])
     add("amortized update_k / BLAS-3 floor", fmt(r), "≤ 1.5", r is not None and r <= 1.5,
-        "floor: %s µs; per run (glibc scalar exp column, µs): %s" % (fmt(us(med(runs, lambda x: x["floor"]["per_update_s"]))),
-                                    per_run(runs, lib)))
+        "floor: %s µs; %s; per run (glibc scalar exp column, µs): %s" %
+        (fmt(us(med(runs, lambda x: x["floor"]["per_update_s"]))), stream_note(runs, lib, "update_k"),
+         per_run(runs, lib)))
     r = med(runs, lambda x: 1.0 / contender(x, lib)["ratios"]["update_k_over_eager"])
     add("eager update_k / amortized update_k", fmt(r), "≥ 3", r is not None and r >= 3)
     r = med(runs, lambda x: contender(x, lib)["ratios"]["update_v_over_update_k"])
-    add("amortized update_v / amortized update_k", fmt(r, 3), "≤ 0.2", r is not None and r <= 0.2)
+    add("amortized update_v / amortized update_k", fmt(r, 3), "≤ 0.2", r is not None and r <= 0.2,
+        stream_note(runs, lib, "update_v"))
     q = us(med(runs, lambda x: contender(x, lib)["query"]["latency"]["median_s"]))
     qb = us(med(runs, lambda x: contender(x, lib)["query_batched_s"]))
     add("query median (µs)", fmt(q, 3), "≤ 1", q is not None and q <= 1.0,
@@ -390,7 +402,9 @@ def n_table(points):
     for p in points:
         runs = p["runs"]
         for c in p["configs"]:
+            uk = contender(runs[0], c)["update_k"]
             rows.append([str(p["n"]), c, str(len(runs)),
+                         "%d / %d" % (uk.get("rows_recomputed", -1), uk["ops"]),
                          fmt(us(med(runs, lambda x: contender(x, c)["update_k"]["amortized_s"]))),
                          fmt(med(runs, lambda x: contender(x, c)["ratios"]["update_k_over_floor"])),
                          fmt(med(runs, lambda x: 1.0 / contender(x, c)["ratios"]["update_k_over_eager"])),
@@ -399,7 +413,8 @@ def n_table(points):
                          fmt(us(med(runs, lambda x: contender(x, c)["query_batched_s"])), 3),
                          fmt(med(runs, lambda x: contender(x, c)["ratios"]["init_over_static"])),
                          fmt(med(runs, lambda x: contender(x, c)["resident_growth_bytes"] / 2**20), 1)])
-    return table(["n", "config", "runs", "update_k am µs", "/ floor", "eager / this", "update_v am µs",
+    return table(["n", "config", "runs", "rows recomputed / key updates", "update_k am µs", "/ floor",
+                  "eager / this", "update_v am µs",
                   "query med µs", "query batched µs", "init / static", "RSS growth MiB"], rows)
 
 
@@ -407,7 +422,8 @@ def k_table(points):
     rows = []
     for p in points:
         runs, name = p["runs"], "lazy k=%d" % p["k"]
-        rows.append([str(p["k"]),
+        uk = contender(runs[0], name)["update_k"]
+        rows.append([str(p["k"]), "%d / %d" % (uk.get("rows_recomputed", -1), uk["ops"]),
                      fmt(us(med(runs, lambda x: contender(x, name)["update_k"]["amortized_s"]))),
                      fmt(us(med(runs, lambda x: x["floor"]["per_update_s"]))),
                      fmt(med(runs, lambda x: contender(x, name)["ratios"]["update_k_over_floor"])),
@@ -415,7 +431,7 @@ def k_table(points):
                      fmt(us(med(runs, lambda x: contender(x, name)["update_v"]["amortized_s"])), 3),
                      fmt(us(med(runs, lambda x: contender(x, name)["query"]["latency"]["median_s"])), 3),
                      fmt(us(med(runs, lambda x: contender(x, name)["query_batched_s"])), 3)])
-    return table(["k", "update_k am µs", "floor µs", "/ floor", "eager / this", "update_v am µs",
+    return table(["k", "rows recomputed / key updates", "update_k am µs", "floor µs", "/ floor", "eager / this", "update_v am µs",
                   "query med µs", "query batched µs"], rows)
 
 

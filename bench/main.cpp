@@ -97,11 +97,12 @@ struct Options {
 };
 
 // Folds from one block of the library's background sweep to the next
-// (docs/NUMERICS.md, "A background sweep"): each fold earns n / 2048 rows,
-// and rows are recomputed once min(128, n) are due.
+// (docs/NUMERICS.md, "A background sweep"): a fold of only key or only value
+// updates makes one pass over C0, each pass earns n / 4096 rows, and rows
+// are recomputed once min(128, n) are due.
 int64_t sweep_period(int64_t n) {
   const int64_t block = std::min<int64_t>(128, n);
-  return (2048 * block + n - 1) / n;
+  return (4096 * block + n - 1) / n;
 }
 
 void usage(FILE *out) {
@@ -125,7 +126,7 @@ void usage(FILE *out) {
                "                     rounded up to whole folds of k and of the default\n"
                "                     configuration's min(64, n) updates and (except with\n"
                "                     --quick) to whole periods of the library's background\n"
-               "                     sweep, ceil(2048 min(128, n) / n) folds (default 2048)\n"
+               "                     sweep, ceil(4096 min(128, n) / n) folds (default 2048)\n"
                "  --queries N        queries in the timed query stream (default 20000)\n"
                "  --mix-ops N        operations per mixed workload, and at least 8k\n"
                "                     updates (default 4000)\n"
@@ -338,7 +339,7 @@ Options parse_options(int argc, char **argv) {
   // Whole folds in every timed stream, and several of them; outside --quick,
   // whole periods of the library's background sweep too, so that the
   // amortized figures carry its share (a sweep is the costliest thing a
-  // fold does, and at n = 4096 there is one every 64 folds).
+  // fold does, and at n = 4096 there is one every 128 folds).
   // The default configuration folds every min(64, n) updates whatever --k.
   o.ops = std::max(o.ops, 4 * o.k);
   const int64_t folds_of = std::lcm(o.k, std::min<int64_t>(64, o.n));

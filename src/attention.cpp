@@ -151,15 +151,16 @@ double norm2(const double *x, int64_t n, int64_t inc) {
 // query, about 4 ns on the development machine; F in that unit:
 //   - the pass over C0 that every dgemm makes, n_q d_v entries read and
 //     written (about 0.2 ns each);
-//   - the background sweep's share, n_q / kSweepFolds rows of 2 n_kv
-//     (d_k + d_v) flops (about 0.022 ns each at dgemm speed);
+//   - the background sweep's share for a fold of one pass, n_q /
+//     kSweepPasses rows of 2 n_kv (d_k + d_v) flops (about 0.03 ns each, the
+//     speed of a row recomputation on the calling thread);
 //   - a few O(n_q) passes (error bounds, flags): about 2 ns per row.
 // The figures are fixed, not timed at run time, so the fold schedule is a
 // function of the sequence of calls alone.
 int64_t adaptive_fold_threshold(const Shape &sh) {
   const double n_q = static_cast<double>(sh.n_q);
   const double c0_pass = 0.2 * n_q * static_cast<double>(sh.d_v);
-  const double sweep = 0.022 * (n_q / num::kSweepFolds) * 2.0 * static_cast<double>(sh.n_kv) *
+  const double sweep = 0.03 * (n_q / num::kSweepPasses) * 2.0 * static_cast<double>(sh.n_kv) *
                        static_cast<double>(sh.d_k + sh.d_v);
   const double passes = 2.0 * n_q;
   const double units = (c0_pass + sweep + passes) / 4.0;
@@ -201,6 +202,8 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   key_slot_.fill(-1);
   pending_value_ = Array<int64_t>(slots_);
   value_changes_ = Array<int64_t>(slots_);
+  fold_columns_ = Array<const double *>(2 * slots_);
+  fold_coefficients_ = Array<double>(slots_);
   value_slot_ = Array<int64_t>(n_kv);
   value_slot_.fill(-1);
   value_scale_ = Array<double>(d_v);
@@ -317,6 +320,8 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       pending_value_(o.pending_value_.copy()),
       value_slot_(o.value_slot_.copy()),
       value_changes_(o.value_changes_.size()),
+      fold_columns_(o.fold_columns_.size()),
+      fold_coefficients_(o.fold_coefficients_.size()),
       n_value_rows_(o.n_value_rows_),
       n_value_updates_(o.n_value_updates_),
       query_work_(o.query_work_.load(std::memory_order_relaxed)),
@@ -408,20 +413,22 @@ void DynamicAttention::refresh_flagged() {
   }
 }
 
-// Runs after every fold that had terms. Each earns the sweep credit for
-// n_q / kSweepFolds rows, so that every row is recomputed before the charges
-// of the folds since its last recomputation reach the row tolerance (folds
-// round C0, whatever their width); everything else a row accumulates (the
+// Runs after every fold that had terms, with the number of passes it made
+// over C0. Each pass earns the sweep credit for n_q / kSweepPasses rows, so
+// that every row is recomputed before the charges of the passes since its
+// last recomputation reach the row tolerance (a pass rounds C0, whatever the
+// number of terms it adds); everything else a row accumulates (the
 // updates' roundings, the drift of kept entries) is charged per update and
 // flags the row when it matters. Rows are recomputed once the credit
 // reaches kMinSweepRows, since a row block's matrix products read all of K
 // and V0 whatever the block's height.
 // The credit is part of the state, so clones and loaded states sweep exactly
 // as the original would.
-void DynamicAttention::sweep() {
+void DynamicAttention::sweep(int64_t passes) {
   constexpr int64_t kMinSweepRows = 128;
   const Shape &sh = shape_;
-  const double earned = static_cast<double>(sh.n_q) / num::kSweepFolds;
+  const double earned =
+      static_cast<double>(sh.n_q) * static_cast<double>(passes) / num::kSweepPasses;
   // Never more than one pass over the rows is owed.
   sweep_credit_ = std::min(sweep_credit_ + earned, static_cast<double>(sh.n_q));
   if (sweep_credit_ < static_cast<double>(std::min(kMinSweepRows, sh.n_q))) return;
@@ -1111,9 +1118,9 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
                               5 * shape_.n_q + pending_a_.size() + value_scale_.size() +
                               pending_r_.size() + key_bound_.size() + logits_.size() +
                               old_logits_.size() + row_logits_.size() + vec_.size() +
-                              old_key_.size() + ones_.size();
+                              old_key_.size() + ones_.size() + fold_coefficients_.size();
       const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size() +
-                            value_slot_.size() + value_changes_.size();
+                            value_slot_.size() + value_changes_.size() + fold_columns_.size();
       const int64_t bytes_ = column_touched_.size() + flagged_.size();
       return 8 * doubles + 8 * words + bytes_ + store_->bytes() +
              static_cast<int64_t>(sizeof(DynamicAttention));
@@ -1170,40 +1177,23 @@ void DynamicAttention::fold() {
   store_->copy_columns(operands(), pending_value_.data(), n_copied, pending_a_.col(xv),
                        pending_a_.ld());
   if (n_copied > 0) {
-    blas::gemv(blas::Op::N, n_q, n_copied, num::kFoldCharge * kU, pending_a_.col(xv),
+    blas::gemv(blas::Op::N, n_q, n_copied, num::kGatherCharge * kU, pending_a_.col(xv),
                pending_a_.ld(), ones_.data(), 1, 1.0, err_.data(), 1);
   }
   const int64_t x0 = pending_begin();
   const int64_t width = n_key_cols_ + n_dense;
-  // Every fold with terms rounds entries of every row of C0 once.
-  const bool rounds = n_key_cols_ + n_rows > 0;
-  if (rounds)
-    for (int64_t i = 0; i < n_q; ++i) err_[i] += num::kFoldCharge * kU * d_hi_[i];
+  // Each pass over C0 rounds entries of every row once: the dgemm's, and the
+  // sparse rows'.
+  const int64_t passes = (width > 0 ? 1 : 0) + (n_dense < n_rows ? 1 : 0);
+  if (passes > 0) {
+    const double charge = num::kFoldCharge * kU * static_cast<double>(passes);
+    for (int64_t i = 0; i < n_q; ++i) err_[i] += charge * d_hi_[i];
+  }
   if (width > 0) {
     blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
                pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(), C0_.ld());
   }
-  // The sparse rows entry by entry, a few rows at a time while their kernel
-  // columns are in cache (each column of C0 still takes its terms in slot
-  // order). Kept columns come from memory, and the group's charge reads
-  // them side by side (kern::add_columns), which brings them faster than
-  // one after the other.
-  constexpr int64_t kGroup = 4;
-  for (int64_t s0 = n_dense; s0 < n_rows; s0 += kGroup) {
-    const int64_t count = std::min(kGroup, n_rows - s0);
-    const double *a[kGroup];
-    for (int64_t g = 0; g < count; ++g) {
-      const int64_t s = s0 + g;
-      a[g] = kept ? store_->kept_column(pending_value_[s]) : pending_a_.col(xv + s);
-    }
-    if (kept) kern::add_columns(a, count, num::kFoldCharge * kU, err_.data(), n_q);
-    for (int64_t g = 0; g < count; ++g) {
-      for (int64_t j = 0; j < d_v; ++j) {
-        const double r = pending_r_(xv + s0 + g, j);
-        if (r != 0.0) blas::axpy(n_q, r, a[g], C0_.col(j));
-      }
-    }
-  }
+  if (n_dense < n_rows) fold_sparse_rows(n_dense);
   // V0 catches up, and the value slots' rows of R return to 0.
   for (int64_t j = 0; j < d_v; ++j) {
     double *r = pending_r_.col(j) + xv;
@@ -1221,7 +1211,7 @@ void DynamicAttention::fold() {
   add_count(folds_);
 
   rescale_value_columns();
-  if (rounds) sweep();
+  if (passes > 0) sweep(passes);
   int64_t n_flagged = 0;
   for (int64_t i = 0; i < n_q; ++i) {
     const bool drifted = !(err_[i] <= num::kRowTolerance * (d_hi_[i] + d_lo_[i]));
@@ -1229,6 +1219,43 @@ void DynamicAttention::fold() {
     n_flagged += drifted;
   }
   if (n_flagged > 0) refresh_flagged();
+}
+
+// The sparse value rows of the fold, slots [first, n_value_rows_), entry
+// by entry (2 n_q flops per changed entry). Their kernel columns are charged
+// a few at a time, read side by side (kern::add_columns), which brings kept
+// columns from memory faster than one after the other; then each column j of
+// C0 takes the terms a_s (V - V0)[row of s, j] of every slot that changed it,
+// summed in slot order and added at once (kern::combine_columns), so that
+// the pass rounds C0's entries once whatever the number of rows.
+void DynamicAttention::fold_sparse_rows(int64_t first) {
+  const int64_t n_q = shape_.n_q, d_v = shape_.d_v;
+  const int64_t xv = value_column(0);
+  const bool kept = keeps_kernel();
+  const double **cols = fold_columns_.data();
+  double *coefficients = fold_coefficients_.data();
+  const int64_t count = n_value_rows_ - first;
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t s = first + t;
+    cols[t] = kept ? store_->kept_column(pending_value_[s]) : pending_a_.col(xv + s);
+  }
+  if (kept) {
+    constexpr int64_t kGroup = 4;
+    for (int64_t t = 0; t < count; t += kGroup)
+      kern::add_columns(cols + t, std::min(kGroup, count - t), num::kGatherCharge * kU, err_.data(),
+                        n_q);
+  }
+  const double **terms = cols + count;  // the second half of the scratch
+  for (int64_t j = 0; j < d_v; ++j) {
+    const double *r = pending_r_.col(j) + xv + first;
+    int64_t m = 0;
+    for (int64_t t = 0; t < count; ++t) {
+      if (r[t] == 0.0) continue;
+      terms[m] = cols[t];
+      coefficients[m++] = r[t];
+    }
+    if (m > 0) kern::combine_columns(terms, coefficients, m, C0_.col(j), n_q);
+  }
 }
 
 // Exchange value slots a and b: their rows of R and rows.

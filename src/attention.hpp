@@ -148,7 +148,8 @@ class DynamicAttention {
   void exact_logits(int64_t row, double *out) const;
   void reset_rows(int64_t i0, int64_t count);
   void refresh_flagged();
-  void sweep();
+  void sweep(int64_t passes);
+  void fold_sparse_rows(int64_t first);
   void rescale_value_columns();
   bool column_falls(int64_t row, int64_t j, double value) const;
   bool value_row_falls(int64_t row, const double *v) const;
@@ -247,6 +248,10 @@ class DynamicAttention {
   int64_t n_key_updates_ = 0;
   Array<int64_t> pending_value_, value_slot_;
   Array<int64_t> value_changes_;  // the fold's scratch: changed entries per value slot
+  // fold_sparse_rows' scratch: the sparse rows' kernel columns (slots_), then
+  // those that change one column of C0 (slots_), with their coefficients.
+  Array<const double *> fold_columns_;
+  Array<double> fold_coefficients_;
   int64_t n_value_rows_ = 0;
   int64_t n_value_updates_ = 0;
 

@@ -97,6 +97,10 @@ double exp_sum(const double *x, double shift, double *a, int64_t n) {
 void add_columns(const double *const *cols, int64_t count, double c, double *out, int64_t n) {
   table().add_columns(cols, count, c, out, n);
 }
+void combine_columns(const double *const *cols, const double *coefficients, int64_t count,
+                     double *out, int64_t n) {
+  table().combine_columns(cols, coefficients, count, out, n);
+}
 void stream_zero(double *a, int64_t n) { table().stream_zero(a, n); }
 void panel_product(const PanelProduct &g) { table().panel_product(g); }
 void tile_weights(double *x, int64_t ld, int64_t begin, int64_t end, int64_t cols,

@@ -149,4 +149,11 @@ void panel_product(const PanelProduct &g);
 // four. out must not overlap a column.
 void add_columns(const double *const *cols, int64_t count, double c, double *out, int64_t n);
 
+// out[i] += (coefficients[0] cols[0][i] + ... + coefficients[count - 1]
+// cols[count - 1][i]), the sum formed in that order and added to out once:
+// out's entries are rounded once whatever count is. out must not overlap a
+// column.
+void combine_columns(const double *const *cols, const double *coefficients, int64_t count,
+                     double *out, int64_t n);
+
 }  // namespace att::kern

@@ -145,6 +145,24 @@ void isa_add_columns(const double *const *cols, int64_t count, double c, double 
   if (g < count) add_sum1(out, c, cols[g], n);
 }
 
+void isa_combine_columns(const double *const *cols, const double *coefficients, int64_t count,
+                         double *out, int64_t n) {
+  double sum[kBlock];
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t len = block_length(n, i0);
+    const double *a = cols[0] + i0;
+    const double c = coefficients[0];
+    for (int64_t i = 0; i < len; ++i) sum[i] = c * a[i];
+    for (int64_t g = 1; g < count; ++g) {
+      const double *b = cols[g] + i0;
+      const double cg = coefficients[g];
+      for (int64_t i = 0; i < len; ++i) sum[i] += cg * b[i];
+    }
+    double *o = out + i0;
+    for (int64_t i = 0; i < len; ++i) o[i] += sum[i];
+  }
+}
+
 void isa_exp_accumulate(const double *m, const double *shift, double *a, double *hi, double *lo,
                         int64_t n) {
   double x[kBlock], e[kBlock];
@@ -621,11 +639,12 @@ void isa_panel_product(const PanelProduct &g) {
 }  // namespace att::kern
 
 // Defines the unit's table.
-#define ATT_DEFINE_KERNEL_TABLE(table)                                                             \
-  const ::att::kern::Table table = {::att::kern::isa_exp_offset,  ::att::kern::isa_axpy,           \
-                                    ::att::kern::isa_running_max, ::att::kern::isa_exp_accumulate, \
-                                    ::att::kern::isa_key_scale,   ::att::kern::isa_key_column,     \
-                                    ::att::kern::isa_exp_shifted, ::att::kern::isa_max_of,         \
-                                    ::att::kern::isa_exp_sum,     ::att::kern::isa_add_columns,    \
-                                    ::att::kern::isa_stream_zero, ::att::kern::isa_panel_product,  \
-                                    ::att::kern::isa_tile_weights}
+#define ATT_DEFINE_KERNEL_TABLE(table)                                   \
+  const ::att::kern::Table table = {                                     \
+      ::att::kern::isa_exp_offset,      ::att::kern::isa_axpy,           \
+      ::att::kern::isa_running_max,     ::att::kern::isa_exp_accumulate, \
+      ::att::kern::isa_key_scale,       ::att::kern::isa_key_column,     \
+      ::att::kern::isa_exp_shifted,     ::att::kern::isa_max_of,         \
+      ::att::kern::isa_exp_sum,         ::att::kern::isa_add_columns,    \
+      ::att::kern::isa_combine_columns, ::att::kern::isa_stream_zero,    \
+      ::att::kern::isa_panel_product,   ::att::kern::isa_tile_weights}

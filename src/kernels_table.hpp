@@ -18,6 +18,7 @@ struct Table {
   double (*max_of)(const double *, double, bool *, int64_t);
   double (*exp_sum)(const double *, double, double *, int64_t);
   void (*add_columns)(const double *const *, int64_t, double, double *, int64_t);
+  void (*combine_columns)(const double *const *, const double *, int64_t, double *, int64_t);
   void (*stream_zero)(double *, int64_t);
   void (*panel_product)(const PanelProduct &);
   void (*tile_weights)(double *, int64_t, int64_t, int64_t, int64_t, const int64_t *,

@@ -72,13 +72,19 @@ constexpr double kUpdateCharge = 4.0;
 //    recomputed: exp turns an absolute logit error into a relative error of
 //    the entry), charged on (|old| + |new|) * a_new;
 constexpr double kDriftCharge = 2.0;
-//  - each fold, charged on D_i (one rounding of every entry of C0's row) and
-//    on the gathered value-update columns.
-constexpr double kFoldCharge = 2.0;
+//  - each pass of a fold over C0, charged on D_i: one rounding of every
+//    entry of C0's row (|C0[i, j]| <= D_i max |V[:, j]|). A fold makes one
+//    pass for its dgemm and one for its sparse value rows, whose terms each
+//    column of C0 takes summed, at once;
+constexpr double kFoldCharge = 1.0;
+//  - each value row gathered into a fold, charged on its kernel column
+//    (the roundings of its terms, a_ir (V - V0)_rj, and of their sums).
+constexpr double kGatherCharge = 2.0;
 
 // The background sweep recomputes every row at least once per this many
-// folds: half the number of fold charges a fresh row can take before it
-// reaches kRowTolerance, so rows are rarely recomputed because of the bound.
-constexpr double kSweepFolds = kRowTolerance / (kFoldCharge * kUnitRoundoff) / 2;
+// passes of folds over C0: half the number of pass charges a fresh row can
+// take before it reaches kRowTolerance, so rows are rarely recomputed
+// because of the bound.
+constexpr double kSweepPasses = kRowTolerance / (kFoldCharge * kUnitRoundoff) / 2;
 
 }  // namespace att::num

@@ -343,6 +343,48 @@ void add_columns_sums_every_count(void **state) {
   }
 }
 
+// combine_columns: out += the columns' combination, summed in column order
+// and added once (bit for bit that formula in double), for counts from 1 to
+// 9 and lengths around a vector step and across the kernel's blocks; within a
+// few roundings of the sum in long double; the element after out untouched.
+void combine_columns_adds_once(void **state) {
+  (void)state;
+  tu_rng rng;
+  tu_rng_seed(&rng, 0x636f6d62696e65ULL);
+  const int64_t lengths[] = {1, 7, 8, 9, 255, 256, 257, 600};
+  const int64_t n_max = 600, count_max = 9;
+  std::vector<double> data(count_max * n_max), coefficients(count_max), out(n_max + 1),
+      before(n_max + 1);
+  std::vector<const double *> cols(count_max);
+  for (Isa isa : runnable_isas()) {
+    const Table &t = att::kern::table_of(isa);
+    for (int64_t count = 1; count <= count_max; ++count) {
+      for (int64_t n : lengths) {
+        tu_fill_uniform(&rng, data.data(), count * n_max, 0.0, 1.0);
+        tu_fill_uniform(&rng, coefficients.data(), count, -4.0, 4.0);
+        tu_fill_uniform(&rng, before.data(), n + 1, -1.0, 1.0);
+        for (int64_t g = 0; g < count; ++g) cols[g] = data.data() + g * n_max;
+        out = before;
+        t.combine_columns(cols.data(), coefficients.data(), count, out.data(), n);
+        for (int64_t i = 0; i < n; ++i) {
+          double sum = coefficients[0] * cols[0][i];
+          long double exact = static_cast<long double>(coefficients[0]) * cols[0][i];
+          long double size = std::fabs(before[i]) + fabsl(exact);
+          for (int64_t g = 1; g < count; ++g) {
+            sum += coefficients[g] * cols[g][i];
+            const long double term = static_cast<long double>(coefficients[g]) * cols[g][i];
+            exact += term;
+            size += fabsl(term);
+          }
+          assert_true(out[i] == before[i] + sum);
+          assert_true(fabsl(out[i] - (before[i] + exact)) <= (count + 2) * 0x1p-53L * size);
+        }
+        assert_true(out[n] == before[n]);
+      }
+    }
+  }
+}
+
 // panel_product against long-double dot products, for shapes around the
 // register tile's edges, b in both layouts, with and without accumulation;
 // entries of c outside m x nb stay as they were, and an entry's value does
@@ -476,6 +518,7 @@ int main(void) {
       cmocka_unit_test(key_scale_edges),
       cmocka_unit_test(max_of_finds_largest_and_flags),
       cmocka_unit_test(add_columns_sums_every_count),
+      cmocka_unit_test(combine_columns_adds_once),
       cmocka_unit_test(stream_zero_zeroes_exactly),
       cmocka_unit_test(panel_product_matches_long_double),
       cmocka_unit_test(tile_weights_match_exp_accumulate),

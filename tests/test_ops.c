@@ -775,7 +775,7 @@ static void test_batch_matches_one_by_one(void **state) {
     assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
     assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
     assert_int_equal(att_init(&h1, n, d, Q, K, V, cfg), ATT_OK);
-    for (t = 0; t < 3 * n; ++t)
+    for (t = 0; t < 4 * n; ++t)
       assert_int_equal(att_update_k(h1, t % n, (t / n) % d, 0.1 * tu_normal(&r)), ATT_OK);
     assert_int_equal(att_clone(h1, &h2), ATT_OK);
     for (t = 0; t < n; ++t) {

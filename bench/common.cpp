@@ -16,6 +16,7 @@ Summary summarize(std::vector<double> &samples) {
   s.p99 =
       samples[std::min(n - 1, static_cast<size_t>(std::ceil(0.99 * static_cast<double>(n))) - 1)];
   s.min = samples.front();
+  s.max = samples.back();
   double sum = 0.0;
   for (double t : samples) sum += t;
   s.mean = sum / static_cast<double>(n);

@@ -87,6 +87,7 @@ struct Summary {
   double p99 = 0.0;
   double mean = 0.0;
   double min = 0.0;
+  double max = 0.0;
   size_t count = 0;
 };
 

@@ -84,6 +84,7 @@ struct Options {
   int64_t ops = 2048;
   int64_t queries = 20000;
   int64_t mix_ops = 4000;
+  int64_t mix_updates = 0;  // the fewest updates in a mix (derived)
   std::vector<Mix> mixes = {{100, 1}, {10, 1}, {1, 1}, {1, 10}, {1, 100}};
   std::vector<std::string> configs;
   std::vector<std::string> baselines = {"recompute", "eager", "direct"};
@@ -129,7 +130,8 @@ void usage(FILE *out) {
                "                     sweep, ceil(4096 min(128, n) / n) folds (default 2048)\n"
                "  --queries N        queries in the timed query stream (default 20000)\n"
                "  --mix-ops N        operations per mixed workload, and at least 8k\n"
-               "                     updates (default 4000)\n"
+               "                     updates and (except with --quick) as many as a timed\n"
+               "                     update stream holds (default 4000)\n"
                "  --mixes LIST       updates:queries ratios, e.g. 100:1,1:1,1:100, or none\n"
                "                     (default 100:1,10:1,1:1,1:10,1:100); each mix runs on\n"
                "                     every contender in turn, so all of them stay in memory\n"
@@ -345,6 +347,10 @@ Options parse_options(int argc, char **argv) {
   const int64_t folds_of = std::lcm(o.k, std::min<int64_t>(64, o.n));
   const int64_t unit = folds_of * (o.quick ? 1 : sweep_period(o.n));
   o.ops = (o.ops + unit - 1) / unit * unit;
+  // A mix holds as many updates, so that blocks of the sweep fall into every
+  // contender's run of it at about their long-run rate, rather than one
+  // block (milliseconds) into one contender's run and none into another's.
+  o.mix_updates = std::max(8 * o.k, o.quick ? int64_t{0} : unit);
   return o;
 }
 
@@ -380,12 +386,12 @@ OpList stream(Rng &rng, OpKind kind, int64_t count, int64_t n, int64_t d) {
 }
 
 // Whole blocks of `updates` updates (key or value at random) then `queries`
-// queries: at least `total` operations and at least 8k updates, so that
-// every contender folds several times inside the mix and pending work
-// carried in from the previous mix weighs little.
-OpList mixed(Rng &rng, const Mix &mix, int64_t total, int64_t k, int64_t n, int64_t d) {
+// queries: at least `total` operations and at least `min_updates` updates
+// (Options::mix_updates), so that every contender folds many times inside
+// the mix and pending work carried in from the previous mix weighs little.
+OpList mixed(Rng &rng, const Mix &mix, int64_t total, int64_t min_updates, int64_t n, int64_t d) {
   OpList ops;
-  const int64_t blocks = (8 * k + mix.updates - 1) / mix.updates;
+  const int64_t blocks = (min_updates + mix.updates - 1) / mix.updates;
   total = std::max(total, blocks * (mix.updates + mix.queries));
   while (static_cast<int64_t>(ops.size()) < total) {
     for (int64_t u = 0; u < mix.updates; ++u)
@@ -423,7 +429,7 @@ Session make_session(const Options &o, Rng &rng) {
     s.prep.push_back(random_op(rng, OpKind::update_v, n, d));
   }
   s.queries = stream(rng, OpKind::query, o.queries, n, d);
-  for (const Mix &m : o.mixes) s.mixes.push_back(mixed(rng, m, o.mix_ops, o.k, n, d));
+  for (const Mix &m : o.mixes) s.mixes.push_back(mixed(rng, m, o.mix_ops, o.mix_updates, n, d));
   s.check = stream(rng, OpKind::query, o.samples, n, d);
   return s;
 }
@@ -870,9 +876,10 @@ void print_report(const Context &c) {
                 us(r.update_v.amortized), r.update_v.amortized / r.update_k.amortized);
     std::printf(
         "  rows recomputed in the timed streams: %lld of update_k's %lld updates, "
-        "%lld of update_v's %lld\n",
+        "%lld of update_v's %lld;\n  slowest single call: update_k %.3f ms, update_v %.3f ms\n",
         static_cast<long long>(r.update_k.rows_recomputed), static_cast<long long>(r.update_k.ops),
-        static_cast<long long>(r.update_v.rows_recomputed), static_cast<long long>(r.update_v.ops));
+        static_cast<long long>(r.update_v.rows_recomputed), static_cast<long long>(r.update_v.ops),
+        1e3 * r.update_k.latency.max, 1e3 * r.update_v.latency.max);
     std::printf("  query:              %9.3f us median single call, %.3f us batched\n",
                 us(r.query.latency.median), us(r.query_batched));
   }
@@ -927,6 +934,7 @@ void write_summary(JsonWriter &j, const char *key, const Summary &s) {
   j.number("p99_s", s.p99);
   j.number("mean_s", s.mean);
   j.number("min_s", s.min);
+  j.number("max_s", s.max);
   j.integer("count", static_cast<int64_t>(s.count));
   j.end_object();
 }

@@ -743,6 +743,55 @@ static void test_recomputed_logit_above_limit(void **state) {
   }
 }
 
+/* The background sweep keeps pace with the folds' passes over C0
+ * (docs/NUMERICS.md): a fold of key updates alone, or of value updates
+ * alone, makes one pass and earns n/4096 rows, a fold of both makes two, and
+ * rows are recomputed in blocks of 128. At n = 512 the first block comes
+ * after 1024 folds of one kind, or after 512 of both. The changes are small,
+ * so that no row is recomputed for any other reason, and a value row rarely
+ * takes more than one of them, so that its terms go into C0 by the sparse
+ * rows' pass, not by the dgemm's (a row with more than d / 8 changed entries
+ * would add the dgemm's pass). */
+static void test_sweep_per_pass(void **state) {
+  enum { n = 512, d = 64, k = 64 };
+  double *Q = malloc(sizeof(double) * n * d), *K = malloc(sizeof(double) * n * d);
+  double *V = malloc(sizeof(double) * n * d);
+  int mode;
+  (void)state;
+  assert_non_null(Q && K && V);
+  for (mode = 0; mode < 3; ++mode) { /* keys alone, values alone, both in turn */
+    const int64_t folds = mode == 2 ? 512 : 1024;
+    att_config *cfg = tu_config(k, 0.0, 1.0 / sqrt((double)d));
+    att_state *h = NULL;
+    tu_rng r;
+    int64_t t, done = 0, rows = -1;
+    tu_rng_seed(&r, 9100 + (uint64_t)mode);
+    tu_fill_normal(&r, Q, n * d, 1.0);
+    tu_fill_normal(&r, K, n * d, 1.0);
+    tu_fill_normal(&r, V, n * d, 1.0);
+    assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
+    assert_int_equal(att_config_set_storage(cfg, ATT_STORAGE_DENSE), ATT_OK);
+    assert_int_equal(att_init(&h, n, d, Q, K, V, cfg), ATT_OK);
+    for (t = 0; done < folds; ++t) {
+      const int64_t i = tu_below(&r, n), j = tu_below(&r, d);
+      const double delta = 0.01 * tu_normal(&r);
+      const int key = mode == 0 || (mode == 2 && t % 2 == 0);
+      int64_t now = 0;
+      assert_int_equal(key ? att_update_k(h, i, j, delta) : att_update_v(h, i, j, delta), ATT_OK);
+      assert_int_equal(att_stat(h, ATT_STAT_FOLDS, &now), ATT_OK);
+      if (now == done) continue;
+      done = now;
+      assert_int_equal(att_stat(h, ATT_STAT_ROWS_RECOMPUTED, &rows), ATT_OK);
+      assert_int_equal(rows, done < folds ? 0 : 128);
+    }
+    att_free(h);
+    att_config_free(cfg);
+  }
+  free(Q);
+  free(K);
+  free(V);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_large_logits),
@@ -758,6 +807,7 @@ int main(void) {
       cmocka_unit_test(test_streamed_tiles),
       cmocka_unit_test(test_logit_drift),
       cmocka_unit_test(test_recomputed_logit_above_limit),
+      cmocka_unit_test(test_sweep_per_pass),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,7 +64,7 @@ int64_t SoftmaxTiles::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
 }
 
 template <class Block>
-void SoftmaxTiles::run_blocks(int64_t count, int64_t keys, bool helpers, const Block &block) {
+int64_t SoftmaxTiles::run_blocks(int64_t count, int64_t keys, bool helpers, const Block &block) {
   const int64_t threads = helpers ? std::min<int64_t>(WorkerTeam::threads_for(count * keys),
                                                       static_cast<int64_t>(slots_.size()))
                                   : 1;
@@ -72,10 +72,21 @@ void SoftmaxTiles::run_blocks(int64_t count, int64_t keys, bool helpers, const B
   const int64_t rows = std::min(bq_max_, padded((count + threads - 1) / threads));
   const int64_t blocks = (count + rows - 1) / rows;
   WorkerTeam team(static_cast<int>(std::min(threads, blocks)) - 1);
+  std::atomic<int64_t> bad{-1};
   team.run(blocks, 1, [&](int64_t begin, int64_t end, int worker) {
-    for (int64_t b = begin; b < end; ++b)
-      block(slots_[static_cast<size_t>(worker)], b * rows, std::min(rows, count - b * rows));
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t row =
+          block(slots_[static_cast<size_t>(worker)], b * rows, std::min(rows, count - b * rows));
+      if (row >= 0) bad.store(row);
+    }
   });
+  return bad.load();
+}
+
+void SoftmaxTiles::start_sums(Slot &slot, int64_t bq) {
+  std::fill(slot.hi.data(), slot.hi.data() + bq, 0.0);
+  std::fill(slot.lo.data(), slot.lo.data() + bq, 0.0);
+  std::fill(slot.rescales.data(), slot.rescales.data() + bq, int64_t{0});
 }
 
 void SoftmaxTiles::pack_queries(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq) {
@@ -155,12 +166,8 @@ void SoftmaxTiles::finish_rows(const Slot &slot, int64_t bq, double *row_sum, do
 int64_t SoftmaxTiles::compute_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
                                     double limit, double *top, double *row_sum, double *err,
                                     double *acc, int64_t ld) {
-  double *hi = slot.hi.data(), *lo = slot.lo.data();
-  int64_t *rescales = slot.rescales.data();
   std::fill(top, top + bq, kNone);
-  std::fill(hi, hi + bq, 0.0);
-  std::fill(lo, lo + bq, 0.0);
-  std::fill(rescales, rescales + bq, int64_t{0});
+  start_sums(slot, bq);
   int64_t bad = -1;
   const auto weigh = [&](int64_t c0, int64_t bk, double *tile, int64_t ldt) {
     bad = weigh_tile(ops, slot, i, bq, c0, bk, tile, ldt, limit, top, acc, ld);
@@ -201,13 +208,10 @@ int64_t SoftmaxTiles::weigh_tile(const TileOperands &ops, Slot &slot, int64_t i,
 int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count, double limit,
                               double *shift, double *row_sum, double *err, double *acc,
                               int64_t ld) {
-  std::atomic<int64_t> bad{-1};
-  run_blocks(count, ops.K.rows, true, [&](Slot &slot, int64_t r0, int64_t bq) {
-    const int64_t row = compute_block(ops, slot, i0 + r0, bq, limit, shift + r0, row_sum + r0,
-                                      err != nullptr ? err + r0 : nullptr, acc + r0, ld);
-    if (row >= 0) bad.store(row);
+  return run_blocks(count, ops.K.rows, true, [&](Slot &slot, int64_t r0, int64_t bq) {
+    return compute_block(ops, slot, i0 + r0, bq, limit, shift + r0, row_sum + r0,
+                         err != nullptr ? err + r0 : nullptr, acc + r0, ld);
   });
-  return bad.load();
 }
 
 // The tile buffer stays the place where products read and write (its rows
@@ -236,9 +240,7 @@ int64_t SoftmaxTiles::kept_block(const TileOperands &ops, Slot &slot, int64_t i,
   // Keys that no row of the block sees.
   for (int64_t c = keys; c < n_kv; ++c) std::fill(kernel + c * ldk, kernel + c * ldk + bq, 0.0);
   // Pass 2: the weights, kept, and their product with V.
-  std::fill(slot.hi.data(), slot.hi.data() + bq, 0.0);
-  std::fill(slot.lo.data(), slot.lo.data() + bq, 0.0);
-  std::fill(slot.rescales.data(), slot.rescales.data() + bq, int64_t{0});
+  start_sums(slot, bq);
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
     copy_columns(kernel + c0 * ldk, ldk, tile, pad, bk);
@@ -255,13 +257,10 @@ int64_t SoftmaxTiles::kept_block(const TileOperands &ops, Slot &slot, int64_t i,
 int64_t SoftmaxTiles::compute_kept(const TileOperands &ops, int64_t i0, int64_t count, double limit,
                                    double *shift, double *row_sum, double *err, double *acc,
                                    int64_t ld, double *kernel, int64_t ldk, bool helpers) {
-  std::atomic<int64_t> bad{-1};
-  run_blocks(count, ops.K.rows, helpers, [&](Slot &slot, int64_t r0, int64_t bq) {
-    const int64_t row = kept_block(ops, slot, i0 + r0, bq, limit, shift + r0, row_sum + r0,
-                                   err + r0, acc + r0, ld, kernel + r0, ldk);
-    if (row >= 0) bad.store(row);
+  return run_blocks(count, ops.K.rows, helpers, [&](Slot &slot, int64_t r0, int64_t bq) {
+    return kept_block(ops, slot, i0 + r0, bq, limit, shift + r0, row_sum + r0, err + r0, acc + r0,
+                      ld, kernel + r0, ldk);
   });
-  return bad.load();
 }
 
 void SoftmaxTiles::multiply(const TileOperands &ops, const double *shift, int64_t i0, int64_t count,
@@ -279,6 +278,7 @@ void SoftmaxTiles::multiply(const TileOperands &ops, const double *shift, int64_
                  }
                  return true;
                });
+    return int64_t{-1};  // the shifts are known: no logit to check
   });
 }
 

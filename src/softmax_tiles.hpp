@@ -100,9 +100,13 @@ class SoftmaxTiles {
 
   // Runs block(slot, r0, rows) over the row blocks of [0, count) on a team
   // of as many threads as the work and the slots allow (one without
-  // `helpers`).
+  // `helpers`). A block returns a row with a bad logit, or -1; so does
+  // run_blocks (one of the rows the blocks returned).
   template <class Block>
-  void run_blocks(int64_t count, int64_t keys, bool helpers, const Block &block);
+  int64_t run_blocks(int64_t count, int64_t keys, bool helpers, const Block &block);
+
+  // The slot's compensated sums and rescale counts of a block's rows, zeroed.
+  static void start_sums(Slot &slot, int64_t bq);
 
   // The block's rows of Q into slot.queries, as the first product's a (the
   // padding rows 0).

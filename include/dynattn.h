@@ -661,7 +661,10 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  * column work of att_update_k() (n_q exponentials; with streamed storage a
  * matrix-vector product with Q for the old logits, and with dense storage
  * one for the new ones when their size cannot be vouched for by the norms
- * of Q's rows and of the key); V: O(d_v), its column of A being read at the
+ * of Q's rows and of the key; either storage computes the new logits with
+ * one when the changed entries are so large next to the logits they leave
+ * that their increments could cancel, docs/NUMERICS.md "Key changes");
+ * V: O(d_v), its column of A being read at the
  * fold as for att_update_v(); plus a fold when the strategy calls for one. Needs
  * exclusive access to s. Never allocates with dense storage, nor for Q
  * (streamed storage: see att_update_k()).

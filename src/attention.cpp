@@ -515,14 +515,16 @@ double *DynamicAttention::key_term(int64_t row, bool *pending) {
 // column of key `row` is scaled by exp(s * q) (q = Q[:, j] for a change of
 // K[row, j] by s / scale; for a change of several entries, the sum of those
 // terms with s = 1) and its change dA is recorded as a pending key term, in
-// one pass over the rows that see the key. Entries that had underflowed to
-// 0 are computed afresh from the new key (revive_entries).
-void DynamicAttention::apply_kept_column(int64_t row, double s, const double *q) {
+// one pass over the rows that see the key; `drift` is the charge per unit
+// of (1 + |s q_i|) a_new for the roundings that stay in the entries
+// (kern::KeyScale). Entries that had underflowed to 0 are computed afresh
+// from the new key (revive_entries).
+void DynamicAttention::apply_kept_column(int64_t row, double s, const double *q, double drift) {
   const int64_t lo = mask_.first_row(row);
   bool pending = false;
   double *delta = key_term(row, &pending);
   double *a = store_->kept_column(row);
-  const kern::KeyScale change{a + lo, s, q + lo, num::kDriftCharge * kU, books(lo, delta, pending)};
+  const kern::KeyScale change{a + lo, s, q + lo, drift, books(lo, delta, pending)};
   const kern::KeyScaleResult done = kern::key_scale(change, shape_.n_q - lo);
   int64_t n_flagged = done.flagged;
   if (done.zeros > 0) n_flagged += revive_entries(row, a, delta);
@@ -567,6 +569,28 @@ int64_t DynamicAttention::revive_entries(int64_t row, double *a, double *delta) 
   return n_flagged;
 }
 
+// The column of key `row` in a store that keeps A, computed afresh from the
+// logits of the new key row k (d_k contiguous values, validated): every kept
+// entry is replaced by exp(logit - shift), and its change recorded as a
+// pending key term, as a recomputed column's is. For the row changes whose
+// increments could round too much to scale the column by them
+// (apply_key_row).
+void DynamicAttention::replace_kept_column(int64_t row, const double *k) {
+  const int64_t lo = mask_.first_row(row);
+  double *logits = old_logits_.data();  // scratch in a store that keeps A
+  recompute_key_logits(row, k, logits);
+  bool pending = false;
+  double *delta = key_term(row, &pending);
+  const kern::KeyColumn change{nullptr,
+                               logits + lo,
+                               shift_.data() + lo,
+                               nullptr,
+                               0.0,
+                               books(lo, delta, pending),
+                               store_->kept_column(row) + lo};
+  finish_key_update(kern::key_column(change, shape_.n_q - lo));
+}
+
 // Paper Algorithm 2 after validation, in a store that keeps no A: the
 // column of key `row` is computed from its old logits, which
 // recompute_key_logits left in old_logits_, and its new ones, `logits`;
@@ -598,8 +622,12 @@ void DynamicAttention::remember_old_key(int64_t row) {
   recompute_key_logits(row, old_key_.data(), old_logits_.data());
 }
 
-// K[row, col] becomes k_new (finite); scaled_delta = scale * (its change).
-void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double scaled_delta) {
+// K[row, col] becomes k_new (finite). The logits move by scale times the
+// change of the stored entry, the rounded difference of the new and old
+// value (relative error at most u), so that A stays the kernel of the K the
+// handle holds however K[row][col] + delta rounded.
+void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new) {
+  const double scaled_delta = scale_ * (k_new - K_(row, col));
   if (!std::isfinite(scaled_delta))
     fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
          static_cast<long long>(row), static_cast<long long>(col));
@@ -634,15 +662,22 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new, double 
       bound_key(row);
     }
     add_count(updates_[ATT_MATRIX_K]);
-    apply_kept_column(row, scaled_delta, q);
+    apply_kept_column(row, scaled_delta, q, num::kDriftCharge * kU);
     return;
   }
   remember_old_key(row);
   const int64_t lo = mask_.first_row(row);
   double *logits = logits_.data();
-  if (kern::axpy(old_logits_.data() + lo, scaled_delta, q + lo, logits + lo, ATT_MAX_LOGIT,
-                 shape_.n_q - lo))
+  double *k = vec_.data();
+  for (int64_t t = 0; t < shape_.d_k; ++t) k[t] = old_key_[t];
+  k[col] = k_new;
+  if (change_cancels(old_key_.data(), k)) {
+    recompute_key_logits(row, k, logits);
+    check_key_logits(row, logits, describe());
+  } else if (kern::axpy(old_logits_.data() + lo, scaled_delta, q + lo, logits + lo, ATT_MAX_LOGIT,
+                        shape_.n_q - lo)) {
     check_key_logits(row, logits, describe());  // fails, with the details
+  }
   K_(row, col) = k_new;
   add_count(updates_[ATT_MATRIX_K]);
   apply_recomputed_column(row, logits);
@@ -661,10 +696,8 @@ double DynamicAttention::entry_plus(att_matrix which, int64_t row, int64_t col,
   return value;
 }
 
-// The key's logits move by scale * delta * Q[:, col] (not by the rounded
-// difference of the new and old entry).
 void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
-  key_entry(row, col, entry_plus(ATT_MATRIX_K, row, col, delta), scale_ * delta);
+  key_entry(row, col, entry_plus(ATT_MATRIX_K, row, col, delta));
 }
 
 // Value row `row` has changed (V already holds it): record it as a pending
@@ -772,7 +805,7 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
   check_index("j", col, m.cols());
   check_value(matrix_name(which), row, col, value);
   if (which == ATT_MATRIX_K) {
-    key_entry(row, col, value, scale_ * (value - K_(row, col)));
+    key_entry(row, col, value);
   } else if (which == ATT_MATRIX_V) {
     const bool fell = column_falls(row, col, value);
     V_(row, col) = value;
@@ -825,14 +858,56 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
 // in one that does not.
 void DynamicAttention::apply_key_row(int64_t row, const double *v, const double *change) {
   const bool kept = keeps_kernel();
+  const double increments = kept ? increment_error(row, v) : 0.0;
   if (!kept) remember_old_key(row);
   for (int64_t t = 0; t < shape_.d_k; ++t) K_(row, t) = v[t];
   if (kept) {
     bound_key(row);
-    apply_kept_column(row, 1.0, change);
+    if (increments <= num::kIncrementErrorLimit) {
+      apply_kept_column(row, 1.0, change, std::fmax(num::kDriftCharge * kU, increments));
+    } else {
+      replace_kept_column(row, v);
+    }
   } else {
     apply_recomputed_column(row, change);
   }
+}
+
+// A bound on the absolute error of the increments propose_row forms when
+// key row `row` becomes v in a store that keeps A: each changed entry's
+// term scale (v_c - k_c) q_ic rounds three times and their sum once per
+// term after the first, so for m changed entries the error is at most
+// (m + 2) u (1 + small) sum_c |scale (v_c - k_c) q_ic|, which is at most
+// (m + 3) u |scale| sum_c |v_c - k_c| max_i |q_i|_2 (NaN or infinite when
+// it overflows). 0 for a single changed entry, whose roundings the drift
+// charge covers.
+double DynamicAttention::increment_error(int64_t row, const double *v) const {
+  int64_t changed = 0;
+  double change = 0.0;
+  for (int64_t t = 0; t < shape_.d_k; ++t) {
+    if (v[t] == K_(row, t)) continue;
+    ++changed;
+    change += std::fabs(v[t] - K_(row, t));
+  }
+  if (changed < 2) return 0.0;
+  return static_cast<double>(changed + 3) * kU * std::fabs(scale_) * change * query_norm_max_ *
+         (1.0 + 0x1p-20);
+}
+
+// Whether the logits of a key that changes from k_old to k_new (d_k values
+// each) are better computed afresh than as the old logits plus increments,
+// in a store that keeps no A: the old logits and the increments round
+// relative to the old key and to the change, which can be far larger than
+// the new key when they cancel, while the next update of the key charges
+// only the rounding of logits recomputed from the new key.
+bool DynamicAttention::change_cancels(const double *k_old, const double *k_new) const {
+  double old_norm = 0.0, new_norm = 0.0, change = 0.0;
+  for (int64_t t = 0; t < shape_.d_k; ++t) {
+    old_norm += std::fabs(k_old[t]);
+    new_norm += std::fabs(k_new[t]);
+    change += std::fabs(k_new[t] - k_old[t]);
+  }
+  return !(old_norm + change <= 4.0 * new_norm);
 }
 
 // What changing row `row` of Q or K (which) to v does to the logits, into
@@ -841,7 +916,8 @@ void DynamicAttention::apply_key_row(int64_t row, const double *v, const double 
 // scale * (v - K[row, :])[c] * Q[:, c] over the changed c (the same axpy
 // for each), starting from 0 in a store that keeps A (the increments that
 // scale its column) and from the column's recomputed logits in one that
-// does not (its new logits). Checked (the new logits against
+// does not (its new logits; computed from v instead when the change
+// cancels, change_cancels()). Checked (the new logits against
 // ATT_MAX_LOGIT) when `check`; otherwise Q's and a recomputed column's
 // logits are clamped to +-kRecomputedLogitLimit (batch(): a recomputation
 // of what was already checked).
@@ -860,14 +936,16 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
   }
   const int64_t lo = mask_.first_row(row), n = shape_.n_q - lo;
   const bool kept = keeps_kernel();
+  bool fresh = false;
   if (kept) {
     std::fill(out + lo, out + shape_.n_q, 0.0);
   } else {
     double *k = old_key_.data();  // v may be vec_
     for (int64_t t = 0; t < shape_.d_k; ++t) k[t] = K_(row, t);
-    recompute_key_logits(row, k, out);
+    fresh = change_cancels(k, v);
+    recompute_key_logits(row, fresh ? v : k, out);
   }
-  for (int64_t c = 0; c < shape_.d_k; ++c) {
+  for (int64_t c = 0; c < shape_.d_k && !fresh; ++c) {
     if (v[c] == K_(row, c)) continue;
     const double scaled = scale_ * (v[c] - K_(row, c));
     if (!std::isfinite(scaled))

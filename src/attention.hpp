@@ -190,13 +190,19 @@ class DynamicAttention {
   void recompute_key_logits(int64_t row, const double *k, double *out) const;
   // Apply validated changes (they never fail): a row of Q; a key row, whose
   // column a store that keeps A scales (apply_kept_column, with
-  // revive_entries for entries that had underflowed) and one that does not
+  // revive_entries for entries that had underflowed), or computes afresh
+  // when the increments of a row change could round too much
+  // (replace_kept_column, increment_error), and one that does not
   // recomputes from logits (apply_recomputed_column, after
-  // remember_old_key); key_term and finish_key_update are the first and
-  // last steps of both.
+  // remember_old_key; its new logits are computed from the new key when the
+  // change cancels, change_cancels); key_term and finish_key_update are the
+  // first and last steps of all.
   void apply_query_row(int64_t row, const double *logits);
   void apply_key_row(int64_t row, const double *v, const double *change);
-  void apply_kept_column(int64_t row, double s, const double *q);
+  void apply_kept_column(int64_t row, double s, const double *q, double drift);
+  void replace_kept_column(int64_t row, const double *k);
+  double increment_error(int64_t row, const double *v) const;
+  bool change_cancels(const double *k_old, const double *k_new) const;
   kern::KeyBooks books(int64_t i, double *delta, bool accumulate);
   bool stream_terms() const;
   int64_t revive_entries(int64_t row, double *a, double *delta);
@@ -206,7 +212,7 @@ class DynamicAttention {
   void remember_old_key(int64_t row);
   // V[row, col] changed (col = -1: possibly every entry of the row).
   void record_value_change(int64_t row, int64_t col, bool fell);
-  void key_entry(int64_t row, int64_t col, double k_new, double scaled_delta);
+  void key_entry(int64_t row, int64_t col, double k_new);
   const Matrix &input(att_matrix which) const;
   double entry_plus(att_matrix which, int64_t row, int64_t col, double delta) const;
   int64_t width(att_matrix which) const;

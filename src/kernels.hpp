@@ -76,12 +76,13 @@ struct KeyScaleResult {
 KeyScaleResult key_scale(const KeyScale &k, int64_t n);
 
 struct KeyColumn {
-  const double *m;       // the old logits
+  const double *m;       // the old logits (not read when kept is not null)
   const double *logits;  // the new logits, finite and within ATT_MAX_LOGIT
   const double *shift;
   const double *norm;  // read only when recompute is not 0
   double recompute;
   KeyBooks books;
+  double *kept = nullptr;  // a store's kept column, replaced by a_new
 };
 
 // The column recomputed from its logits: a_old = exp(m[i] - shift[i]) and
@@ -89,7 +90,8 @@ struct KeyColumn {
 // exponent floor, and bit for bit what exp_shifted gives for the same
 // argument); err[i] also takes recompute * norm[i] * a_old (a store's
 // rounding in recomputing m, so that a_old may differ from the entry D
-// holds).
+// holds). With `kept`, a store that keeps A: a_old = kept[i], the entry D
+// holds, and kept[i] becomes a_new (recompute must be 0).
 int64_t key_column(const KeyColumn &k, int64_t n);
 
 // a[i] = exp_clamped(x[i] - shift[i]).

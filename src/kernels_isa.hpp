@@ -293,25 +293,26 @@ KeyScaleResult isa_key_scale(const KeyScale &k, int64_t n) {
 }
 
 // key_column, block by block, as key_scale_rows. kRecompute: the recompute
-// charge is not 0 (its stream of norms is read only then).
-template <bool kRecompute, bool kAccumulate>
-int64_t key_column_rows(const double *__restrict m, const double *__restrict logits,
-                        const double *__restrict shift, const double *__restrict norm,
-                        double recompute, double *__restrict hi, double *__restrict lo,
-                        double *__restrict err, unsigned char *__restrict flagged,
-                        double *__restrict delta, double charge, double tol, bool stream,
-                        int64_t n) {
+// charge is not 0 (its stream of norms is read only then). kKept: a_old is
+// the kept entry, which a_new replaces (m is not read).
+template <bool kRecompute, bool kAccumulate, bool kKept>
+int64_t key_column_rows(const double *__restrict m, double *__restrict kept,
+                        const double *__restrict logits, const double *__restrict shift,
+                        const double *__restrict norm, double recompute, double *__restrict hi,
+                        double *__restrict lo, double *__restrict err,
+                        unsigned char *__restrict flagged, double *__restrict delta, double charge,
+                        double tol, bool stream, int64_t n) {
   double x_old[kKeyBlock], x_new[kKeyBlock], e_old[kKeyBlock], e_new[kKeyBlock], fresh[kKeyBlock];
   int64_t count = 0;
   for (int64_t i0 = 0; i0 < n; i0 += kKeyBlock) {
     const int64_t len = block_length(n, i0, kKeyBlock);
     for (int64_t i = 0; i < len; ++i) {
       const int64_t r = i0 + i;
-      x_old[i] = m[r] - shift[r];
+      if (!kKept) x_old[i] = m[r] - shift[r];
       const double v = logits[r] - shift[r];
       x_new[i] = v > num::kShiftHeadroom ? num::kShiftHeadroom : v;
     }
-    exp_block(x_old, e_old, len);
+    if (!kKept) exp_block(x_old, e_old, len);
     exp_block(x_new, e_new, len);
     double *out = !kAccumulate && stream ? fresh : delta + i0;
     int64_t any = 0;
@@ -319,9 +320,10 @@ int64_t key_column_rows(const double *__restrict m, const double *__restrict log
       const int64_t r = i0 + i;
       const double v = logits[r] - shift[r];
       // Loaded unconditionally, so the selections below vectorize.
-      const double eo = e_old[i], en = e_new[i];
-      const double a_old = x_old[i] < num::kExpFloor ? 0.0 : eo;
+      const double en = e_new[i];
+      const double a_old = kKept ? kept[r] : x_old[i] < num::kExpFloor ? 0.0 : e_old[i];
       const double a = v < num::kExpFloor ? 0.0 : en;
+      if (kKept) kept[r] = a;
       const double recomputed = kRecompute ? recompute * norm[r] * a_old : 0.0;
       any |= absorb(a - a_old, charge * (a + a_old) + recomputed, v > num::kShiftHeadroom ? 1 : 0,
                     tol, kAccumulate, out + i, hi + r, lo + r, err + r);
@@ -336,19 +338,21 @@ int64_t key_column_rows(const double *__restrict m, const double *__restrict log
   return count;
 }
 
-template <bool kRecompute>
+template <bool kRecompute, bool kKept>
 int64_t key_column_into(const KeyColumn &k, int64_t n) {
   const KeyBooks &b = k.books;
-  const auto rows =
-      b.accumulate ? key_column_rows<kRecompute, true> : key_column_rows<kRecompute, false>;
-  const int64_t flagged = rows(k.m, k.logits, k.shift, k.norm, k.recompute, b.hi, b.lo, b.err,
-                               b.flagged, b.delta, b.charge, b.tol, b.stream, n);
+  const auto rows = b.accumulate ? key_column_rows<kRecompute, true, kKept>
+                                 : key_column_rows<kRecompute, false, kKept>;
+  const int64_t flagged = rows(k.m, k.kept, k.logits, k.shift, k.norm, k.recompute, b.hi, b.lo,
+                               b.err, b.flagged, b.delta, b.charge, b.tol, b.stream, n);
   if (b.stream) stream_fence();
   return flagged;
 }
 
 int64_t isa_key_column(const KeyColumn &k, int64_t n) {
-  return k.recompute != 0.0 ? key_column_into<true>(k, n) : key_column_into<false>(k, n);
+  if (k.kept != nullptr) return key_column_into<false, true>(k, n);
+  return k.recompute != 0.0 ? key_column_into<true, false>(k, n)
+                            : key_column_into<false, false>(k, n);
 }
 
 void isa_exp_shifted(const double *x, const double *shift, double *a, int64_t n) {

@@ -67,11 +67,20 @@ constexpr double kRescaleCharge = 3.0;
 //  - each entry change a_old -> a_new (rounding of exp, of the difference,
 //    and its share of the fold's dot products), charged on a_old + a_new;
 constexpr double kUpdateCharge = 4.0;
-//  - each key update of a logit the dense store keeps (the rounding of
-//    old + scale * delta * q, which stays in the logit until its row is
-//    recomputed: exp turns an absolute logit error into a relative error of
-//    the entry), charged on (|old| + |new|) * a_new;
-constexpr double kDriftCharge = 2.0;
+//  - each key update of an entry the dense store keeps, which it scales by
+//    exp(x) with x = scale * delta * q_i, delta the rounded difference of
+//    the key's new and old entry: the roundings of delta, of its two
+//    products and of exp(x) a_old stay in the entry until its row is
+//    recomputed (exp turns an absolute error of x into a relative error of
+//    the entry), charged on (1 + |x|) * a_new;
+constexpr double kDriftCharge = 3.0;
+//  A change of several entries of a key row scales by the sum of their
+//  increments, whose roundings are bounded by a multiple of u times the sum
+//  of the increments' magnitudes, not of their sum: when they can cancel
+//  far enough to leave a logit error above this (about 5.7e-14, a
+//  sixteenth of kRowTolerance), the dense store computes the column afresh
+//  from the new key's logits instead.
+constexpr double kIncrementErrorLimit = 0x1p-44;
 //  - each pass of a fold over C0, charged on D_i: one rounding of every
 //    entry of C0's row (|C0[i, j]| <= D_i max |V[:, j]|). A fold makes one
 //    pass for its dgemm and one for its sparse value rows, whose terms each

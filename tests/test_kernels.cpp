@@ -110,12 +110,13 @@ void exp_flushes_below_floor(void **state) {
 // key_column on old logits m (len of them, shifts `shift`, exp_shifted(m,
 // shift) = want) and new logits m + s q: m stays, delta is a_new - a_old
 // of exp_shifted's bits (stored, or added), D's leading part takes it, and
-// no row is flagged. key_scale on the kept entries `want` with the same
-// s q: a_new = a_old * exp(s q) of exp_shifted's bits for exp(s q), and the
-// same bookkeeping, with the term's ordinary stores and with its streamed
-// ones. The pending term sits len % 8 elements past a 64-byte boundary, so
-// that the lengths of the caller reach every alignment to a vector step of
-// the streamed stores, between guards that must stay as they are.
+// no row is flagged. key_column on the kept entries `want` (KeyColumn::kept)
+// and the same new logits: the same, and the kept entries become a_new.
+// key_scale on the kept entries `want` with the same s q: a_new = a_old *
+// exp(s q) of exp_shifted's bits for exp(s q), and the same bookkeeping.
+// Each with the term's ordinary stores and with its streamed ones. The pending term sits len % 8
+// elements past a 64-byte boundary, so that the lengths of the caller reach every alignment to a
+// vector step of the streamed stores, between guards that must stay as they are.
 void check_key_kernels(const Table &t, const double *m, const double *shift, const double *want,
                        int64_t len) {
   tu_rng rng;
@@ -127,9 +128,10 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
   t.exp_shifted(logits.data(), shift, a_new.data(), len);
   t.axpy(zero.data(), s, q.data(), sq.data(), HUGE_VAL, len);
   t.exp_shifted(sq.data(), zero.data(), factor.data(), len);
-  for (int variant = 0; variant < 4; ++variant) {
-    const bool scale = variant % 2 != 0;  // key_scale, else key_column
-    const bool stream = variant >= 2;
+  for (int variant = 0; variant < 6; ++variant) {
+    const int kind = variant % 3;  // key_column, on logits or on kept entries; key_scale
+    const bool scale = kind == 2;
+    const bool stream = variant >= 3;
     for (int accumulate = 0; accumulate < 2; ++accumulate) {
       // D far above every entry, so that no row is flagged.
       const double d0 = 0x1p80;
@@ -142,8 +144,13 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
       std::vector<unsigned char> flagged(len, 0);
       const att::kern::KeyBooks books{hi.data(),       lo.data(), err.data(), flagged.data(), delta,
                                       accumulate != 0, 0.0,       1.0,        stream};
-      if (!scale) {
+      if (kind == 0) {
         const att::kern::KeyColumn k{kept.data(), logits.data(), shift, nullptr, 0.0, books};
+        assert_int_equal(t.key_column(k, len), 0);
+      } else if (kind == 1) {
+        kept.assign(want, want + len);
+        const att::kern::KeyColumn k{nullptr, logits.data(), shift,      nullptr,
+                                     0.0,     books,         kept.data()};
         assert_int_equal(t.key_column(k, len), 0);
       } else {
         kept.assign(want, want + len);
@@ -155,7 +162,7 @@ void check_key_kernels(const Table &t, const double *m, const double *shift, con
       for (int64_t i = 0; i < len; ++i) {
         const double a = scale ? want[i] * factor[i] : a_new[i];
         const double d = a - want[i];
-        assert_true(kept[i] == (scale ? a : m[i]));
+        assert_true(kept[i] == (kind == 0 ? m[i] : a));
         assert_true(delta[i] == (accumulate ? 1.0 + d : d));
         assert_true(hi[i] == d0 + d);
         assert_int_equal(flagged[i], 0);

@@ -854,8 +854,9 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
 }
 
 // Key row `row` becomes v, with propose_row's `change` for it: the
-// increments of the column's logits in a store that keeps A, the new logits
-// in one that does not.
+// increments of the column's logits in a store that keeps A, which scale
+// its column unless they could round by more than kIncrementErrorLimit
+// (the column is then computed afresh), the new logits in one that does not.
 void DynamicAttention::apply_key_row(int64_t row, const double *v, const double *change) {
   const bool kept = keeps_kernel();
   const double increments = kept ? increment_error(row, v) : 0.0;

@@ -916,9 +916,10 @@ bool DynamicAttention::change_cancels(const double *k_old, const double *k_new) 
 // product with K; for K, out[first_row : n_q) takes the sum of
 // scale * (v - K[row, :])[c] * Q[:, c] over the changed c (the same axpy
 // for each), starting from 0 in a store that keeps A (the increments that
-// scale its column) and from the column's recomputed logits in one that
-// does not (its new logits; computed from v instead when the change
-// cancels, change_cancels()). Checked (the new logits against
+// scale its column; none when they could round too much, increment_error())
+// and from the column's recomputed logits in one that does not (its new
+// logits; computed from v instead when the change cancels,
+// change_cancels()). Checked (the new logits against
 // ATT_MAX_LOGIT) when `check`; otherwise Q's and a recomputed column's
 // logits are clamped to +-kRecomputedLogitLimit (batch(): a recomputation
 // of what was already checked).
@@ -939,7 +940,10 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
   const bool kept = keeps_kernel();
   bool fresh = false;
   if (kept) {
-    std::fill(out + lo, out + shape_.n_q, 0.0);
+    // Increments that could round too much are not formed: apply_key_row
+    // computes the column afresh (the same test).
+    fresh = !(increment_error(row, v) <= num::kIncrementErrorLimit);
+    if (!fresh) std::fill(out + lo, out + shape_.n_q, 0.0);
   } else {
     double *k = old_key_.data();  // v may be vec_
     for (int64_t t = 0; t < shape_.d_k; ++t) k[t] = K_(row, t);

@@ -472,7 +472,9 @@ ATT_API void att_free(att_state *s);
  * the strategy folds (every k updates at most), plus O(n d) for each row
  * whose accumulated rounding error or shift calls for recomputing it (rare,
  * see docs/NUMERICS.md). With streamed storage also a matrix-vector
- * product with Q (the column's old logits); with dense storage one only
+ * product with Q (the column's old logits; a second for the new ones when
+ * the change is large next to the new key, docs/NUMERICS.md "Key
+ * changes"); with dense storage one only
  * when the norms of Q's rows and of the key allow logits near 2^600, too
  * close to ATT_MAX_LOGIT to vouch for the new ones without computing them.
  * Needs exclusive access to s. Never allocates with dense storage; with
@@ -657,15 +659,11 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  * @param[in] inc the stride between the elements of the row, >= 1.
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_SIZE (inc < 1),
  *         ATT_E_NONFINITE, ATT_E_RANGE.
- * Complexity: Q: O(n_kv (d_k + d_v)); K: O(n_q) per changed entry plus the
- * column work of att_update_k() (n_q exponentials; with streamed storage a
- * matrix-vector product with Q for the old logits, and with dense storage
- * one for the new ones when their size cannot be vouched for by the norms
- * of Q's rows and of the key; either storage computes the new logits with
- * one when the changed entries are so large next to the logits they leave
- * that their increments could cancel, docs/NUMERICS.md "Key changes");
- * V: O(d_v), its column of A being read at the
- * fold as for att_update_v(); plus a fold when the strategy calls for one. Needs
+ * Complexity: Q: O(n_kv (d_k + d_v)). K: the column work of att_update_k()
+ * plus O(n_q) per changed entry, or instead one matrix-vector product with
+ * Q for the new logits when the changes could cancel (docs/NUMERICS.md,
+ * "Key changes"). V: O(d_v), its column of A being read at the fold as for
+ * att_update_v(). Plus a fold when the strategy calls for one. Needs
  * exclusive access to s. Never allocates with dense storage, nor for Q
  * (streamed storage: see att_update_k()).
  * @since 0.2.0

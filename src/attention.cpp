@@ -547,24 +547,21 @@ bool DynamicAttention::stream_terms() const { return blas::threads() > 1; }
 
 // The entries of key column `row` that are 0 in the kept column a (they had
 // underflowed below the exponent floor, and scaling keeps them there),
-// computed afresh from the logits of the new key row; key_column records
-// each one's change, from an old logit below the floor (an entry of 0), as
-// it records a recomputed column's. Returns the rows it newly flagged.
+// computed afresh from the logits of the new key row: key_column replaces
+// each kept 0 by its new entry and records the change, as it does for a
+// column computed afresh (replace_kept_column). Returns the rows it newly
+// flagged.
 int64_t DynamicAttention::revive_entries(int64_t row, double *a, double *delta) {
-  const double gone = -HUGE_VAL;
   int64_t n_flagged = 0;
   for (int64_t i = mask_.first_row(row); i < shape_.n_q; ++i) {
     if (a[i] != 0.0) continue;
     double dot = 0.0;
     for (int64_t t = 0; t < shape_.d_k; ++t) dot += Q_(i, t) * K_(row, t);
     const double logit = scale_ * dot;
-    const double v = logit - shift_[i];
-    if (!(v >= num::kExpFloor)) continue;  // still below the floor
-    const kern::KeyColumn change{&gone, &logit, &shift_[i], nullptr, 0.0, books(i, delta, true)};
+    if (!(logit - shift_[i] >= num::kExpFloor)) continue;  // still below the floor
+    const kern::KeyColumn change{nullptr, &logit, &shift_[i], nullptr, 0.0, books(i, delta, true),
+                                 &a[i]};
     n_flagged += kern::key_column(change, 1);
-    // The entry key_column added: the same exponential of the same argument.
-    const double x = std::min(v, num::kShiftHeadroom), zero = 0.0;
-    kern::exp_shifted(&x, &zero, &a[i], 1);
   }
   return n_flagged;
 }
@@ -648,12 +645,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new) {
   if (keeps_kernel()) {
     const double bound = key_bound_[row] + std::fabs(scaled_delta);
     const bool certain = key_certain(bound);
-    if (!certain) {
-      double *k = vec_.data();
-      for (int64_t t = 0; t < shape_.d_k; ++t) k[t] = K_(row, t);
-      k[col] = k_new;
-      check_new_key(row, k, describe());
-    }
+    if (!certain) check_new_key(row, row_with(K_, row, col, k_new), describe());
     // Validated: from here on nothing can fail (all buffers exist).
     K_(row, col) = k_new;
     if (certain) {
@@ -668,9 +660,7 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new) {
   remember_old_key(row);
   const int64_t lo = mask_.first_row(row);
   double *logits = logits_.data();
-  double *k = vec_.data();
-  for (int64_t t = 0; t < shape_.d_k; ++t) k[t] = old_key_[t];
-  k[col] = k_new;
+  const double *k = row_with(K_, row, col, k_new);
   if (change_cancels(old_key_.data(), k)) {
     recompute_key_logits(row, k, logits);
     check_key_logits(row, logits, describe());
@@ -681,6 +671,14 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new) {
   K_(row, col) = k_new;
   add_count(updates_[ATT_MATRIX_K]);
   apply_recomputed_column(row, logits);
+}
+
+// vec_ = row `row` of m (contiguous) with its entry `col` replaced by value.
+const double *DynamicAttention::row_with(const Matrix &m, int64_t row, int64_t col, double value) {
+  double *v = vec_.data();
+  for (int64_t t = 0; t < m.cols(); ++t) v[t] = m(row, t);
+  v[col] = value;
+  return v;
 }
 
 // The entry which[row, col] + delta, validated as set_entry validates a new
@@ -812,10 +810,7 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
     add_count(updates_[ATT_MATRIX_V]);
     record_value_change(row, col, fell);
   } else {
-    double *q = vec_.data();
-    for (int64_t t = 0; t < shape_.d_k; ++t) q[t] = Q_(row, t);
-    q[col] = value;
-    propose_row(ATT_MATRIX_Q, row, q, row_logits_.data(), true);
+    propose_row(ATT_MATRIX_Q, row, row_with(Q_, row, col, value), row_logits_.data(), true);
     Q_(row, col) = value;
     add_count(updates_[ATT_MATRIX_Q]);
     apply_query_row(row, row_logits_.data());

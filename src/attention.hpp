@@ -213,6 +213,7 @@ class DynamicAttention {
   // V[row, col] changed (col = -1: possibly every entry of the row).
   void record_value_change(int64_t row, int64_t col, bool fell);
   void key_entry(int64_t row, int64_t col, double k_new);
+  const double *row_with(const Matrix &m, int64_t row, int64_t col, double value);
   const Matrix &input(att_matrix which) const;
   double entry_plus(att_matrix which, int64_t row, int64_t col, double delta) const;
   int64_t width(att_matrix which) const;

@@ -114,9 +114,10 @@ void exp_flushes_below_floor(void **state) {
 // and the same new logits: the same, and the kept entries become a_new.
 // key_scale on the kept entries `want` with the same s q: a_new = a_old *
 // exp(s q) of exp_shifted's bits for exp(s q), and the same bookkeeping.
-// Each with the term's ordinary stores and with its streamed ones. The pending term sits len % 8
-// elements past a 64-byte boundary, so that the lengths of the caller reach every alignment to a
-// vector step of the streamed stores, between guards that must stay as they are.
+// Each with the term's ordinary stores and with its streamed ones. The
+// pending term sits len % 8 elements past a 64-byte boundary, so that the
+// lengths of the caller reach every alignment to a vector step of the
+// streamed stores, between guards that must stay as they are.
 void check_key_kernels(const Table &t, const double *m, const double *shift, const double *want,
                        int64_t len) {
   tu_rng rng;

@@ -11,6 +11,9 @@
  *   dynattn-streamed update N D U
  *     Amortized att_update_k over U random updates (folds included, the
  *     default lazy limit) in dense and in streamed mode, at n = N, d = D.
+ *   dynattn-streamed rows N D E C
+ *     The same for C calls of att_set_row of K, each changing E of a random
+ *     key row's D entries (1 <= E <= D).
  *
  * Inputs are uniform in [-1, 1] with logit scale 1/sqrt(D).
  */
@@ -114,36 +117,55 @@ static void bench_init(int64_t n, int64_t d) {
   free(V);
 }
 
-static void bench_update(int64_t n, int64_t d, int64_t updates) {
+/* Key changes in dense and in streamed mode from the same start: with
+ * entries = 0, att_update_k of single random entries; otherwise att_set_row
+ * of a random key row with `entries` consecutive entries (from a random one,
+ * cyclically) moved by up to 0.01. Prints the amortized time of each. */
+static void bench_key_changes(int64_t n, int64_t d, int64_t count, int64_t entries) {
   double *Q = random_matrix(n * d), *K = random_matrix(n * d), *V = random_matrix(n * d);
+  double *rows = allocate((size_t)(n * d), sizeof *rows);
   const att_storage modes[2] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
   double per[2];
   int m;
   for (m = 0; m < 2; ++m) {
     att_state *h = init(n, d, Q, K, V, modes[m]);
-    int64_t u, k = 0;
+    int64_t u, t, k = 0;
     double t0, q = 0.0;
+    memcpy(rows, K, sizeof *rows * (size_t)(n * d));
     rng_state = 12345;
     check(att_stat(h, ATT_STAT_LAZY_LIMIT, &k), "att_stat");
     t0 = now();
-    for (u = 0; u < updates; ++u) {
+    for (u = 0; u < count; ++u) {
       const int64_t i = (int64_t)((uniform() + 1.0) * 0.5 * (double)n) % n;
       const int64_t j = (int64_t)((uniform() + 1.0) * 0.5 * (double)d) % d;
-      check(att_update_k(h, i, j, 0.01 * uniform()), "att_update_k");
+      if (entries == 0) {
+        check(att_update_k(h, i, j, 0.01 * uniform()), "att_update_k");
+        continue;
+      }
+      for (t = 0; t < entries; ++t) rows[i * d + (j + t) % d] += 0.01 * uniform();
+      check(att_set_row(h, ATT_MATRIX_K, i, rows + i * d, 1), "att_set_row");
     }
-    per[m] = (now() - t0) / (double)updates;
+    per[m] = (now() - t0) / (double)count;
     check(att_query(h, 0, 0, &q), "att_query");
-    printf(
-        "update_k n=%lld d=%lld k=%lld %s: %.1f us per update (amortized over %lld, "
-        "B[0][0]=%.6g)\n",
-        (long long)n, (long long)d, (long long)k, m == 0 ? "dense" : "streamed", per[m] * 1e6,
-        (long long)updates, q);
+    if (entries == 0) {
+      printf("update_k n=%lld d=%lld k=%lld %s: %.1f us per update (amortized over %lld, ",
+             (long long)n, (long long)d, (long long)k, m == 0 ? "dense" : "streamed", per[m] * 1e6,
+             (long long)count);
+    } else {
+      printf(
+          "set_row K, %lld of %lld entries, n=%lld k=%lld %s: %.1f us per call (amortized over "
+          "%lld, ",
+          (long long)entries, (long long)d, (long long)n, (long long)k,
+          m == 0 ? "dense" : "streamed", per[m] * 1e6, (long long)count);
+    }
+    printf("B[0][0]=%.6g)\n", q);
     att_free(h);
   }
   printf("  streamed / dense = %.2f\n", per[1] / per[0]);
   free(Q);
   free(K);
   free(V);
+  free(rows);
 }
 
 int main(int argc, char **argv) {
@@ -152,9 +174,14 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc == 5 && strcmp(argv[1], "update") == 0) {
-    bench_update(atoll(argv[2]), atoll(argv[3]), atoll(argv[4]));
+    bench_key_changes(atoll(argv[2]), atoll(argv[3]), atoll(argv[4]), 0);
     return 0;
   }
-  fprintf(stderr, "usage: %s init N D | update N D UPDATES\n", argv[0]);
+  if (argc == 6 && strcmp(argv[1], "rows") == 0 && atoll(argv[4]) >= 1 &&
+      atoll(argv[4]) <= atoll(argv[3])) {
+    bench_key_changes(atoll(argv[2]), atoll(argv[3]), atoll(argv[5]), atoll(argv[4]));
+    return 0;
+  }
+  fprintf(stderr, "usage: %s init N D | update N D UPDATES | rows N D ENTRIES CALLS\n", argv[0]);
   return 2;
 }

@@ -661,11 +661,11 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  *         ATT_E_NONFINITE, ATT_E_RANGE.
  * Complexity: Q: O(n_kv (d_k + d_v)). K: the column work of att_update_k()
  * plus O(n_q) per changed entry, or instead one matrix-vector product with
- * Q for the new logits when the changes could cancel (docs/NUMERICS.md,
- * "Key changes"). V: O(d_v), its column of A being read at the fold as for
- * att_update_v(). Plus a fold when the strategy calls for one. Needs
- * exclusive access to s. Never allocates with dense storage, nor for Q
- * (streamed storage: see att_update_k()).
+ * Q for the new logits when more than a third of the entries change or the
+ * changes could cancel (docs/NUMERICS.md, "Key changes"). V: O(d_v), its
+ * column of A being read at the fold as for att_update_v(). Plus a fold when
+ * the strategy calls for one. Needs exclusive access to s. Never allocates
+ * with dense storage, nor for Q (streamed storage: see att_update_k()).
  * @since 0.2.0
  */
 ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const double *row,

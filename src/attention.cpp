@@ -836,7 +836,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   // Validated.
   const bool fell = which == ATT_MATRIX_V && value_row_falls(row, v);
   if (which == ATT_MATRIX_K) {
-    apply_key_row(row, v, logits_.data());
+    apply_key_row(row, v, logits_.data(), true);
   } else {
     for (int64_t t = 0; t < w; ++t) m(row, t) = v[t];
   }
@@ -850,19 +850,24 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
 
 // Key row `row` becomes v, with propose_row's `change` for it: the
 // increments of the column's logits in a store that keeps A, which scale
-// its column unless they could round by more than kIncrementErrorLimit
-// (the column is then computed afresh), the new logits in one that does not.
-void DynamicAttention::apply_key_row(int64_t row, const double *v, const double *change) {
+// its column unless fresh_key_logits (the column is then computed afresh
+// from v), the new logits in one that does not.
+// `just_proposed`: propose_row for this row was the last call that used
+// old_key_ and old_logits_, so a store that keeps no A finds the old key
+// and its logits there.
+void DynamicAttention::apply_key_row(int64_t row, const double *v, const double *change,
+                                     bool just_proposed) {
   const bool kept = keeps_kernel();
-  const double increments = kept ? increment_error(row, v) : 0.0;
-  if (!kept) remember_old_key(row);
+  const bool fresh = kept && fresh_key_logits(row, v);
+  const double increments = kept && !fresh ? increment_error(row, v) : 0.0;
+  if (!kept && !just_proposed) remember_old_key(row);
   for (int64_t t = 0; t < shape_.d_k; ++t) K_(row, t) = v[t];
   if (kept) {
     bound_key(row);
-    if (increments <= num::kIncrementErrorLimit) {
-      apply_kept_column(row, 1.0, change, std::fmax(num::kDriftCharge * kU, increments));
-    } else {
+    if (fresh) {
       replace_kept_column(row, v);
+    } else {
+      apply_kept_column(row, 1.0, change, std::fmax(num::kDriftCharge * kU, increments));
     }
   } else {
     apply_recomputed_column(row, change);
@@ -878,16 +883,32 @@ void DynamicAttention::apply_key_row(int64_t row, const double *v, const double 
 // it overflows). 0 for a single changed entry, whose roundings the drift
 // charge covers.
 double DynamicAttention::increment_error(int64_t row, const double *v) const {
-  int64_t changed = 0;
-  double change = 0.0;
-  for (int64_t t = 0; t < shape_.d_k; ++t) {
-    if (v[t] == K_(row, t)) continue;
-    ++changed;
-    change += std::fabs(v[t] - K_(row, t));
-  }
+  const int64_t changed = changed_entries(row, v);
   if (changed < 2) return 0.0;
+  double change = 0.0;
+  for (int64_t t = 0; t < shape_.d_k; ++t) change += std::fabs(v[t] - K_(row, t));
   return static_cast<double>(changed + 3) * kU * std::fabs(scale_) * change * query_norm_max_ *
          (1.0 + 0x1p-20);
+}
+
+// Whether key row `row` becoming v takes its new logits from v, with one
+// matrix-vector product, rather than from the increments of the changed
+// entries, an axpy each: when more than a third of the entries change, as
+// the product then costs less (each axpy reads a column of Q and reads and
+// writes the logits), and in a store that keeps A when the increments could
+// round by more than kIncrementErrorLimit (increment_error()). A store that
+// keeps no A also takes them from v when the change cancels
+// (change_cancels(), propose_row).
+bool DynamicAttention::fresh_key_logits(int64_t row, const double *v) const {
+  return 3 * changed_entries(row, v) > shape_.d_k ||
+         (keeps_kernel() && !(increment_error(row, v) <= num::kIncrementErrorLimit));
+}
+
+// How many of key row `row`'s entries differ from v's.
+int64_t DynamicAttention::changed_entries(int64_t row, const double *v) const {
+  int64_t changed = 0;
+  for (int64_t t = 0; t < shape_.d_k; ++t) changed += v[t] != K_(row, t) ? 1 : 0;
+  return changed;
 }
 
 // Whether the logits of a key that changes from k_old to k_new (d_k values
@@ -911,13 +932,14 @@ bool DynamicAttention::change_cancels(const double *k_old, const double *k_new) 
 // product with K; for K, out[first_row : n_q) takes the sum of
 // scale * (v - K[row, :])[c] * Q[:, c] over the changed c (the same axpy
 // for each), starting from 0 in a store that keeps A (the increments that
-// scale its column; none when they could round too much, increment_error())
-// and from the column's recomputed logits in one that does not (its new
-// logits; computed from v instead when the change cancels,
-// change_cancels()). Checked (the new logits against
-// ATT_MAX_LOGIT) when `check`; otherwise Q's and a recomputed column's
-// logits are clamped to +-kRecomputedLogitLimit (batch(): a recomputation
-// of what was already checked).
+// scale its column; none when fresh_key_logits()) and from the column's
+// recomputed logits in one that does not (its new logits; computed from v
+// instead when fresh_key_logits() or the change cancels, change_cancels()),
+// which leaves the old key and its logits in old_key_ and old_logits_ for
+// apply_key_row. Checked (the new logits against ATT_MAX_LOGIT) when
+// `check`; otherwise Q's and a recomputed column's logits are clamped to
+// +-kRecomputedLogitLimit (batch(): a recomputation of what was already
+// checked).
 void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *v, double *out,
                                    bool check) {
   char what[64];
@@ -935,15 +957,18 @@ void DynamicAttention::propose_row(att_matrix which, int64_t row, const double *
   const bool kept = keeps_kernel();
   bool fresh = false;
   if (kept) {
-    // Increments that could round too much are not formed: apply_key_row
-    // computes the column afresh (the same test).
-    fresh = !(increment_error(row, v) <= num::kIncrementErrorLimit);
+    // Without increments apply_key_row computes the column afresh (the
+    // same test).
+    fresh = fresh_key_logits(row, v);
     if (!fresh) std::fill(out + lo, out + shape_.n_q, 0.0);
   } else {
-    double *k = old_key_.data();  // v may be vec_
-    for (int64_t t = 0; t < shape_.d_k; ++t) k[t] = K_(row, t);
-    fresh = change_cancels(k, v);
-    recompute_key_logits(row, fresh ? v : k, out);
+    remember_old_key(row);  // v may be vec_, never old_key_
+    fresh = fresh_key_logits(row, v) || change_cancels(old_key_.data(), v);
+    if (fresh) {
+      recompute_key_logits(row, v, out);
+    } else {
+      std::copy(old_logits_.data() + lo, old_logits_.data() + shape_.n_q, out + lo);
+    }
   }
   for (int64_t c = 0; c < shape_.d_k && !fresh; ++c) {
     if (v[c] == K_(row, c)) continue;
@@ -1054,7 +1079,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     if (has_logits && g >= kept) propose_row(which, row, v, out, false);
     const bool fell = which == ATT_MATRIX_V && value_row_falls(row, v);
     if (which == ATT_MATRIX_K) {
-      apply_key_row(row, v, out);
+      apply_key_row(row, v, out, g >= kept);
     } else {
       for (int64_t c = 0; c < w; ++c) m(row, c) = v[c];
     }

@@ -182,7 +182,7 @@ class DynamicAttention {
   void check_key_logits(int64_t row, const double *logits, const char *what) const;
   // Key validation without logits (a store that keeps A): the norms' bound
   // (query_norm_max_, key_bound_), and the fresh logits when it cannot vouch.
-  bool keeps_kernel() { return store_->kept_column(0) != nullptr; }
+  bool keeps_kernel() const { return store_->kept_column(0) != nullptr; }
   void bound_keys();
   void bound_key(int64_t row);
   bool key_certain(double bound) const;
@@ -191,17 +191,20 @@ class DynamicAttention {
   // Apply validated changes (they never fail): a row of Q; a key row, whose
   // column a store that keeps A scales (apply_kept_column, with
   // revive_entries for entries that had underflowed), or computes afresh
-  // when the increments of a row change could round too much
-  // (replace_kept_column, increment_error), and one that does not
-  // recomputes from logits (apply_recomputed_column, after
-  // remember_old_key; its new logits are computed from the new key when the
-  // change cancels, change_cancels); key_term and finish_key_update are the
-  // first and last steps of all.
+  // for a row change that changes many entries or whose increments could
+  // round too much (replace_kept_column, fresh_key_logits), and one that
+  // does not recomputes from logits (apply_recomputed_column, after
+  // remember_old_key, which propose_row has made for a row change; its new
+  // logits are computed from the new key when the change cancels,
+  // change_cancels, or fresh_key_logits); key_term and finish_key_update
+  // are the first and last steps of all.
   void apply_query_row(int64_t row, const double *logits);
-  void apply_key_row(int64_t row, const double *v, const double *change);
+  void apply_key_row(int64_t row, const double *v, const double *change, bool just_proposed);
   void apply_kept_column(int64_t row, double s, const double *q, double drift);
   void replace_kept_column(int64_t row, const double *k);
   double increment_error(int64_t row, const double *v) const;
+  bool fresh_key_logits(int64_t row, const double *v) const;
+  int64_t changed_entries(int64_t row, const double *v) const;
   bool change_cancels(const double *k_old, const double *k_new) const;
   kern::KeyBooks books(int64_t i, double *delta, bool accumulate);
   bool stream_terms() const;

@@ -744,6 +744,28 @@ static void assert_same_outputs(const att_state *a, const att_state *b, int64_t 
   free(out_b);
 }
 
+/* h1 on the row-major Q (n_q x d), K and V (n_kv x d), in the given storage
+ * and with the given logit scale, and h2 its clone. */
+static void init_twins(att_storage storage, double scale, int64_t n_q, int64_t n_kv, int64_t d,
+                       const double *Q, const double *K, const double *V, att_state **h1,
+                       att_state **h2) {
+  att_config *cfg = NULL;
+  assert_int_equal(att_config_create(&cfg), ATT_OK);
+  assert_int_equal(att_config_set_storage(cfg, storage), ATT_OK);
+  assert_int_equal(att_config_set_logit_scale(cfg, scale), ATT_OK);
+  assert_int_equal(att_init_general(h1, n_q, n_kv, d, d, ATT_ROW_MAJOR, Q, d, K, d, V, d, cfg),
+                   ATT_OK);
+  assert_int_equal(att_clone(*h1, h2), ATT_OK);
+  att_config_free(cfg);
+}
+
+/* assert_same_outputs, then frees both handles. */
+static void assert_twins_agree(att_state *h1, att_state *h2, int64_t n_q, int64_t d_v) {
+  assert_same_outputs(h1, h2, n_q, d_v);
+  att_free(h1);
+  att_free(h2);
+}
+
 /* A key batch applies its rows one after another, and a fold's sweep or a
  * flagged row may recompute rows between two of them: every row must change
  * exactly as att_set_entry calls in row order change it. The keys are first
@@ -818,18 +840,13 @@ static void test_large_query_batch(void **state) {
   assert_non_null(Q && K && V);
   for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
     tu_rng r;
-    att_config *cfg = NULL;
     att_state *h1 = NULL, *h2 = NULL;
     int64_t t;
     tu_rng_seed(&r, 4200 + a);
     tu_fill_normal(&r, Q, n_q * d, 1.0);
     tu_fill_normal(&r, K, n_kv * d, 1.0);
     tu_fill_normal(&r, V, n_kv * d, 1.0);
-    assert_int_equal(att_config_create(&cfg), ATT_OK);
-    assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
-    assert_int_equal(att_init_general(&h1, n_q, n_kv, d, d, ATT_ROW_MAJOR, Q, d, K, d, V, d, cfg),
-                     ATT_OK);
-    assert_int_equal(att_clone(h1, &h2), ATT_OK);
+    init_twins(storages[a], 1.0, n_q, n_kv, d, Q, K, V, &h1, &h2);
     for (t = 0; t < n_q; ++t) {
       rows[t] = n_q - 1 - t;
       cols[t] = t % d;
@@ -838,10 +855,55 @@ static void test_large_query_batch(void **state) {
     assert_int_equal(att_set_batch(h1, ATT_MATRIX_Q, n_q, rows, cols, values), ATT_OK);
     for (t = n_q - 1; t >= 0; --t)
       assert_int_equal(att_set_entry(h2, ATT_MATRIX_Q, rows[t], cols[t], values[t]), ATT_OK);
-    assert_same_outputs(h1, h2, n_q, d);
-    att_free(h1);
-    att_free(h2);
-    att_config_free(cfg);
+    assert_twins_agree(h1, h2, n_q, d);
+  }
+  free(Q);
+  free(K);
+  free(V);
+}
+
+/* The same for a key batch: with 65536 query rows a key row's logits take
+ * 512 KiB, so a batch of 64 key rows keeps those of the first 32 and
+ * computes the others again when it applies them. Every third row changes
+ * all its entries and the others one (the former's logits come from the
+ * new key, the latter's from increments), one row's change cancels (its
+ * logits then come from the new key in either case), and the outputs must
+ * be bit for bit those of att_set_row in row order, in both storages. */
+static void test_large_key_batch(void **state) {
+  enum { n_q = 65536, n_kv = 64, d = 4 };
+  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  double *Q = malloc(sizeof(double) * n_q * d), *K = malloc(sizeof(double) * n_kv * d);
+  double *V = malloc(sizeof(double) * n_kv * d);
+  double values[d * n_kv], row[d];
+  int64_t rows[d * n_kv], cols[d * n_kv];
+  size_t a;
+  (void)state;
+  assert_non_null(Q && K && V);
+  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+    tu_rng r;
+    att_state *h1 = NULL, *h2 = NULL;
+    int64_t t, c, count = 0;
+    tu_rng_seed(&r, 4300 + a);
+    tu_fill_normal(&r, Q, n_q * d, 1.0);
+    tu_fill_normal(&r, K, n_kv * d, 1.0);
+    tu_fill_normal(&r, V, n_kv * d, 1.0);
+    K[2 * d] = 1e6; /* row 2 falls from 1e6 to about 1: its change cancels */
+    init_twins(storages[a], 1e-6, n_q, n_kv, d, Q, K, V, &h1, &h2);
+    for (t = n_kv - 1; t >= 0; --t) {
+      for (c = 0; c < d; ++c) {
+        if (t % 3 != 0 && t != 2 && c != t % d) continue;
+        rows[count] = t;
+        cols[count] = c;
+        values[count] = tu_normal(&r);
+        K[t * d + c] = values[count++];
+      }
+    }
+    assert_int_equal(att_set_batch(h1, ATT_MATRIX_K, count, rows, cols, values), ATT_OK);
+    for (t = 0; t < n_kv; ++t) {
+      for (c = 0; c < d; ++c) row[c] = K[t * d + c];
+      assert_int_equal(att_set_row(h2, ATT_MATRIX_K, t, row, 1), ATT_OK);
+    }
+    assert_twins_agree(h1, h2, n_q, d);
   }
   free(Q);
   free(K);
@@ -857,6 +919,7 @@ int main(void) {
       cmocka_unit_test(test_strategies),
       cmocka_unit_test(test_batch_matches_one_by_one),
       cmocka_unit_test(test_large_query_batch),
+      cmocka_unit_test(test_large_key_batch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

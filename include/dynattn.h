@@ -880,8 +880,11 @@ ATT_API att_status att_save_file(const att_state *s, const char *path);
 /**
  * Create a handle from a state saved by att_save_buffer() or att_save_file().
  * Every size in the data is checked against the length of the data before
- * anything is allocated, so corrupted or hostile data cannot cause large
- * allocations or out-of-bounds reads.
+ * anything is allocated, so corrupted or hostile data cannot cause
+ * out-of-bounds reads, nor allocations beyond a small multiple of the data's
+ * size but one: the room for pending terms, n_q x 2 min(k, n_kv) doubles,
+ * which the saved lazy limit k decides as att_init() would
+ * (docs/FORMAT.md).
  * @param[out] out receives the handle; set to NULL on failure.
  * @param[in] buf the saved bytes; size their number.
  * @return ATT_OK; ATT_E_NULL; ATT_E_SIZE (size < 0); ATT_E_FORMAT (not a
@@ -906,8 +909,10 @@ ATT_API att_status att_load_buffer(att_state **out, const void *buf, int64_t siz
  *         ATT_E_ENDIAN, ATT_E_VERSION, ATT_E_TRUNCATED or ATT_E_CORRUPT as
  *         att_load_buffer(); ATT_E_NOMEM.
  * Ownership: free the handle with att_free(). Thread-safe.
- * Complexity: O(file size); the whole file is read into a buffer of its
- * size before it is checked.
+ * Complexity: O(file size); the file is read into a buffer before it is
+ * checked, up to the end of the state its header declares and one byte more
+ * (to see trailing bytes), or only its first bytes when they are not a saved
+ * dynattn state (so a device such as /dev/zero is refused at once).
  * @since 0.2.0
  */
 ATT_API att_status att_load_file(att_state **out, const char *path);

@@ -1047,27 +1047,46 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
   auto logits_of = [&](int64_t g) { return logits.data() + std::min(g, kept) * logit_len; };
   std::vector<unsigned char> changed(static_cast<size_t>(groups), 0);
 
+  // Groups go in row order, so a group's failure is kept and the others are
+  // still checked: the call fails with the bad entry first in call order. A
+  // row whose new contents give a bad logit names its last entry.
+  int64_t first_bad = count;
+  Error refusal{};
   for (int64_t g = 0; g < groups; ++g) {
     const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
     double *v = new_rows.data() + g * w;
-    for (int64_t c = 0; c < w; ++c) v[c] = m(row, c);
-    for (int64_t p = group_start[g]; p < group_start[g + 1]; ++p) {
-      const int64_t t = order[static_cast<size_t>(p)];
-      const double x = set ? values[t] : v[cols[t]] + values[t];
-      if (!std::isfinite(x))
-        fail(ATT_E_NONFINITE, "entry %lld: the new %s[%lld][%lld] is not finite",
-             static_cast<long long>(t), name, static_cast<long long>(row),
-             static_cast<long long>(cols[t]));
-      if (which == ATT_MATRIX_V && std::fabs(x) > ATT_MAX_VALUE)
-        fail(ATT_E_RANGE, "entry %lld: |new V[%lld][%lld]| = %g exceeds ATT_MAX_VALUE",
-             static_cast<long long>(t), static_cast<long long>(row),
-             static_cast<long long>(cols[t]), std::fabs(x));
-      v[cols[t]] = x;
+    int64_t t = 0;
+    try {
+      for (int64_t c = 0; c < w; ++c) v[c] = m(row, c);
+      for (int64_t p = group_start[g]; p < group_start[g + 1]; ++p) {
+        t = order[static_cast<size_t>(p)];
+        const double x = set ? values[t] : v[cols[t]] + values[t];
+        if (!std::isfinite(x))
+          fail(ATT_E_NONFINITE, "entry %lld: the new %s[%lld][%lld] is not finite",
+               static_cast<long long>(t), name, static_cast<long long>(row),
+               static_cast<long long>(cols[t]));
+        if (which == ATT_MATRIX_V && std::fabs(x) > ATT_MAX_VALUE)
+          fail(ATT_E_RANGE, "entry %lld: |new V[%lld][%lld]| = %g exceeds ATT_MAX_VALUE",
+               static_cast<long long>(t), static_cast<long long>(row),
+               static_cast<long long>(cols[t]), std::fabs(x));
+        v[cols[t]] = x;
+      }
+      for (int64_t c = 0; c < w; ++c) changed[static_cast<size_t>(g)] |= v[c] != m(row, c);
+      if (changed[static_cast<size_t>(g)] && has_logits) {
+        try {
+          propose_row(which, row, v, logits_of(g), true);
+        } catch (const Error &e) {
+          fail(e.status, "entry %lld: %s", static_cast<long long>(t), e.message);
+        }
+      }
+    } catch (const Error &e) {
+      if (t < first_bad) {
+        first_bad = t;
+        refusal = e;
+      }
     }
-    for (int64_t c = 0; c < w; ++c) changed[static_cast<size_t>(g)] |= v[c] != m(row, c);
-    if (changed[static_cast<size_t>(g)] && has_logits)
-      propose_row(which, row, v, logits_of(g), true);
   }
+  if (first_bad < count) throw refusal;
 
   // Phase 2: nothing below can fail.
   add_count(updates_[which], count);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -119,12 +120,14 @@ std::vector<unsigned char> read_file(const char *path) {
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
       data.reserve(static_cast<size_t>(st.st_size));
     unsigned char chunk[1 << 16];
-    for (;;) {
-      const ssize_t n = read(fd, chunk, sizeof chunk);
+    size_t limit = SIZE_MAX;  // att::ser::useful_length of what is read
+    while (data.size() < limit) {
+      const ssize_t n = read(fd, chunk, std::min(sizeof chunk, limit - data.size()));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) io_failure("cannot read", path, errno);
       if (n == 0) break;
       data.insert(data.end(), chunk, chunk + n);
+      limit = att::ser::useful_length(data.data(), data.size());
     }
   } catch (...) {
     close(fd);

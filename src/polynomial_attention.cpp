@@ -104,7 +104,9 @@ std::vector<double> polynomial_coefficients(int64_t g, double R, bool taylor) {
 }
 
 // max |P(x) e^-x - 1| over the grid R cos(pi i / N), i = 0..N, in long
-// double with P's double coefficients, times kGridMargin.
+// double with P's double coefficients, times kGridMargin; HUGE_VAL when a
+// point's error is not a number (coefficients that overflowed a double at
+// large R, or exp(-x) that overflowed), so that such a plan is refused.
 double relative_error(const std::vector<double> &a, double R) {
   const int64_t g = static_cast<int64_t>(a.size()) - 1;
   const int64_t N = 16 * (g + 1) + 16;
@@ -113,9 +115,11 @@ double relative_error(const std::vector<double> &a, double R) {
     const long double x = static_cast<long double>(R) * std::cos(kPi * i / N);
     long double p = 0.0L;
     for (int64_t k = g; k >= 0; --k) p = p * x + a[static_cast<size_t>(k)];
-    worst = std::max(worst, std::fabs(p * std::exp(-x) - 1.0L));
+    const long double error = std::fabs(p * std::exp(-x) - 1.0L);
+    if (!(error <= worst)) worst = std::isnan(error) ? HUGE_VALL : error;
   }
-  return static_cast<double>(worst) * kGridMargin;
+  const double eta = static_cast<double>(worst) * kGridMargin;
+  return std::isfinite(eta) ? eta : HUGE_VAL;
 }
 
 // The automatic rank limit: where (n_q + n_kv) r (2 (d_v + 1) + kFeatureCost)

@@ -198,6 +198,8 @@ struct StateCodec {
       expect(s->sweep_credit_ >= 0.0 && s->sweep_credit_ <= static_cast<double>(sh.n_q),
              "the sweep credit is out of range");
       expect(work >= 0, "the query work is negative");
+      expect(work == 0 || strategy == ATT_STRATEGY_ADAPTIVE,
+             "query work is recorded for a strategy that does not count it");
       s->query_work_.store(work, std::memory_order_relaxed);
     }
 
@@ -248,6 +250,8 @@ struct StateCodec {
     expect(s->n_value_rows_ >= 0 && s->n_value_rows_ <= distinct &&
                s->n_value_updates_ >= s->n_value_rows_ && s->n_value_updates_ < k,
            "pending value counts are inconsistent");
+    expect(strategy != ATT_STRATEGY_EAGER || s->n_key_updates_ + s->n_value_updates_ == 0,
+           "an eager state has pending changes");
     in.need(s->n_value_rows_, sizeof(int64_t), "pending value rows");
     for (int64_t t = 0; t < s->n_value_rows_; ++t) {
       const int64_t row = in.i64("pending value row");
@@ -295,6 +299,18 @@ void save(const DynamicAttention &s, unsigned char *dst) {
   header.u32(kFormatVersion);
   header.bytes(&length, sizeof length);
   header.bytes(&checksum, sizeof checksum);
+}
+
+size_t useful_length(const unsigned char *src, size_t size) {
+  if (std::memcmp(src, kMagic, std::min(size, sizeof kMagic)) != 0) return size;
+  if (size < kHeaderSize) return SIZE_MAX;
+  uint32_t order;
+  uint64_t length;
+  std::memcpy(&order, src + 8, 4);
+  std::memcpy(&length, src + 16, 8);
+  if (order != kByteOrder) return size;
+  return length < SIZE_MAX - kHeaderSize - 1 ? kHeaderSize + static_cast<size_t>(length) + 1
+                                             : SIZE_MAX;
 }
 
 std::unique_ptr<DynamicAttention> load(const unsigned char *src, size_t size) {

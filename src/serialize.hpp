@@ -98,6 +98,15 @@ size_t saved_size(const DynamicAttention &s);
 // Writes exactly saved_size(s) bytes to dst.
 void save(const DynamicAttention &s, unsigned char *dst);
 
+// How many bytes of a saved state, of which the first `size` are at src,
+// load() can use: once the magic differs or the byte order is not ours, the
+// `size` there are (load refuses them); once the header is there, the
+// header, the payload it declares and one byte more (which load refuses as
+// trailing); SIZE_MAX while neither is known. A reader of a stream stops
+// there, so that a file of another kind, such as /dev/zero, is refused after
+// its first bytes instead of read to the end.
+size_t useful_length(const unsigned char *src, size_t size);
+
 // Validates the envelope and the payload and builds the state. Throws Error
 // with ATT_E_FORMAT, ATT_E_ENDIAN, ATT_E_VERSION, ATT_E_TRUNCATED or
 // ATT_E_CORRUPT, and std::bad_alloc.

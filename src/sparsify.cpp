@@ -14,7 +14,10 @@
 namespace att {
 
 int64_t sketch_width(int64_t n, double delta) {
-  const double m = std::ceil(static_cast<double>(n) * std::log(static_cast<double>(n) / delta));
+  // ln n - ln delta, not ln(n / delta): the quotient overflows for a
+  // subnormal delta.
+  const double m =
+      std::ceil(static_cast<double>(n) * (std::log(static_cast<double>(n)) - std::log(delta)));
   if (!(m <= static_cast<double>(blas::kMaxDim)))
     fail(ATT_E_SIZE, "the sketch width for n=%lld, delta=%g exceeds INT32_MAX",
          static_cast<long long>(n), delta);

@@ -714,6 +714,16 @@ static void test_new_update_errors(void **state) {
     snapshot(&fx);
     expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 4, bi, bj, bv), ATT_E_NONFINITE,
                    "entry 3", "batch K overflow");
+    /* Two bad entries, the first in call order in the later row: the call
+     * names it, whichever row the checks reach first. */
+    bi[0] = 5, bj[0] = 0, bv[0] = 1e300;
+    bi[1] = 1, bj[1] = 0, bv[1] = 1e300;
+    snapshot(&fx);
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_V, 2, bi, bj, bv), ATT_E_RANGE,
+                   "entry 0: |new V[5][0]|", "batch V first bad entry");
+    snapshot(&fx);
+    expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 2, bi, bj, bv), ATT_E_RANGE,
+                   "entry 0: the change of K[5", "batch K first bad entry");
     snapshot(&fx);
     expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, -1, bi, bj, bv), ATT_E_SIZE,
                    "count=-1", "batch count");

@@ -316,6 +316,17 @@ static void test_foreign(void **state) {
   put_u32(copy + HEADER + 56, 99); /* storage kind */
   reseal(copy, size);
   expect_load_failure(copy, size, ATT_E_CORRUPT, "storage kind", HEADER + 56);
+  /* Only the adaptive strategy counts query work, and the eager one never
+   * keeps pending changes between calls (this state has three). */
+  memcpy(copy, buf, (size_t)size);
+  put_u32(copy + HEADER + 60, ATT_STRATEGY_LAZY);
+  put_u64(copy + HEADER + 128, 123456); /* query work */
+  reseal(copy, size);
+  expect_load_failure(copy, size, ATT_E_CORRUPT, "query work of a lazy state", HEADER + 60);
+  memcpy(copy, buf, (size_t)size);
+  put_u32(copy + HEADER + 60, ATT_STRATEGY_EAGER);
+  reseal(copy, size);
+  expect_load_failure(copy, size, ATT_E_CORRUPT, "pending changes of an eager state", HEADER + 60);
   /* The dense store's section, the last 3 x 3 doubles, holds A: an entry
    * above e^64 (the headroom), negative, below the smallest exponential
    * (subnormal) or not a number is refused, and so is a non-zero entry of a
@@ -498,6 +509,23 @@ static void test_files(void **state) {
   assert_null(out);
   out = (att_state *)(void *)&out;
   assert_int_equal(att_load_file(&out, subdir), ATT_E_IO);
+  assert_null(out);
+  /* The file is read up to the state's end and one byte more: a byte
+   * after the state is still seen, and refused. */
+  {
+    FILE *f = fopen(path, "ab");
+    assert_non_null(f);
+    assert_int_equal(fputc(0, f), 0);
+    assert_int_equal(fclose(f), 0);
+    out = (att_state *)(void *)&out;
+    assert_int_equal(att_load_file(&out, path), ATT_E_CORRUPT);
+    assert_non_null(strstr(att_last_error(), "trailing"));
+    assert_null(out);
+  }
+  /* A file of another kind is refused after its first bytes, however long:
+   * /dev/zero has no end. */
+  out = (att_state *)(void *)&out;
+  assert_int_equal(att_load_file(&out, "/dev/zero"), ATT_E_FORMAT);
   assert_null(out);
 
   assert_int_equal(rmdir(subdir), 0);

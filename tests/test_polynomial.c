@@ -271,6 +271,23 @@ static void test_plan(void **state) {
   assert_int_equal(att_poly_plan(10, 10, 4, 4, NAN, cfg, &g, &r, &bound), ATT_E_CONFIG);
   assert_int_equal(att_poly_plan(0, 10, 4, 4, 1.0, cfg, &g, &r, &bound), ATT_E_SIZE);
   assert_int_equal(att_poly_plan(100000, 100000, 4, 4, 1.0, cfg, NULL, NULL, NULL), ATT_OK);
+  /* Logit bounds so large that the polynomial's coefficients overflow a
+   * double (about e^R) are refused, whatever the degree: the error estimate
+   * was NaN, and taken for 0. */
+  {
+    static const double huge[] = {740.0, 12000.0, 1e6};
+    att_poly_config *fixed = config(1e-8, 2, ATT_POLY_CHEBYSHEV, 0);
+    size_t i;
+    for (i = 0; i < sizeof huge / sizeof huge[0]; ++i) {
+      assert_int_equal(att_poly_plan(1000000, 1000000, 1, 1, huge[i], cfg, &g, &r, &bound),
+                       ATT_E_APPROXIMATION);
+      assert_true(strstr(att_last_error(), "no degree") != NULL);
+      assert_int_equal(att_poly_plan(1000000, 1000000, 1, 1, huge[i], fixed, &g, &r, &bound),
+                       ATT_E_APPROXIMATION);
+      assert_true(strstr(att_last_error(), "relative error inf") != NULL);
+    }
+    att_poly_config_free(fixed);
+  }
   /* Tiny problems: the exact method is cheaper than any useful rank. */
   assert_int_equal(att_poly_plan(10, 10, 4, 4, 1.0, cfg, &g, &r, &bound), ATT_E_APPROXIMATION);
   assert_true(strstr(att_last_error(), "exact method is faster") != NULL);

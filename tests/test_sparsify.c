@@ -382,6 +382,9 @@ static void test_errors(void **state) {
   assert_int_equal(m, -1);
   assert_int_equal(att_sketch_width(1, 0.5, &m), ATT_OK);
   assert_int_equal(m, 1);
+  /* The smallest subnormal delta: n / delta would overflow. */
+  assert_int_equal(att_sketch_width(1, 4.9406564584124654e-324, &m), ATT_OK);
+  assert_int_equal(m, 745);
 }
 
 int main(void) {

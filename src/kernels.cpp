@@ -103,6 +103,9 @@ void combine_columns(const double *const *cols, const double *coefficients, int6
 }
 void stream_zero(double *a, int64_t n) { table().stream_zero(a, n); }
 void panel_product(const PanelProduct &g) { table().panel_product(g); }
+double panel_dot(const double *a, int64_t sa, const double *b, int64_t sb, int64_t k) {
+  return table().panel_dot(a, sa, b, sb, k);
+}
 void tile_weights(double *x, int64_t ld, int64_t begin, int64_t end, int64_t cols,
                   const int64_t *hidden, const double *top, double *hi, double *lo) {
   table().tile_weights(x, ld, begin, end, cols, hidden, top, hi, lo);

@@ -145,6 +145,12 @@ struct PanelProduct {
 };
 void panel_product(const PanelProduct &g);
 
+// One entry of panel_product without alpha: sum_p a[p sa] b[p sb] over
+// p = 0 .. k - 1 in order, with the same multiply-add (fused where the table
+// has FMA), so bit for bit the dot product panel_product forms for that
+// entry. For a single entry that must round as the tiles' products did.
+double panel_dot(const double *a, int64_t sa, const double *b, int64_t sb, int64_t k);
+
 // out[i] += c * (cols[0][i] + ... + cols[count - 1][i]). Columns that come
 // from memory arrive faster read side by side than one after the other (the
 // kernel reads up to four at a time), and out is read and written once per

@@ -639,6 +639,19 @@ void isa_panel_product(const PanelProduct &g) {
     for (int64_t i = 0; i < g.m; i += kPanelRows) panel_tile(g, i, j);
 }
 
+// One lane of panel_tile's accumulator: multiply_add on single doubles.
+double isa_panel_dot(const double *a, int64_t sa, const double *b, int64_t sb, int64_t k) {
+  double acc = 0.0;
+  for (int64_t p = 0; p < k; ++p) {
+#if defined(__AVX512F__) || defined(__FMA__)
+    acc = __builtin_fma(a[p * sa], b[p * sb], acc);
+#else
+    acc = a[p * sa] * b[p * sb] + acc;
+#endif
+  }
+  return acc;
+}
+
 }  // namespace
 }  // namespace att::kern
 
@@ -651,4 +664,5 @@ void isa_panel_product(const PanelProduct &g) {
       ::att::kern::isa_exp_shifted,     ::att::kern::isa_max_of,         \
       ::att::kern::isa_exp_sum,         ::att::kern::isa_add_columns,    \
       ::att::kern::isa_combine_columns, ::att::kern::isa_stream_zero,    \
-      ::att::kern::isa_panel_product,   ::att::kern::isa_tile_weights}
+      ::att::kern::isa_panel_product,   ::att::kern::isa_tile_weights,   \
+      ::att::kern::isa_panel_dot}

@@ -23,6 +23,7 @@ struct Table {
   void (*panel_product)(const PanelProduct &);
   void (*tile_weights)(double *, int64_t, int64_t, int64_t, int64_t, const int64_t *,
                        const double *, double *, double *);
+  double (*panel_dot)(const double *, int64_t, const double *, int64_t, int64_t);
 };
 
 extern const Table kGenericTable;

@@ -63,9 +63,9 @@ double StreamedStore::entry(const KernelOperands &ops, int64_t i, int64_t c) con
   const double *q = ops.Q.data() + i;
   const double *k = ops.K.data() + c;
   const int64_t ldq = ops.Q.ld(), ldk = ops.K.ld();
-  double dot = 0.0;
-  for (int64_t t = 0; t < d_k_; ++t) dot += q[t * ldq] * k[t * ldk];
-  const double x = ops.scale * dot;
+  // As the tiles that build a row's D and C0 form its logits, so that a
+  // pending value row's weight matches theirs (docs/NUMERICS.md).
+  const double x = ops.scale * kern::panel_dot(q, ldq, k, ldk, d_k_);
   double a;
   kern::exp_shifted(&x, ops.shift + i, &a, 1);
   return a;

@@ -394,7 +394,8 @@ void combine_columns_adds_once(void **state) {
 }
 
 // panel_product against long-double dot products, for shapes around the
-// register tile's edges, b in both layouts, with and without accumulation;
+// register tile's edges, b in both layouts, with and without accumulation
+// (and, without, against panel_dot times alpha, bit for bit);
 // entries of c outside m x nb stay as they were, and an entry's value does
 // not depend on its position (the same rows computed one row further down
 // give the same bits).
@@ -444,6 +445,11 @@ void panel_product_matches_long_double(void **state) {
                 const long double bound =
                     (k + 2) * 0x1p-53L * (alpha * size + fabsl(base)) + 0x1p-1074L;
                 assert_true(fabsl(c[r + j * ldc] - want) <= bound);
+                // panel_dot forms the same entry bit for bit.
+                const double single =
+                    t.panel_dot(a.data() + r, lda, b.data() + j * bj, bp, k) * alpha;
+                assert_true(accumulate ||
+                            std::memcmp(&single, &c[r + j * ldc], sizeof single) == 0);
               }
             // Rows 1 .. m - 1 again, starting one row further down in a.
             if (m < 2) continue;

@@ -569,6 +569,66 @@ static void test_max_logit(void **state) {
   }
 }
 
+/* ---- A pending value term's weight against a huge logit --------------------
+ * A query reads a pending value row's weight A[i, r] and adds
+ * A[i, r] (V - V0)[r, j], cancelling the A[i, r] V0[r, j] that C0 holds. In
+ * streamed storage the weight is recomputed; were it rounded differently
+ * from the tiles that built the row, the logit's rounding would multiply
+ * the old value, here 2e5 against a column whose largest |V| is now 250
+ * (within 2^10, so nothing folds). Logits near 1e6, d_k from 3 to 64: every
+ * query before the fold must be within the logit-scaled tolerance of the
+ * current column, in both storages. */
+static void test_pending_value_weight(void **state) {
+  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  static const int64_t dims[] = {3, 17, 64};
+  size_t a, di;
+  (void)state;
+  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a)
+    for (di = 0; di < sizeof dims / sizeof dims[0]; ++di) {
+      const int64_t d = dims[di];
+      tu_rng r;
+      int trial, used = 0;
+      tu_rng_seed(&r, 77 + (uint64_t)d);
+      for (trial = 0; trial < 40; ++trial) {
+        double Q[64], K[128], V[2] = {2e5, 250.0}, b = 0.0, want = 0.0, dot = 0.0;
+        att_config *cfg = tu_config(0, 0.0, 1.0);
+        att_state *h = NULL;
+        int64_t t;
+        tu_fill_uniform(&r, Q, d, -1.0, 1.0);
+        tu_fill_uniform(&r, K, d, -1e6 / sqrt((double)d), 1e6 / sqrt((double)d));
+        tu_fill_uniform(&r, K + d, d, -1.0, 1.0);
+        for (t = 0; t < d; ++t) dot += Q[t] * K[t];
+        if (dot < 0.0) { /* key 0 must dominate the row */
+          for (t = 0; t < d; ++t) K[t] = -K[t];
+          dot = -dot;
+        }
+        if (dot < 1e5) {
+          att_config_free(cfg);
+          continue;
+        }
+        ++used;
+        assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
+        assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
+        assert_int_equal(att_init_general(&h, 1, 2, d, 1, ATT_ROW_MAJOR, Q, d, K, d, V, 1, cfg),
+                         ATT_OK);
+        V[0] = 1e-8;
+        assert_int_equal(att_set_entry(h, ATT_MATRIX_V, 0, 0, V[0]), ATT_OK);
+        assert_int_equal(att_query(h, 0, 0, &b), ATT_OK);
+        {
+          const ref_problem p = {1, 2, d, 1, 1.0, 0, Q, K, V};
+          ref_general_row(&p, 0, &want);
+          if (!(fabs(b - want) <= ref_tolerance(TOL, d, ref_general_logit_abs_sum(&p, 0),
+                                                ref_general_col_abs_max(&p, 0))))
+            fail_msg("storage %d, d_k %lld, trial %d: B = %.17g, reference %.17g", (int)storages[a],
+                     (long long)d, trial, b, want);
+        }
+        att_free(h);
+        att_config_free(cfg);
+      }
+      assert_true(used >= 10);
+    }
+}
+
 /* ---- Rows computed in key tiles with a running maximum ---------------------
  * Streamed storage computes rows in blocks of 192 queries, each in tiles of
  * 256 keys, the blocks split among threads; a row's partial D and C0 are
@@ -856,6 +916,7 @@ int main(void) {
       cmocka_unit_test(test_max_value),
       cmocka_unit_test(test_max_logit),
       cmocka_unit_test(test_streamed_tiles),
+      cmocka_unit_test(test_pending_value_weight),
       cmocka_unit_test(test_logit_drift),
       cmocka_unit_test(test_rounded_key_above_limit),
       cmocka_unit_test(test_cancelling_key_changes),

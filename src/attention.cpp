@@ -1071,7 +1071,10 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
                static_cast<long long>(cols[t]), std::fabs(x));
         v[cols[t]] = x;
       }
-      for (int64_t c = 0; c < w; ++c) changed[static_cast<size_t>(g)] |= v[c] != m(row, c);
+      // A zero that changes sign changes too: the matrix reads back as set.
+      for (int64_t c = 0; c < w; ++c)
+        changed[static_cast<size_t>(g)] |=
+            v[c] != m(row, c) || std::signbit(v[c]) != std::signbit(m(row, c));
       if (changed[static_cast<size_t>(g)] && has_logits) {
         try {
           propose_row(which, row, v, logits_of(g), true);

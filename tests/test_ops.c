@@ -910,6 +910,34 @@ static void test_large_key_batch(void **state) {
   free(V);
 }
 
+/* A batch that sets a zero to a zero of the other sign changes it, as
+ * att_set_entry does: the matrix reads back as set, in both storages. */
+static void test_batch_signed_zero(void **state) {
+  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  static const att_matrix which[] = {ATT_MATRIX_K, ATT_MATRIX_V};
+  size_t a, w;
+  (void)state;
+  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+    double Q[6] = {0.5, -1.0, 0.25, 1.0, -0.5, 2.0}, K[6] = {1.0, 0.0, -1.0, 0.5, 0.0, 0.0};
+    double V[6] = {0.0, 0.0, 2.0, 0.0, -1.0, 0.0}, out[6];
+    att_config *cfg = NULL;
+    att_state *h = NULL;
+    assert_int_equal(att_config_create(&cfg), ATT_OK);
+    assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
+    assert_int_equal(att_init(&h, 3, 2, Q, K, V, cfg), ATT_OK);
+    for (w = 0; w < 2; ++w) {
+      const int64_t rows[2] = {0, 2}, cols[2] = {1, 1};
+      const double values[2] = {-0.0, -0.0};
+      assert_int_equal(att_set_batch(h, which[w], 2, rows, cols, values), ATT_OK);
+      assert_int_equal(att_get_matrix(h, which[w], ATT_ROW_MAJOR, out, 2), ATT_OK);
+      assert_true(out[1] == 0.0 && signbit(out[1]));
+      assert_true(out[5] == 0.0 && signbit(out[5]));
+    }
+    att_free(h);
+    att_config_free(cfg);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_square),
@@ -920,6 +948,7 @@ int main(void) {
       cmocka_unit_test(test_batch_matches_one_by_one),
       cmocka_unit_test(test_large_query_batch),
       cmocka_unit_test(test_large_key_batch),
+      cmocka_unit_test(test_batch_signed_zero),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

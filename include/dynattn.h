@@ -38,7 +38,11 @@
  * Supported magnitudes: every input must be finite; values (entries of V and
  * V after an update) must not exceed ATT_MAX_VALUE in magnitude, and logits
  * s * <Q[i,:], K[c,:]> must not exceed ATT_MAX_LOGIT, so that no intermediate
- * sum can overflow. Larger inputs are rejected with ATT_E_RANGE.
+ * sum can overflow. Larger inputs are rejected with ATT_E_RANGE. So are, with
+ * a small scale, logits whose unscaled dot product <Q[i,:], K[c,:]> (formed
+ * before the scale) overflows: att_attention() refuses
+ * max_i |Q[i,:]|_2 max_c |K[c,:]|_2 above 2^1000, and att_init() a row with
+ * an unscaled product beyond a double's range.
  */
 #ifndef DYNATTN_H
 #define DYNATTN_H
@@ -376,8 +380,9 @@ ATT_API att_status att_config_set_causal(att_config *cfg, int64_t causal);
 
 /**
  * Choose how the kernel A is stored (see att_storage). ATT_STORAGE_AUTO, the
- * default, picks ATT_STORAGE_DENSE unless its n_q n_kv doubles (plus O(n)
- * scratch) exceed the memory budget, and ATT_STORAGE_STREAMED otherwise.
+ * default, picks ATT_STORAGE_DENSE unless its n_q n_kv doubles (plus its
+ * tile slots, see att_init_general()) exceed the memory budget, and
+ * ATT_STORAGE_STREAMED otherwise.
  * att_stat() with ATT_STAT_STORAGE reports the store in use; a saved state
  * records it and loads back in the same mode.
  * @param[in,out] cfg the configuration.
@@ -440,7 +445,8 @@ ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strateg
  * @return ATT_OK; ATT_E_NULL (out, Q, K or V is NULL); ATT_E_SIZE (n < 1,
  *         d < 1, a dimension above INT32_MAX, or storage that overflows); ATT_E_NONFINITE
  *         (an entry is NaN or infinite); ATT_E_RANGE (an entry of V or a
- *         logit exceeds ATT_MAX_VALUE / ATT_MAX_LOGIT); ATT_E_NOMEM.
+ *         logit exceeds ATT_MAX_VALUE / ATT_MAX_LOGIT, or an unscaled dot
+ *         product overflows; see "Supported magnitudes" above); ATT_E_NOMEM.
  * Ownership: free the handle with att_free().
  * Memory: about n^2 + 2 min(k, n) (n + d) + 5 n d doubles (A is kept, as
  *         in Algorithm 1 of the paper; the logits are not).
@@ -563,9 +569,11 @@ ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j, double *o
  *         n_q > n_kv, or storage that overflows); ATT_E_NONFINITE; ATT_E_RANGE; ATT_E_NOMEM.
  * Ownership: free the handle with att_free().
  * Memory: about n_q n_kv + 2 min(k, n_kv) (n_q + d_v) + n_q (d_k + d_v)
- *         + n_kv (d_k + 2 d_v) doubles and a block of at most 8 MiB with
- *         dense storage (see att_storage for streamed); att_stat() with
- *         ATT_STAT_BYTES reports the exact figure.
+ *         + n_kv (d_k + 2 d_v) doubles with dense storage (see att_storage
+ *         for streamed), plus, for row recomputations, a tile slot of about
+ *         192 (d_k + 256) doubles per OpenBLAS thread (0.6 MiB at
+ *         d_k = 128); att_stat() with ATT_STAT_BYTES reports the exact
+ *         figure.
  * Complexity: O(n_q n_kv (d_k + d_v)) at matrix-multiply speed.
  * Thread-safe (touches no shared state).
  * @since 0.2.0
@@ -974,7 +982,8 @@ typedef enum att_mask {
  *         mask or layout invalid); ATT_E_NONFINITE (an entry of Q, K or V is
  *         NaN or infinite); ATT_E_RANGE (|V| above ATT_MAX_VALUE, or
  *         s max_i |Q[i,:]|_2 max_c |K[c,:]|_2, which bounds every logit, above
- *         ATT_MAX_LOGIT); ATT_E_NOMEM. On failure out is untouched.
+ *         ATT_MAX_LOGIT, or max_i |Q[i,:]|_2 max_c |K[c,:]|_2 above 2^1000);
+ *         ATT_E_NOMEM. On failure out is untouched.
  * Accuracy: |out - exact| <= about 1e-13 max_c |V[c][j]| (att_query():
  *         about 1e-12) plus the effect of rounding the logits themselves.
  * Memory: per thread one tile of at most 192 x 256 doubles and a block's

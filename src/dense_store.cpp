@@ -41,6 +41,11 @@ int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
          SoftmaxTiles::bytes_for(n_q, n_kv, d_k);
 }
 
+int64_t DenseStore::bytes() const {
+  return static_cast<int64_t>(sizeof(double)) * (A_.rows() * A_.cols() + A_.cols()) +
+         tiles_.bytes();
+}
+
 // Only init may start helper threads: a row recomputation runs inside an
 // update, which promises never to start any.
 int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,

@@ -41,7 +41,7 @@ class DenseStore final : public KernelStore {
                    double *out) const override;
   void copy_column(const KernelOperands &ops, int64_t c, int64_t i0, int64_t count,
                    double *out) const override;
-  int64_t bytes() const override { return bytes_for(A_.rows(), A_.cols(), d_k_); }
+  int64_t bytes() const override;
   att_storage kind() const override { return ATT_STORAGE_DENSE; }
   std::unique_ptr<KernelStore> clone() const override;
   void save(ser::Writer &out) const override;

@@ -51,7 +51,10 @@ class SoftmaxTiles {
   // Buffers for calls on at most n_q query rows, n_kv keys and d_k features,
   // for as many threads as OpenBLAS uses now (throws std::bad_alloc).
   SoftmaxTiles(int64_t n_q, int64_t n_kv, int64_t d_k);
+  // What the constructor would allocate now, and what this one holds (its
+  // slots, one per OpenBLAS thread when it was built).
   static int64_t bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k);
+  int64_t bytes() const;
 
   // Query rows [i0, i0 + count), in one pass over the keys with a running
   // maximum: shift[r] = the row's largest visible logit, row_sum[r] = the
@@ -162,7 +165,7 @@ class SoftmaxTiles {
                      int64_t bk, double *tile, int64_t ldt, double limit, double *top, double *acc,
                      int64_t ld);
 
-  int64_t bq_max_, bk_max_;
+  int64_t bq_max_, bk_max_, d_k_;
   std::vector<Slot> slots_;
 };
 

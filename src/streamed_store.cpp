@@ -35,6 +35,10 @@ int64_t StreamedStore::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
          static_cast<int64_t>(sizeof(double)) * (n_kv + kColumnBlock * d_k);
 }
 
+int64_t StreamedStore::bytes() const {
+  return tiles_.bytes() + static_cast<int64_t>(sizeof(double)) * (n_kv_ + kColumnBlock * d_k_);
+}
+
 int64_t StreamedStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                                  const Matrix &K, double scale, double limit,
                                                  double *shift, double *row_sum, double *err,

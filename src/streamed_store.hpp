@@ -38,7 +38,7 @@ class StreamedStore final : public KernelStore {
   void copy_columns(const KernelOperands &ops, const int64_t *cols, int64_t count, double *out,
                     int64_t ldo) override;
   double recompute_error_factor() const override { return static_cast<double>(d_k_ + 2); }
-  int64_t bytes() const override { return bytes_for(n_q_, n_kv_, d_k_); }
+  int64_t bytes() const override;
   att_storage kind() const override { return ATT_STORAGE_STREAMED; }
   std::unique_ptr<KernelStore> clone() const override;
   void save(ser::Writer &out) const override;

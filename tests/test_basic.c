@@ -357,6 +357,39 @@ static void test_free_null(void **state) {
   assert_true(1);
 }
 
+/* OpenBLAS's thread count, which the library follows when it builds its
+ * per-thread scratch (declared here: the test needs nothing else of it). */
+void openblas_set_num_threads(int threads);
+int openblas_get_num_threads(void);
+
+/* ATT_STAT_BYTES counts what the handle holds: its per-thread scratch as
+ * built at init, however many threads OpenBLAS is set to use afterwards. */
+static void test_bytes_held(void **state) {
+  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  const int threads = openblas_get_num_threads();
+  double Q[512], K[512], V[512];
+  size_t a;
+  (void)state;
+  for (a = 0; a < 512; ++a) Q[a] = K[a] = V[a] = 0.001 * (double)(a % 17);
+  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+    att_config *cfg = NULL;
+    att_state *h = NULL;
+    int64_t one = -1, two = -1;
+    assert_int_equal(att_config_create(&cfg), ATT_OK);
+    assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
+    openblas_set_num_threads(1);
+    assert_int_equal(att_init(&h, 64, 8, Q, K, V, cfg), ATT_OK);
+    assert_int_equal(att_stat(h, ATT_STAT_BYTES, &one), ATT_OK);
+    openblas_set_num_threads(2);
+    assert_int_equal(att_stat(h, ATT_STAT_BYTES, &two), ATT_OK);
+    openblas_set_num_threads(threads);
+    assert_true(one > 0);
+    assert_int_equal(one, two);
+    att_free(h);
+    att_config_free(cfg);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_last_error_initially_empty),
@@ -371,6 +404,7 @@ int main(void) {
       cmocka_unit_test(test_init_zero_queries),
       cmocka_unit_test(test_init_copies_inputs),
       cmocka_unit_test(test_free_null),
+      cmocka_unit_test(test_bytes_held),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -555,9 +555,8 @@ int64_t DynamicAttention::revive_entries(int64_t row, double *a, double *delta) 
   int64_t n_flagged = 0;
   for (int64_t i = mask_.first_row(row); i < shape_.n_q; ++i) {
     if (a[i] != 0.0) continue;
-    double dot = 0.0;
-    for (int64_t t = 0; t < shape_.d_k; ++t) dot += Q_(i, t) * K_(row, t);
-    const double logit = scale_ * dot;
+    const double logit =
+        scale_ * kern::panel_dot(Q_.data() + i, Q_.ld(), K_.data() + row, K_.ld(), shape_.d_k);
     if (!(logit - shift_[i] >= num::kExpFloor)) continue;  // still below the floor
     const kern::KeyColumn change{nullptr, &logit, &shift_[i], nullptr, 0.0, books(i, delta, true),
                                  &a[i]};
@@ -1056,6 +1055,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
     double *v = new_rows.data() + g * w;
     int64_t t = 0;
+    bool proposing = false;  // a failure of propose_row names no entry
     try {
       for (int64_t c = 0; c < w; ++c) v[c] = m(row, c);
       for (int64_t p = group_start[g]; p < group_start[g + 1]; ++p) {
@@ -1075,17 +1075,15 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
       for (int64_t c = 0; c < w; ++c)
         changed[static_cast<size_t>(g)] |=
             v[c] != m(row, c) || std::signbit(v[c]) != std::signbit(m(row, c));
-      if (changed[static_cast<size_t>(g)] && has_logits) {
-        try {
-          propose_row(which, row, v, logits_of(g), true);
-        } catch (const Error &e) {
-          fail(e.status, "entry %lld: %s", static_cast<long long>(t), e.message);
-        }
-      }
+      proposing = changed[static_cast<size_t>(g)] && has_logits;
+      if (proposing) propose_row(which, row, v, logits_of(g), true);
     } catch (const Error &e) {
       if (t < first_bad) {
         first_bad = t;
         refusal = e;
+        if (proposing)
+          std::snprintf(refusal.message, sizeof refusal.message, "entry %lld: %.150s",
+                        static_cast<long long>(t), e.message);
       }
     }
   }

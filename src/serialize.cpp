@@ -53,6 +53,25 @@ void read_flags(Reader &in, unsigned char *dst, int64_t n, const char *what) {
   for (int64_t t = 0; t < n; ++t) expect(dst[t] <= 1, what);
 }
 
+// Whether the first `size` bytes at src match the magic, as far as they go.
+bool magic_matches(const unsigned char *src, size_t size) {
+  return std::memcmp(src, kMagic, std::min(size, sizeof kMagic)) == 0;
+}
+
+// The header's fields after the magic (at least kHeaderSize bytes at src).
+struct Envelope {
+  uint32_t order, version;
+  uint64_t length, checksum;
+};
+Envelope envelope(const unsigned char *src) {
+  Envelope e;
+  std::memcpy(&e.order, src + 8, 4);
+  std::memcpy(&e.version, src + 12, 4);
+  std::memcpy(&e.length, src + 16, 8);
+  std::memcpy(&e.checksum, src + 24, 8);
+  return e;
+}
+
 }  // namespace
 
 // The payload's sections, in order. Everything a query or a later update
@@ -302,30 +321,21 @@ void save(const DynamicAttention &s, unsigned char *dst) {
 }
 
 size_t useful_length(const unsigned char *src, size_t size) {
-  if (std::memcmp(src, kMagic, std::min(size, sizeof kMagic)) != 0) return size;
+  if (!magic_matches(src, size)) return size;
   if (size < kHeaderSize) return SIZE_MAX;
-  uint32_t order;
-  uint64_t length;
-  std::memcpy(&order, src + 8, 4);
-  std::memcpy(&length, src + 16, 8);
-  if (order != kByteOrder) return size;
-  return length < SIZE_MAX - kHeaderSize - 1 ? kHeaderSize + static_cast<size_t>(length) + 1
-                                             : SIZE_MAX;
+  const Envelope e = envelope(src);
+  if (e.order != kByteOrder) return size;
+  return e.length < SIZE_MAX - kHeaderSize - 1 ? kHeaderSize + static_cast<size_t>(e.length) + 1
+                                               : SIZE_MAX;
 }
 
 std::unique_ptr<DynamicAttention> load(const unsigned char *src, size_t size) {
-  const size_t magic_len = std::min(size, sizeof kMagic);
-  if (std::memcmp(src, kMagic, magic_len) != 0)
+  if (!magic_matches(src, size))
     fail(ATT_E_FORMAT, "not a saved dynattn state (the magic number differs)");
   if (size < kHeaderSize)
     fail(ATT_E_TRUNCATED, "saved state: %zu bytes, shorter than the %zu-byte header", size,
          kHeaderSize);
-  uint32_t order, version;
-  uint64_t length, checksum;
-  std::memcpy(&order, src + 8, 4);
-  std::memcpy(&version, src + 12, 4);
-  std::memcpy(&length, src + 16, 8);
-  std::memcpy(&checksum, src + 24, 8);
+  const auto [order, version, length, checksum] = envelope(src);
   if (order == kSwappedByteOrder)
     fail(ATT_E_ENDIAN, "saved state: written on a machine with the other byte order");
   if (order != kByteOrder) corrupt("the byte-order marker is damaged");

@@ -744,6 +744,16 @@ static void assert_same_outputs(const att_state *a, const att_state *b, int64_t 
   free(out_b);
 }
 
+/* r seeded with `seed`, and Q (n_q x d), K and V (n_kv x d) filled from it
+ * with standard normal entries. */
+static void random_qkv(tu_rng *r, uint64_t seed, int64_t n_q, int64_t n_kv, int64_t d, double *Q,
+                       double *K, double *V) {
+  tu_rng_seed(r, seed);
+  tu_fill_normal(r, Q, n_q * d, 1.0);
+  tu_fill_normal(r, K, n_kv * d, 1.0);
+  tu_fill_normal(r, V, n_kv * d, 1.0);
+}
+
 /* h1 on the row-major Q (n_q x d), K and V (n_kv x d), in the given storage
  * and with the given logit scale, and h2 its clone. */
 static void init_twins(att_storage storage, double scale, int64_t n_q, int64_t n_kv, int64_t d,
@@ -842,10 +852,7 @@ static void test_large_query_batch(void **state) {
     tu_rng r;
     att_state *h1 = NULL, *h2 = NULL;
     int64_t t;
-    tu_rng_seed(&r, 4200 + a);
-    tu_fill_normal(&r, Q, n_q * d, 1.0);
-    tu_fill_normal(&r, K, n_kv * d, 1.0);
-    tu_fill_normal(&r, V, n_kv * d, 1.0);
+    random_qkv(&r, 4200 + a, n_q, n_kv, d, Q, K, V);
     init_twins(storages[a], 1.0, n_q, n_kv, d, Q, K, V, &h1, &h2);
     for (t = 0; t < n_q; ++t) {
       rows[t] = n_q - 1 - t;
@@ -883,10 +890,7 @@ static void test_large_key_batch(void **state) {
     tu_rng r;
     att_state *h1 = NULL, *h2 = NULL;
     int64_t t, c, count = 0;
-    tu_rng_seed(&r, 4300 + a);
-    tu_fill_normal(&r, Q, n_q * d, 1.0);
-    tu_fill_normal(&r, K, n_kv * d, 1.0);
-    tu_fill_normal(&r, V, n_kv * d, 1.0);
+    random_qkv(&r, 4300 + a, n_q, n_kv, d, Q, K, V);
     K[2 * d] = 1e6; /* row 2 falls from 1e6 to about 1: its change cancels */
     init_twins(storages[a], 1e-6, n_q, n_kv, d, Q, K, V, &h1, &h2);
     for (t = n_kv - 1; t >= 0; --t) {

@@ -28,6 +28,14 @@ constexpr int64_t kBlock = 256;
 // call took about a tenth less than with kBlock).
 constexpr int64_t kKeyBlock = 64;
 
+// How far ahead key_scale_rows asks for the kept column and q: four of its
+// blocks (2 KiB of each). A key update reads a column that no recent update
+// touched, and the hardware prefetcher has to find each such stream afresh;
+// asked this far ahead, the lines arrive before their block needs them (at
+// n = 4096 a key update's median call took 7 to 13 % less in alternated
+// runs of dynattn-threads and dynattn-bench).
+constexpr int64_t kKeyPrefetch = 4 * kKeyBlock;
+
 inline int64_t block_length(int64_t n, int64_t i0, int64_t block = kBlock) {
   return n - i0 < block ? n - i0 : block;
 }
@@ -88,6 +96,16 @@ void isa_stream_zero(double *a, int64_t n) {
 // exponentials keep the core busy.
 inline void prefetch_next_block(const double *x, int64_t i0, int64_t n) {
   for (int64_t i = i0 + kBlock; i < i0 + 2 * kBlock && i < n; i += 8) __builtin_prefetch(x + i);
+}
+
+// Asks for the lines of the kept column a (to be written) and of q at the
+// block kKeyPrefetch rows after [i0, i0 + kKeyBlock) (of n).
+inline void prefetch_key_block(const double *a, const double *q, int64_t i0, int64_t n) {
+  const int64_t end = i0 + kKeyPrefetch + kKeyBlock < n ? i0 + kKeyPrefetch + kKeyBlock : n;
+  for (int64_t i = i0 + kKeyPrefetch; i < end; i += 8) {
+    __builtin_prefetch(a + i, 1);
+    __builtin_prefetch(q + i);
+  }
 }
 
 void isa_exp_offset(const double *x, double shift, double *a, int64_t n) {
@@ -247,8 +265,7 @@ KeyScaleResult key_scale_rows(double *__restrict a, double s, const double *__re
   KeyScaleResult result{0, 0};
   for (int64_t i0 = 0; i0 < n; i0 += kKeyBlock) {
     const int64_t len = block_length(n, i0, kKeyBlock);
-    // The kept column, q and the key's term come from memory, in order: the
-    // hardware prefetcher follows them (software prefetches measured slower).
+    prefetch_key_block(a, q, i0, n);
     for (int64_t i = 0; i < len; ++i) {
       const double v = s * q[i0 + i];
       x[i] = v <= num::kShiftHeadroom ? v : num::kShiftHeadroom;  // NaN too

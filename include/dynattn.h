@@ -959,13 +959,11 @@ typedef enum att_mask {
 
 /**
  * Exact static attention: out = D^-1 exp(s Q K^T) V, D = diag(exp(s Q K^T) 1),
- * with masked pairs left out of both sums.
- *
- * Computed in blocks of at most 192 queries, each in tiles of at most 256
- * keys, with an online (running-maximum) softmax: the logits of each tile
- * come from one matrix product, are shifted by the running maximum before
- * exponentiation, and the partial sums are rescaled when the maximum grows,
- * so no exponential overflows and the n_q x n_kv matrix is never formed.
+ * with masked pairs left out of both sums. Computed in blocks of at most 192
+ * queries, each in tiles of at most 256 keys, with an online softmax: a
+ * tile's logits come from one matrix product and are shifted by the running
+ * maximum before exponentiation, the partial sums rescaled when it grows, so
+ * no exponential overflows and the n_q x n_kv matrix is never formed.
  *
  * @param[in] n_q, n_kv, d_k, d_v  Q is n_q x d_k, K is n_kv x d_k, V is
  *                n_kv x d_v, out is n_q x d_v; all >= 1.
@@ -980,21 +978,19 @@ typedef enum att_mask {
  *         leading dimension too small or > INT32_MAX, an extent that
  *         overflows, or a causal mask with n_q > n_kv); ATT_E_CONFIG (scale,
  *         mask or layout invalid); ATT_E_NONFINITE (an entry of Q, K or V is
- *         NaN or infinite); ATT_E_RANGE (|V| above ATT_MAX_VALUE, or
- *         s max_i |Q[i,:]|_2 max_c |K[c,:]|_2, which bounds every logit, above
- *         ATT_MAX_LOGIT, or max_i |Q[i,:]|_2 max_c |K[c,:]|_2 above 2^1000);
- *         ATT_E_NOMEM. On failure out is untouched.
+ *         NaN or infinite); ATT_E_RANGE (|V| above ATT_MAX_VALUE; or, with
+ *         m = max_i |Q[i,:]|_2 max_c |K[c,:]|_2, s m, which bounds every
+ *         logit, above ATT_MAX_LOGIT, or m above 2^1000); ATT_E_NOMEM. On
+ *         failure out is untouched.
  * Accuracy: |out - exact| <= about 1e-13 max_c |V[c][j]| (att_query():
  *         about 1e-12) plus the effect of rounding the logits themselves.
  * Memory: per thread one tile of at most 192 x 256 doubles and a block's
- *         queries (192 x d_k), plus O(1536 threads (d_v + 2)) for the rows
- *         in progress; nothing of size n_q x n_kv.
+ *         queries (192 x d_k), plus O(1536 threads (d_v + 2)) for its rows.
  * Complexity: 2 n_q n_kv (d_k + d_v) flops at matrix-multiply speed and
  *         n_q n_kv exponentials (about half of both with a causal mask when
  *         n_q = n_kv).
- * Thread-safe (touches no shared state); a call of at least about 2^18
- * logits splits its row blocks among helper threads that end with the call
- * (see the top of this file).
+ * Thread-safe (touches no shared state); from about 2^18 logits on, row
+ * blocks are split among helper threads that end with the call (file top).
  * @since 0.2.0
  */
 ATT_API att_status att_attention(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,

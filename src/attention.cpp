@@ -857,8 +857,8 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
 void DynamicAttention::apply_key_row(int64_t row, const double *v, const double *change,
                                      bool just_proposed) {
   const bool kept = keeps_kernel();
-  const bool fresh = kept && fresh_key_logits(row, v);
-  const double increments = kept && !fresh ? increment_error(row, v) : 0.0;
+  double increments = 0.0;
+  const bool fresh = kept && fresh_key_logits(row, v, &increments);
   if (!kept && !just_proposed) remember_old_key(row);
   for (int64_t t = 0; t < shape_.d_k; ++t) K_(row, t) = v[t];
   if (kept) {
@@ -880,9 +880,8 @@ void DynamicAttention::apply_key_row(int64_t row, const double *v, const double 
 // (m + 2) u (1 + small) sum_c |scale (v_c - k_c) q_ic|, which is at most
 // (m + 3) u |scale| sum_c |v_c - k_c| max_i |q_i|_2 (NaN or infinite when
 // it overflows). 0 for a single changed entry, whose roundings the drift
-// charge covers.
-double DynamicAttention::increment_error(int64_t row, const double *v) const {
-  const int64_t changed = changed_entries(row, v);
+// charge covers. `changed`: changed_entries(row, v).
+double DynamicAttention::increment_error(int64_t row, const double *v, int64_t changed) const {
   if (changed < 2) return 0.0;
   double change = 0.0;
   for (int64_t t = 0; t < shape_.d_k; ++t) change += std::fabs(v[t] - K_(row, t));
@@ -897,10 +896,15 @@ double DynamicAttention::increment_error(int64_t row, const double *v) const {
 // writes the logits), and in a store that keeps A when the increments could
 // round by more than kIncrementErrorLimit (increment_error()). A store that
 // keeps no A also takes them from v when the change cancels
-// (change_cancels(), propose_row).
-bool DynamicAttention::fresh_key_logits(int64_t row, const double *v) const {
-  return 3 * changed_entries(row, v) > shape_.d_k ||
-         (keeps_kernel() && !(increment_error(row, v) <= num::kIncrementErrorLimit));
+// (change_cancels(), propose_row). `increments`, when not null and the
+// logits come from increments, receives increment_error().
+bool DynamicAttention::fresh_key_logits(int64_t row, const double *v, double *increments) const {
+  const int64_t changed = changed_entries(row, v);
+  if (3 * changed > shape_.d_k) return true;
+  if (!keeps_kernel()) return false;
+  const double error = increment_error(row, v, changed);
+  if (increments != nullptr) *increments = error;
+  return !(error <= num::kIncrementErrorLimit);
 }
 
 // How many of key row `row`'s entries differ from v's.

@@ -202,8 +202,8 @@ class DynamicAttention {
   void apply_key_row(int64_t row, const double *v, const double *change, bool just_proposed);
   void apply_kept_column(int64_t row, double s, const double *q, double drift);
   void replace_kept_column(int64_t row, const double *k);
-  double increment_error(int64_t row, const double *v) const;
-  bool fresh_key_logits(int64_t row, const double *v) const;
+  double increment_error(int64_t row, const double *v, int64_t changed) const;
+  bool fresh_key_logits(int64_t row, const double *v, double *increments = nullptr) const;
   int64_t changed_entries(int64_t row, const double *v) const;
   bool change_cancels(const double *k_old, const double *k_new) const;
   kern::KeyBooks books(int64_t i, double *delta, bool accumulate);

@@ -41,9 +41,9 @@ int64_t DenseStore::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
          SoftmaxTiles::bytes_for(n_q, n_kv, d_k);
 }
 
+// What bytes_for predicted, counted from the buffers held.
 int64_t DenseStore::bytes() const {
-  return static_cast<int64_t>(sizeof(double)) * (A_.rows() * A_.cols() + A_.cols()) +
-         tiles_.bytes();
+  return static_cast<int64_t>(sizeof(double)) * (A_.size() + row_scratch_.size()) + tiles_.bytes();
 }
 
 // Only init may start helper threads: a row recomputation runs inside an

@@ -570,6 +570,15 @@ inline VecN multiply_add(VecN a, VecN b, VecN c) {
 #endif
 }
 
+// The same on single doubles.
+inline double multiply_add(double a, double b, double c) {
+#if defined(__AVX512F__) || defined(__FMA__)
+  return __builtin_fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
 // *p in every lane, loaded straight into the vector. (VecN{} + *p would
 // not do: adding 0 is not the identity for -0, so the compiler must add,
 // then broadcast.)
@@ -659,13 +668,7 @@ void isa_panel_product(const PanelProduct &g) {
 // One lane of panel_tile's accumulator: multiply_add on single doubles.
 double isa_panel_dot(const double *a, int64_t sa, const double *b, int64_t sb, int64_t k) {
   double acc = 0.0;
-  for (int64_t p = 0; p < k; ++p) {
-#if defined(__AVX512F__) || defined(__FMA__)
-    acc = __builtin_fma(a[p * sa], b[p * sb], acc);
-#else
-    acc = a[p * sa] * b[p * sb] + acc;
-#endif
-  }
+  for (int64_t p = 0; p < k; ++p) acc = multiply_add(a[p * sa], b[p * sb], acc);
   return acc;
 }
 

@@ -118,8 +118,7 @@ double relative_error(const std::vector<double> &a, double R) {
     const long double error = std::fabs(p * std::exp(-x) - 1.0L);
     if (!(error <= worst)) worst = std::isnan(error) ? HUGE_VALL : error;
   }
-  const double eta = static_cast<double>(worst) * kGridMargin;
-  return std::isfinite(eta) ? eta : HUGE_VAL;
+  return static_cast<double>(worst) * kGridMargin;
 }
 
 // The automatic rank limit: where (n_q + n_kv) r (2 (d_v + 1) + kFeatureCost)

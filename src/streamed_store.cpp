@@ -35,8 +35,10 @@ int64_t StreamedStore::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
          static_cast<int64_t>(sizeof(double)) * (n_kv + kColumnBlock * d_k);
 }
 
+// What bytes_for predicted, counted from the buffers held.
 int64_t StreamedStore::bytes() const {
-  return tiles_.bytes() + static_cast<int64_t>(sizeof(double)) * (n_kv_ + kColumnBlock * d_k_);
+  return tiles_.bytes() +
+         static_cast<int64_t>(sizeof(double)) * (row_scratch_.size() + key_block_.size());
 }
 
 int64_t StreamedStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,

@@ -746,6 +746,23 @@ static void assert_same_outputs(const att_state *a, const att_state *b, int64_t 
 
 /* r seeded with `seed`, and Q (n_q x d), K and V (n_kv x d) filled from it
  * with standard normal entries. */
+/* The storages that the batch tests compare single calls with in turn. */
+static const att_storage both_storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+#define N_STORAGES (sizeof both_storages / sizeof both_storages[0])
+
+/* Q (n_q x d), K and V (n_kv x d), allocated (free them with free_qkv). */
+static void alloc_qkv(int64_t n_q, int64_t n_kv, int64_t d, double **Q, double **K, double **V) {
+  *Q = tu_xmalloc(sizeof(double) * (size_t)(n_q * d));
+  *K = tu_xmalloc(sizeof(double) * (size_t)(n_kv * d));
+  *V = tu_xmalloc(sizeof(double) * (size_t)(n_kv * d));
+}
+
+static void free_qkv(double *Q, double *K, double *V) {
+  free(Q);
+  free(K);
+  free(V);
+}
+
 static void random_qkv(tu_rng *r, uint64_t seed, int64_t n_q, int64_t n_kv, int64_t d, double *Q,
                        double *K, double *V) {
   tu_rng_seed(r, seed);
@@ -785,27 +802,22 @@ static void assert_twins_agree(att_state *h1, att_state *h2, int64_t n_q, int64_
  * batch. Both handles must then hold bit-identical outputs. */
 static void test_batch_matches_one_by_one(void **state) {
   enum { n = 600, d = 3 };
-  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
-  double *Q = malloc(sizeof(double) * n * d), *K = malloc(sizeof(double) * n * d);
-  double *V = malloc(sizeof(double) * n * d);
   int64_t *rows = malloc(sizeof(int64_t) * n), *cols = malloc(sizeof(int64_t) * n);
-  double *values = malloc(sizeof(double) * n);
+  double *values = malloc(sizeof(double) * n), *Q, *K, *V;
   size_t a;
   (void)state;
-  assert_non_null(Q && K && V && rows && cols && values);
-  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+  assert_non_null(rows && cols && values);
+  alloc_qkv(n, n, d, &Q, &K, &V);
+  for (a = 0; a < N_STORAGES; ++a) {
     tu_rng r;
     att_config *cfg = NULL;
     att_state *h1 = NULL, *h2 = NULL;
     int64_t t, before, after;
-    tu_rng_seed(&r, 4100 + a);
-    tu_fill_normal(&r, Q, n * d, 1.0);
-    tu_fill_normal(&r, K, n * d, 1.0);
-    tu_fill_normal(&r, V, n * d, 1.0);
+    random_qkv(&r, 4100 + a, n, n, d, Q, K, V);
     assert_int_equal(att_config_create(&cfg), ATT_OK);
     assert_int_equal(att_config_set_lazy_limit(cfg, 1), ATT_OK);
     assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
-    assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
+    assert_int_equal(att_config_set_storage(cfg, both_storages[a]), ATT_OK);
     assert_int_equal(att_init(&h1, n, d, Q, K, V, cfg), ATT_OK);
     for (t = 0; t < 4 * n; ++t)
       assert_int_equal(att_update_k(h1, t % n, (t / n) % d, 0.1 * tu_normal(&r)), ATT_OK);
@@ -826,9 +838,7 @@ static void test_batch_matches_one_by_one(void **state) {
     att_free(h2);
     att_config_free(cfg);
   }
-  free(Q);
-  free(K);
-  free(V);
+  free_qkv(Q, K, V);
   free(rows);
   free(cols);
   free(values);
@@ -840,20 +850,17 @@ static void test_batch_matches_one_by_one(void **state) {
  * att_set_entry row by row. */
 static void test_large_query_batch(void **state) {
   enum { n_q = 64, n_kv = 65536, d = 2 };
-  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
-  double *Q = malloc(sizeof(double) * n_q * d), *K = malloc(sizeof(double) * n_kv * d);
-  double *V = malloc(sizeof(double) * n_kv * d);
-  double values[n_q];
+  double values[n_q], *Q, *K, *V;
   int64_t rows[n_q], cols[n_q];
   size_t a;
   (void)state;
-  assert_non_null(Q && K && V);
-  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+  alloc_qkv(n_q, n_kv, d, &Q, &K, &V);
+  for (a = 0; a < N_STORAGES; ++a) {
     tu_rng r;
     att_state *h1 = NULL, *h2 = NULL;
     int64_t t;
     random_qkv(&r, 4200 + a, n_q, n_kv, d, Q, K, V);
-    init_twins(storages[a], 1.0, n_q, n_kv, d, Q, K, V, &h1, &h2);
+    init_twins(both_storages[a], 1.0, n_q, n_kv, d, Q, K, V, &h1, &h2);
     for (t = 0; t < n_q; ++t) {
       rows[t] = n_q - 1 - t;
       cols[t] = t % d;
@@ -864,9 +871,7 @@ static void test_large_query_batch(void **state) {
       assert_int_equal(att_set_entry(h2, ATT_MATRIX_Q, rows[t], cols[t], values[t]), ATT_OK);
     assert_twins_agree(h1, h2, n_q, d);
   }
-  free(Q);
-  free(K);
-  free(V);
+  free_qkv(Q, K, V);
 }
 
 /* The same for a key batch: with 65536 query rows a key row's logits take
@@ -878,21 +883,18 @@ static void test_large_query_batch(void **state) {
  * be bit for bit those of att_set_row in row order, in both storages. */
 static void test_large_key_batch(void **state) {
   enum { n_q = 65536, n_kv = 64, d = 4 };
-  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
-  double *Q = malloc(sizeof(double) * n_q * d), *K = malloc(sizeof(double) * n_kv * d);
-  double *V = malloc(sizeof(double) * n_kv * d);
-  double values[d * n_kv], row[d];
+  double values[d * n_kv], row[d], *Q, *K, *V;
   int64_t rows[d * n_kv], cols[d * n_kv];
   size_t a;
   (void)state;
-  assert_non_null(Q && K && V);
-  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+  alloc_qkv(n_q, n_kv, d, &Q, &K, &V);
+  for (a = 0; a < N_STORAGES; ++a) {
     tu_rng r;
     att_state *h1 = NULL, *h2 = NULL;
     int64_t t, c, count = 0;
     random_qkv(&r, 4300 + a, n_q, n_kv, d, Q, K, V);
     K[2 * d] = 1e6; /* row 2 falls from 1e6 to about 1: its change cancels */
-    init_twins(storages[a], 1e-6, n_q, n_kv, d, Q, K, V, &h1, &h2);
+    init_twins(both_storages[a], 1e-6, n_q, n_kv, d, Q, K, V, &h1, &h2);
     for (t = n_kv - 1; t >= 0; --t) {
       for (c = 0; c < d; ++c) {
         if (t % 3 != 0 && t != 2 && c != t % d) continue;
@@ -909,25 +911,22 @@ static void test_large_key_batch(void **state) {
     }
     assert_twins_agree(h1, h2, n_q, d);
   }
-  free(Q);
-  free(K);
-  free(V);
+  free_qkv(Q, K, V);
 }
 
 /* A batch that sets a zero to a zero of the other sign changes it, as
  * att_set_entry does: the matrix reads back as set, in both storages. */
 static void test_batch_signed_zero(void **state) {
-  static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
   static const att_matrix which[] = {ATT_MATRIX_K, ATT_MATRIX_V};
   size_t a, w;
   (void)state;
-  for (a = 0; a < sizeof storages / sizeof storages[0]; ++a) {
+  for (a = 0; a < N_STORAGES; ++a) {
     double Q[6] = {0.5, -1.0, 0.25, 1.0, -0.5, 2.0}, K[6] = {1.0, 0.0, -1.0, 0.5, 0.0, 0.0};
     double V[6] = {0.0, 0.0, 2.0, 0.0, -1.0, 0.0}, out[6];
     att_config *cfg = NULL;
     att_state *h = NULL;
     assert_int_equal(att_config_create(&cfg), ATT_OK);
-    assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
+    assert_int_equal(att_config_set_storage(cfg, both_storages[a]), ATT_OK);
     assert_int_equal(att_init(&h, 3, 2, Q, K, V, cfg), ATT_OK);
     for (w = 0; w < 2; ++w) {
       const int64_t rows[2] = {0, 2}, cols[2] = {1, 1};

@@ -74,25 +74,14 @@ void check_view(const char *name, const InputMatrix &m, int64_t rows, int64_t co
   checked_mul(outer, m.ld);
 }
 
-double view_at(const InputMatrix &m, int64_t i, int64_t j) {
-  return m.layout == ATT_ROW_MAJOR ? m.data[i * m.ld + j] : m.data[i + j * m.ld];
-}
-
-// Copy a caller's rows x cols matrix into column-major storage, rejecting
-// non-finite entries and entries above `limit` in magnitude.
+// Copy a caller's rows x cols matrix into column-major storage, once
+// check_entries has found every entry finite and within `limit` in
+// magnitude.
 void copy_input(const char *name, const InputMatrix &in, Matrix &m, double limit) {
-  for (int64_t j = 0; j < m.cols(); ++j) {
-    for (int64_t i = 0; i < m.rows(); ++i) {
-      const double x = view_at(in, i, j);
-      if (!std::isfinite(x))
-        fail(ATT_E_NONFINITE, "%s[%lld][%lld] is not finite", name, static_cast<long long>(i),
-             static_cast<long long>(j));
-      if (std::fabs(x) > limit)
-        fail(ATT_E_RANGE, "|%s[%lld][%lld]| = %g exceeds %g", name, static_cast<long long>(i),
-             static_cast<long long>(j), std::fabs(x), limit);
-      m(i, j) = x;
-    }
-  }
+  const ConstView view{in.data, m.rows(), m.cols(), in.ld, in.layout == ATT_ROW_MAJOR};
+  check_entries(name, view, limit);
+  for (int64_t j = 0; j < m.cols(); ++j)
+    for (int64_t i = 0; i < m.rows(); ++i) m(i, j) = view(i, j);
 }
 
 void check_delta(double delta) {

@@ -53,14 +53,22 @@ int64_t SoftmaxTiles::Slot::bytes(int64_t rows, int64_t keys, int64_t d_k) {
 }
 
 SoftmaxTiles::SoftmaxTiles(int64_t n_q, int64_t n_kv, int64_t d_k)
-    : bq_max_(std::min(n_q, kQueryBlock)), bk_max_(std::min(n_kv, kKeyTile)), d_k_(d_k) {
+    : bq_max_(std::min(n_q, kQueryBlock)), bk_max_(std::min(n_kv, kKeyTile)) {
   const int64_t slots = slot_count(n_q);
   slots_.reserve(static_cast<size_t>(slots));
   for (int64_t s = 0; s < slots; ++s) slots_.emplace_back(bq_max_, bk_max_, d_k);
 }
 
+int64_t SoftmaxTiles::Slot::bytes() const {
+  return static_cast<int64_t>(sizeof(double)) *
+             (queries.size() + tile.size() + tile_max.size() + hi.size() + lo.size()) +
+         static_cast<int64_t>(sizeof(int64_t)) * (rescales.size() + hidden.size());
+}
+
 int64_t SoftmaxTiles::bytes() const {
-  return static_cast<int64_t>(slots_.size()) * Slot::bytes(bq_max_, bk_max_, d_k_);
+  int64_t total = 0;
+  for (const Slot &slot : slots_) total += slot.bytes();
+  return total;
 }
 
 int64_t SoftmaxTiles::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {

@@ -94,6 +94,7 @@ class SoftmaxTiles {
   struct Slot {
     Slot(int64_t rows, int64_t keys, int64_t d_k);
     static int64_t bytes(int64_t rows, int64_t keys, int64_t d_k);
+    int64_t bytes() const;  // counted from the buffers held
     Array<double> queries;  // the block's rows of Q: padded rows x d_k, column-major
     Array<double> tile;     // padded rows x keys: a tile's logits, then its weights
     Array<double> tile_max, hi, lo;
@@ -165,7 +166,7 @@ class SoftmaxTiles {
                      int64_t bk, double *tile, int64_t ldt, double limit, double *top, double *acc,
                      int64_t ld);
 
-  int64_t bq_max_, bk_max_, d_k_;
+  int64_t bq_max_, bk_max_;
   std::vector<Slot> slots_;
 };
 

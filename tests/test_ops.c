@@ -744,8 +744,6 @@ static void assert_same_outputs(const att_state *a, const att_state *b, int64_t 
   free(out_b);
 }
 
-/* r seeded with `seed`, and Q (n_q x d), K and V (n_kv x d) filled from it
- * with standard normal entries. */
 /* The storages that the batch tests compare single calls with in turn. */
 static const att_storage both_storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
 #define N_STORAGES (sizeof both_storages / sizeof both_storages[0])
@@ -763,6 +761,8 @@ static void free_qkv(double *Q, double *K, double *V) {
   free(V);
 }
 
+/* r seeded with `seed`, and Q (n_q x d), K and V (n_kv x d) filled from it
+ * with standard normal entries. */
 static void random_qkv(tu_rng *r, uint64_t seed, int64_t n_q, int64_t n_kv, int64_t d, double *Q,
                        double *K, double *V) {
   tu_rng_seed(r, seed);

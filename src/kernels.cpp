@@ -106,9 +106,9 @@ void panel_product(const PanelProduct &g) { table().panel_product(g); }
 double panel_dot(const double *a, int64_t sa, const double *b, int64_t sb, int64_t k) {
   return table().panel_dot(a, sa, b, sb, k);
 }
-void tile_weights(double *x, int64_t ld, int64_t begin, int64_t end, int64_t cols,
-                  const int64_t *hidden, const double *top, double *hi, double *lo) {
-  table().tile_weights(x, ld, begin, end, cols, hidden, top, hi, lo);
+void tile_weights(double *x, int64_t ld, double *copy, int64_t ldc, int64_t begin, int64_t end,
+                  int64_t cols, const int64_t *hidden, const double *top, double *hi, double *lo) {
+  table().tile_weights(x, ld, copy, ldc, begin, end, cols, hidden, top, hi, lo);
 }
 
 }  // namespace att::kern

@@ -113,9 +113,12 @@ double exp_sum(const double *x, double shift, double *a, int64_t n);
 // after column; hidden entries become 0. Bit for bit what exp_accumulate
 // gives on each column's visible rows in turn, however the rows are split
 // between calls, in one pass that keeps a group of rows' sums in registers
-// across the columns.
-void tile_weights(double *x, int64_t ld, int64_t begin, int64_t end, int64_t cols,
-                  const int64_t *hidden, const double *top, double *hi, double *lo);
+// across the columns. When copy is not null, the same rows of its columns
+// (leading dimension ldc; it must not overlap x) receive the weights too,
+// so that logits kept in one place can be turned into weights there and
+// into a product's operand elsewhere in the same pass.
+void tile_weights(double *x, int64_t ld, double *copy, int64_t ldc, int64_t begin, int64_t end,
+                  int64_t cols, const int64_t *hidden, const double *top, double *hi, double *lo);
 
 // a[i] = 0 for i < n, with the non-temporal stores of a streamed fresh
 // pending key term (KeyBooks): for the term's rows that do not see the key.

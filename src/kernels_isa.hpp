@@ -503,8 +503,8 @@ double isa_exp_sum(const double *x, double shift, double *a, int64_t n) {
 // tile_weights for the rows [r0, r0 + 4 kVec) of a tile: their sums stay in
 // registers while the columns go by, four vectors of TwoSum lanes (element i
 // of the group in lane i, as exp_accumulate would add it).
-void tile_weights_group(double *x, int64_t ld, int64_t r0, int64_t cols, const int64_t *hidden,
-                        const double *top, double *hi, double *lo) {
+void tile_weights_group(double *x, int64_t ld, double *copy, int64_t ldc, int64_t r0, int64_t cols,
+                        const int64_t *hidden, const double *top, double *hi, double *lo) {
   constexpr int64_t kGroup = 4 * kVec;
   Vec8 h[4], l[4];
 #pragma GCC unroll 4
@@ -515,9 +515,12 @@ void tile_weights_group(double *x, int64_t ld, int64_t r0, int64_t cols, const i
   double t[kGroup], e[kGroup];
   for (int64_t c = 0; c < cols; ++c) {
     double *col = x + c * ld + r0;
+    double *out = copy == nullptr ? nullptr : copy + c * ldc + r0;
     const int64_t skip = hidden == nullptr ? 0 : hidden[c] - r0;
     if (skip >= kGroup) {
       for (int64_t i = 0; i < kGroup; ++i) col[i] = 0.0;
+      if (out != nullptr)
+        for (int64_t i = 0; i < kGroup; ++i) out[i] = 0.0;
       continue;
     }
     for (int64_t i = 0; i < kGroup; ++i) t[i] = col[i] - top[r0 + i];
@@ -529,6 +532,8 @@ void tile_weights_group(double *x, int64_t ld, int64_t r0, int64_t cols, const i
       col[i] = w;
       e[i] = w;
     }
+    if (out != nullptr)
+      for (int64_t i = 0; i < kGroup; ++i) out[i] = e[i];
 #pragma GCC unroll 4
     for (int64_t v = 0; v < 4; ++v) two_sum8(h[v], l[v], load<Vec8>(e + v * kVec));
   }
@@ -539,11 +544,13 @@ void tile_weights_group(double *x, int64_t ld, int64_t r0, int64_t cols, const i
   }
 }
 
-void isa_tile_weights(double *x, int64_t ld, int64_t begin, int64_t end, int64_t cols,
-                      const int64_t *hidden, const double *top, double *hi, double *lo) {
+void isa_tile_weights(double *x, int64_t ld, double *copy, int64_t ldc, int64_t begin, int64_t end,
+                      int64_t cols, const int64_t *hidden, const double *top, double *hi,
+                      double *lo) {
   constexpr int64_t kGroup = 4 * kVec;
   int64_t r0 = begin;
-  for (; r0 + kGroup <= end; r0 += kGroup) tile_weights_group(x, ld, r0, cols, hidden, top, hi, lo);
+  for (; r0 + kGroup <= end; r0 += kGroup)
+    tile_weights_group(x, ld, copy, ldc, r0, cols, hidden, top, hi, lo);
   if (r0 == end) return;
   // The last rows, column by column.
   for (int64_t c = 0; c < cols; ++c) {
@@ -552,6 +559,8 @@ void isa_tile_weights(double *x, int64_t ld, int64_t begin, int64_t end, int64_t
     skip = skip < r0 ? r0 : skip > end ? end : skip;
     for (int64_t i = r0; i < skip; ++i) col[i] = 0.0;
     isa_exp_accumulate(col + skip, top + skip, col + skip, hi + skip, lo + skip, end - skip);
+    if (copy == nullptr) continue;
+    for (int64_t i = r0; i < end; ++i) copy[c * ldc + i] = col[i];
   }
 }
 

@@ -21,8 +21,8 @@ struct Table {
   void (*combine_columns)(const double *const *, const double *, int64_t, double *, int64_t);
   void (*stream_zero)(double *, int64_t);
   void (*panel_product)(const PanelProduct &);
-  void (*tile_weights)(double *, int64_t, int64_t, int64_t, int64_t, const int64_t *,
-                       const double *, double *, double *);
+  void (*tile_weights)(double *, int64_t, double *, int64_t, int64_t, int64_t, int64_t,
+                       const int64_t *, const double *, double *, double *);
   double (*panel_dot)(const double *, int64_t, const double *, int64_t, int64_t);
 };
 

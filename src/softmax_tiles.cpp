@@ -212,8 +212,8 @@ int64_t SoftmaxTiles::weigh_tile(const TileOperands &ops, Slot &slot, int64_t i,
     }
     top[r] = tile_max[r];
   }
-  kern::tile_weights(tile, ldt, 0, bq, bk, ops.mask.causal ? slot.hidden.data() : nullptr, top, hi,
-                     lo);
+  kern::tile_weights(tile, ldt, nullptr, 0, 0, bq, bk,
+                     ops.mask.causal ? slot.hidden.data() : nullptr, top, hi, lo);
   return -1;
 }
 
@@ -228,17 +228,15 @@ int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count
 
 // The tile buffer stays the place where products read and write (its rows
 // padded for the product's register tiles, its columns close together in
-// L2): the kernel's block of a tile is copied out of it and back.
+// L2): the first pass copies a tile's logits out of it into the kernel, and
+// the second turns them into weights in the kernel and writes the weights
+// back into the tile in the same pass (kern::tile_weights' copy).
 int64_t SoftmaxTiles::kept_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
                                  double limit, double *top, double *row_sum, double *err,
                                  double *acc, int64_t ld, double *kernel, int64_t ldk) {
   const int64_t n_kv = ops.K.rows, pad = padded(bq);
   const int64_t keys = ops.mask.key_end(i + bq - 1, n_kv);
   double *tile = slot.tile.data();
-  const auto copy_columns = [bq](const double *from, int64_t ldf, double *to, int64_t ldt,
-                                 int64_t bk) {
-    for (int64_t c = 0; c < bk; ++c) std::copy(from + c * ldf, from + c * ldf + bq, to + c * ldt);
-  };
   // Pass 1: the logits, kept, and the rows' maxima over what they see.
   pack_queries(ops, slot, i, bq);
   std::fill(top, top + bq, kNone);
@@ -247,19 +245,20 @@ int64_t SoftmaxTiles::kept_block(const TileOperands &ops, Slot &slot, int64_t i,
     form_logits(ops, slot, bq, c0, bk);
     const int64_t bad = tile_maxima(ops, slot, i, bq, c0, bk, tile, pad, limit, top);
     if (bad >= 0) return bad;
-    copy_columns(tile, pad, kernel + c0 * ldk, ldk, bk);
+    for (int64_t c = 0; c < bk; ++c)
+      std::copy(tile + c * pad, tile + c * pad + bq, kernel + (c0 + c) * ldk);
   }
   // Keys that no row of the block sees.
   for (int64_t c = keys; c < n_kv; ++c) std::fill(kernel + c * ldk, kernel + c * ldk + bq, 0.0);
-  // Pass 2: the weights, kept, and their product with V.
+  // Pass 2: the weights, kept in place and copied into the tile for their
+  // product with V.
   start_sums(slot, bq);
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
-    copy_columns(kernel + c0 * ldk, ldk, tile, pad, bk);
     hide_keys(ops, slot, i, bq, c0, bk);
-    kern::tile_weights(tile, pad, 0, bq, bk, ops.mask.causal ? slot.hidden.data() : nullptr, top,
-                       slot.hi.data(), slot.lo.data());
-    copy_columns(tile, pad, kernel + c0 * ldk, ldk, bk);
+    kern::tile_weights(kernel + c0 * ldk, ldk, tile, pad, 0, bq, bk,
+                       ops.mask.causal ? slot.hidden.data() : nullptr, top, slot.hi.data(),
+                       slot.lo.data());
     multiply_tile(ops, slot, bq, c0, bk, acc, ld);
   }
   finish_rows(slot, bq, row_sum, err);

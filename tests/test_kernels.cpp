@@ -467,7 +467,8 @@ void panel_product_matches_long_double(void **state) {
 // visible rows in turn, in two calls on parts of the rows, for row counts
 // around its groups of 32, with and
 // without hidden rows (logits there that would overflow exp must not matter),
-// arguments below the floor included; hidden entries become 0.
+// arguments below the floor included; hidden entries become 0. With a copy,
+// the copy's rows receive the same bits and its other rows stay as they were.
 void tile_weights_match_exp_accumulate(void **state) {
   (void)state;
   tu_rng rng;
@@ -477,7 +478,10 @@ void tile_weights_match_exp_accumulate(void **state) {
   for (Isa isa : runnable_isas()) {
     const Table &t = att::kern::table_of(isa);
     for (int64_t rows : row_counts)
-      for (int masked = 0; masked < 2; ++masked) {
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool masked = variant % 2 != 0, copying = variant >= 2;
+        const int64_t ldc = rows + 5;
+        std::vector<double> copy(ldc * cols, -7.0);
         std::vector<double> x(ld * cols), top(rows), hi(rows), lo(rows);
         std::vector<int64_t> hidden(cols);
         tu_fill_uniform(&rng, x.data(), ld * cols, -30.0, 0.0);
@@ -500,11 +504,20 @@ void tile_weights_match_exp_accumulate(void **state) {
         // In two calls split at a row that is not a multiple of the groups.
         const int64_t split = rows / 3;
         const int64_t *hid = masked ? hidden.data() : nullptr;
-        t.tile_weights(x.data(), ld, 0, split, cols, hid, top.data(), hi.data(), lo.data());
-        t.tile_weights(x.data(), ld, split, rows, cols, hid, top.data(), hi.data(), lo.data());
+        double *out = copying ? copy.data() : nullptr;
+        t.tile_weights(x.data(), ld, out, ldc, 0, split, cols, hid, top.data(), hi.data(),
+                       lo.data());
+        t.tile_weights(x.data(), ld, out, ldc, split, rows, cols, hid, top.data(), hi.data(),
+                       lo.data());
         assert_true(std::memcmp(x.data(), want.data(), x.size() * sizeof(double)) == 0);
         assert_true(std::memcmp(hi.data(), want_hi.data(), hi.size() * sizeof(double)) == 0);
         assert_true(std::memcmp(lo.data(), want_lo.data(), lo.size() * sizeof(double)) == 0);
+        for (int64_t c = 0; c < cols; ++c) {
+          const double *got = copy.data() + c * ldc;
+          if (copying)
+            assert_true(std::memcmp(got, want.data() + c * ld, rows * sizeof(double)) == 0);
+          for (int64_t r = copying ? rows : 0; r < ldc; ++r) assert_true(got[r] == -7.0);
+        }
       }
   }
 }

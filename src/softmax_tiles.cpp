@@ -118,18 +118,17 @@ bool SoftmaxTiles::sweep_keys(const TileOperands &ops, Slot &slot, int64_t i, in
   const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows);
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
-    form_logits(ops, slot, bq, c0, bk);
+    form_logits(ops, slot, padded(bq), c0, bk, slot.tile.data(), padded(bq));
     if (!weigh(c0, bk, slot.tile.data(), padded(bq))) return false;
     multiply_tile(ops, slot, bq, c0, bk, acc, ld);
   }
   return true;
 }
 
-void SoftmaxTiles::form_logits(const TileOperands &ops, Slot &slot, int64_t bq, int64_t c0,
-                               int64_t bk) {
-  const int64_t pad = padded(bq);
-  kern::panel_product({pad, bk, ops.Q.cols, ops.scale, slot.queries.data(), pad, &ops.K(c0, 0),
-                       col_stride(ops.K), row_stride(ops.K), false, slot.tile.data(), pad});
+void SoftmaxTiles::form_logits(const TileOperands &ops, const Slot &slot, int64_t rows, int64_t c0,
+                               int64_t bk, double *out, int64_t ldo) {
+  kern::panel_product({rows, bk, ops.Q.cols, ops.scale, slot.queries.data(), padded(rows),
+                       &ops.K(c0, 0), col_stride(ops.K), row_stride(ops.K), false, out, ldo});
 }
 
 void SoftmaxTiles::multiply_tile(const TileOperands &ops, const Slot &slot, int64_t bq, int64_t c0,
@@ -226,27 +225,26 @@ int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count
   });
 }
 
-// The tile buffer stays the place where products read and write (its rows
-// padded for the product's register tiles, its columns close together in
-// L2): the first pass copies a tile's logits out of it into the kernel, and
-// the second turns them into weights in the kernel and writes the weights
-// back into the tile in the same pass (kern::tile_weights' copy).
+// The first pass writes each tile's logits straight into the kernel, whose
+// block of bq rows takes them as the product computes them; the second turns
+// them into weights there and writes the weights into the tile buffer in the
+// same pass (kern::tile_weights' copy), because the product with V reads its
+// operand from there (its rows padded for the product's register tiles, its
+// columns close together in L2).
 int64_t SoftmaxTiles::kept_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
                                  double limit, double *top, double *row_sum, double *err,
                                  double *acc, int64_t ld, double *kernel, int64_t ldk) {
   const int64_t n_kv = ops.K.rows, pad = padded(bq);
   const int64_t keys = ops.mask.key_end(i + bq - 1, n_kv);
-  double *tile = slot.tile.data();
   // Pass 1: the logits, kept, and the rows' maxima over what they see.
   pack_queries(ops, slot, i, bq);
   std::fill(top, top + bq, kNone);
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
-    form_logits(ops, slot, bq, c0, bk);
-    const int64_t bad = tile_maxima(ops, slot, i, bq, c0, bk, tile, pad, limit, top);
+    double *logits = kernel + c0 * ldk;
+    form_logits(ops, slot, bq, c0, bk, logits, ldk);
+    const int64_t bad = tile_maxima(ops, slot, i, bq, c0, bk, logits, ldk, limit, top);
     if (bad >= 0) return bad;
-    for (int64_t c = 0; c < bk; ++c)
-      std::copy(tile + c * pad, tile + c * pad + bq, kernel + (c0 + c) * ldk);
   }
   // Keys that no row of the block sees.
   for (int64_t c = keys; c < n_kv; ++c) std::fill(kernel + c * ldk, kernel + c * ldk + bq, 0.0);
@@ -256,7 +254,7 @@ int64_t SoftmaxTiles::kept_block(const TileOperands &ops, Slot &slot, int64_t i,
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
     hide_keys(ops, slot, i, bq, c0, bk);
-    kern::tile_weights(kernel + c0 * ldk, ldk, tile, pad, 0, bq, bk,
+    kern::tile_weights(kernel + c0 * ldk, ldk, slot.tile.data(), pad, 0, bq, bk,
                        ops.mask.causal ? slot.hidden.data() : nullptr, top, slot.hi.data(),
                        slot.lo.data());
     multiply_tile(ops, slot, bq, c0, bk, acc, ld);

@@ -117,9 +117,11 @@ class SoftmaxTiles {
   static void pack_queries(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq);
 
   // The tile of keys [c0, c0 + bk) for the block of bq rows whose queries
-  // pack_queries packed: slot.tile (padded(bq) x bk, leading dimension
-  // padded(bq)) = s Q K^T.
-  static void form_logits(const TileOperands &ops, Slot &slot, int64_t bq, int64_t c0, int64_t bk);
+  // pack_queries packed: out (rows x bk, leading dimension ldo) = s Q K^T,
+  // with rows = bq, or padded(bq) for slot.tile, whose padding rows (logits
+  // 0) a later product reads.
+  static void form_logits(const TileOperands &ops, const Slot &slot, int64_t rows, int64_t c0,
+                          int64_t bk, double *out, int64_t ldo);
 
   // acc (bq x V.cols, leading dimension ld) (+)= the tile's weights in
   // slot.tile times V[c0 : c0 + bk, :], the first tile (c0 = 0) storing.

@@ -115,11 +115,12 @@ bool SoftmaxTiles::sweep_keys(const TileOperands &ops, Slot &slot, int64_t i, in
                               double *acc, int64_t ld, const Weigh &weigh) {
   pack_queries(ops, slot, i, bq);
   // key_end grows with the row: the block's last row sees the most keys.
-  const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows);
+  const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows), pad = padded(bq);
+  double *tile = slot.tile.data();
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
-    form_logits(ops, slot, padded(bq), c0, bk, slot.tile.data(), padded(bq));
-    if (!weigh(c0, bk, slot.tile.data(), padded(bq))) return false;
+    form_logits(ops, slot, pad, c0, bk, tile, pad);
+    if (!weigh(c0, bk, tile, pad)) return false;
     multiply_tile(ops, slot, bq, c0, bk, acc, ld);
   }
   return true;

@@ -2,7 +2,8 @@
 // is our own (below): the kernels only need exp on [kExpFloor, kShiftHeadroom]
 // with finite arguments, and on that domain a table of 2^(j/16) held in four
 // registers does in about 17 instructions what a general-purpose vector exp
-// (SLEEF's, on the AVX2 table) does in about 30.
+// (SLEEF's) does in about 30. The AVX2 kernels' routine (kernels_avx2.cpp)
+// is the same method with a table of 2^(j/8).
 #include <immintrin.h>
 
 #include <cstdint>

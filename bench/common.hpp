@@ -102,14 +102,19 @@ double median_of(std::vector<double> samples);
 // exactly like the library. x may alias y.
 void exp_clamped(const double *x, double *y, size_t count);
 const char *exp_kernel_name();
-// The same with SLEEF's vector exp, for orientation ({nullptr, nullptr} when
-// the build or the CPU has none), and with glibc's scalar exp.
+// The same with SLEEF's and with glibc's libmvec's vector exp, for
+// orientation ({nullptr, nullptr} when the build or the CPU has none), and
+// with glibc's scalar exp.
 struct ExpRoutine {
   const char *name;
   void (*exp)(const double *x, double *y, size_t count);
 };
 ExpRoutine sleef_exp();
+ExpRoutine libmvec_exp();
 void exp_clamped_scalar(const double *x, double *y, size_t count);
+// The largest error of y[i] = exp(x[i]) in ulps of the exact value (long
+// double), over the x[i] not below the floor.
+double worst_exp_error(const double *x, const double *y, size_t count);
 
 constexpr double kExpFloor = -708.0;
 

@@ -24,6 +24,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common.hpp"
@@ -627,10 +628,13 @@ ContenderResult finish_contender(Contender &c, const Session &s) {
 struct FloorResult {
   double gemm = NAN;  // C(n x d) += A(n x k) B(k x d), seconds
   double gemm_gflops = NAN;
-  double exp_column = NAN;         // n exponentials, the library's kernel
-  double exp_column_sleef = NAN;   // the same with SLEEF (NAN without it)
-  double exp_column_scalar = NAN;  // and with glibc's scalar exp
-  double per_update = NAN;         // gemm / k + exp_column
+  double exp_column = NAN;          // n exponentials, the library's kernel
+  double exp_column_sleef = NAN;    // the same with SLEEF (NAN without it)
+  double exp_column_libmvec = NAN;  // with glibc's libmvec (NAN without it)
+  double exp_column_scalar = NAN;   // and with glibc's scalar exp
+  // Each one's largest error over the column, in ulps (NAN where not run).
+  double exp_ulp = NAN, exp_ulp_sleef = NAN, exp_ulp_libmvec = NAN, exp_ulp_scalar = NAN;
+  double per_update = NAN;  // gemm / k + exp_column
 };
 
 FloorResult measure_floor(const Options &o, Rng &rng) {
@@ -661,10 +665,11 @@ FloorResult measure_floor(const Options &o, Rng &rng) {
   const int exp_reps = o.quick ? 21 : 501;
   const struct {
     void (*exp)(const double *, double *, size_t);
-    double *column;
-  } passes[] = {{exp_clamped, &f.exp_column},
-                {sleef_exp().exp, &f.exp_column_sleef},
-                {exp_clamped_scalar, &f.exp_column_scalar}};
+    double *column, *ulp;
+  } passes[] = {{exp_clamped, &f.exp_column, &f.exp_ulp},
+                {sleef_exp().exp, &f.exp_column_sleef, &f.exp_ulp_sleef},
+                {libmvec_exp().exp, &f.exp_column_libmvec, &f.exp_ulp_libmvec},
+                {exp_clamped_scalar, &f.exp_column_scalar, &f.exp_ulp_scalar}};
   for (const auto &pass : passes) {
     if (pass.exp == nullptr) continue;
     samples.clear();
@@ -676,6 +681,7 @@ FloorResult measure_floor(const Options &o, Rng &rng) {
       if (rep >= 0) samples.push_back(seconds_between(t0, t1));
     }
     *pass.column = median_of(samples);
+    *pass.ulp = worst_exp_error(x.data(), y.data(), x.size());
   }
   f.per_update = f.gemm / static_cast<double>(k) + f.exp_column;
   return f;
@@ -826,11 +832,14 @@ void print_report(const Context &c) {
       us(f.gemm), f.gemm_gflops, us(f.gemm) / static_cast<double>(o.k));
   std::printf("  column of %lld exponentials      %10.2f us (%s)\n", static_cast<long long>(o.n),
               us(f.exp_column), exp_kernel_name());
-  if (sleef_exp().name != nullptr)
-    std::printf("    for orientation: %s %.2f us, glibc scalar exp %.2f us\n", sleef_exp().name,
-                us(f.exp_column_sleef), us(f.exp_column_scalar));
-  else
-    std::printf("    for orientation: glibc scalar exp %.2f us\n", us(f.exp_column_scalar));
+  std::printf("    for orientation (time, worst error over the column):");
+  std::printf(" dynattn %.2f ulp;", f.exp_ulp);
+  for (const auto &[routine, column, ulp] :
+       {std::tuple{sleef_exp(), f.exp_column_sleef, f.exp_ulp_sleef},
+        std::tuple{libmvec_exp(), f.exp_column_libmvec, f.exp_ulp_libmvec}})
+    if (routine.name != nullptr)
+      std::printf(" %s %.2f us, %.2f ulp;", routine.name, us(column), ulp);
+  std::printf(" glibc scalar exp %.2f us, %.2f ulp\n", us(f.exp_column_scalar), f.exp_ulp_scalar);
   std::printf("  floor = dgemm / k + exp column   %10.2f us\n", us(f.per_update));
   if (c.have_static)
     std::printf("static recomputation of B: %.2f ms with allocation, %.2f ms reusing buffers\n",
@@ -998,7 +1007,13 @@ std::string write_json(const Context &c) {
   j.string("exp_kind", exp_kernel_name());
   j.number("exp_column_sleef_s", c.floor.exp_column_sleef);
   if (sleef_exp().name != nullptr) j.string("exp_sleef_kind", sleef_exp().name);
+  j.number("exp_column_libmvec_s", c.floor.exp_column_libmvec);
+  if (libmvec_exp().name != nullptr) j.string("exp_libmvec_kind", libmvec_exp().name);
   j.number("exp_column_scalar_s", c.floor.exp_column_scalar);
+  j.number("exp_ulp", c.floor.exp_ulp);
+  j.number("exp_ulp_sleef", c.floor.exp_ulp_sleef);
+  j.number("exp_ulp_libmvec", c.floor.exp_ulp_libmvec);
+  j.number("exp_ulp_scalar", c.floor.exp_ulp_scalar);
   j.number("per_update_s", c.floor.per_update);
   j.end_object();
 

@@ -308,8 +308,13 @@ def targets_section(mix):
     e = us(med(runs, lambda x: x["floor"]["exp_column_s"]))
     add("column of %d exponentials, the library's kernel (µs)" % mix["n"], fmt(e), "≤ 4",
         e is not None and e <= 4.0,
-        "SLEEF: %s µs; glibc scalar: %s µs" %
-        (fmt(us(med(runs, lambda x: x["floor"].get("exp_column_sleef_s")))),
+        "worst error over the column %s ulp; SLEEF: %s µs, %s ulp; glibc's libmvec: %s µs, "
+        "%s ulp; glibc scalar: %s µs" %
+        (fmt(med(runs, lambda x: x["floor"].get("exp_ulp"))),
+         fmt(us(med(runs, lambda x: x["floor"].get("exp_column_sleef_s")))),
+         fmt(med(runs, lambda x: x["floor"].get("exp_ulp_sleef"))),
+         fmt(us(med(runs, lambda x: x["floor"].get("exp_column_libmvec_s")))),
+         fmt(med(runs, lambda x: x["floor"].get("exp_ulp_libmvec"))),
          fmt(us(med(runs, lambda x: x["floor"]["exp_column_scalar_s"])))))
     worst = None
     for m in range(len(runs[0]["contenders"][0]["mixes"])):

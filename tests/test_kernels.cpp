@@ -82,8 +82,20 @@ std::vector<double> exp_arguments(tu_rng *rng) {
   return x;
 }
 
+// Whether long double carries more precision than double here, which the
+// ulp measure needs: not under valgrind, which computes x87 arithmetic in
+// double precision.
+bool long_double_is_extended() {
+  volatile long double one = 1.0L, tiny = 0x1p-60L;
+  return one + tiny != one;
+}
+
 void exp_within_bound(void **state) {
   (void)state;
+  if (!long_double_is_extended()) {
+    std::printf("# long double is no wider than double here: no reference for the ulp check\n");
+    skip();
+  }
   tu_rng rng;
   tu_rng_seed(&rng, 0x6578706b65726e31ULL);
   const std::vector<double> x = exp_arguments(&rng);

@@ -84,8 +84,9 @@ inline __m256d exp4(__m256d x, const ExpTable &t) {
   p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0x1.5555555555555p-3));
   p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0x1p-1));
   p = _mm256_fmadd_pd(p, _mm256_mul_pd(r, r), r);
-  // vpermd's indices: 2(j & 3) and 2(j & 3) + 1 in each lane's two dwords.
-  const __m256i twice = _mm256_and_si256(_mm256_add_epi64(bits, bits), _mm256_set1_epi64x(6));
+  // vpermd's indices: 2(j & 3) and 2(j & 3) + 1 in each lane's two dwords
+  // (vpermd reads only an index's low three bits, so the rest may be set).
+  const __m256i twice = _mm256_add_epi64(bits, bits);
   const __m256i idx =
       _mm256_add_epi32(_mm256_shuffle_epi32(twice, 0xa0), _mm256_set1_epi64x(int64_t{1} << 32));
   const __m256d upper = _mm256_castsi256_pd(_mm256_slli_epi64(bits, 61));

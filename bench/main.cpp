@@ -24,7 +24,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
-#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "common.hpp"
@@ -628,13 +628,16 @@ ContenderResult finish_contender(Contender &c, const Session &s) {
 struct FloorResult {
   double gemm = NAN;  // C(n x d) += A(n x k) B(k x d), seconds
   double gemm_gflops = NAN;
-  double exp_column = NAN;          // n exponentials, the library's kernel
-  double exp_column_sleef = NAN;    // the same with SLEEF (NAN without it)
-  double exp_column_libmvec = NAN;  // with glibc's libmvec (NAN without it)
-  double exp_column_scalar = NAN;   // and with glibc's scalar exp
-  // Each one's largest error over the column, in ulps (NAN where not run).
-  double exp_ulp = NAN, exp_ulp_sleef = NAN, exp_ulp_libmvec = NAN, exp_ulp_scalar = NAN;
-  double per_update = NAN;  // gemm / k + exp_column
+  // A column of n exponentials: its median time and its largest error in
+  // ulps (NAN where the routine is missing).
+  struct ExpColumn {
+    double time = NAN, ulp = NAN;
+  };
+  ExpColumn exp;            // the library's kernel
+  ExpColumn sleef;          // the same with SLEEF
+  ExpColumn libmvec;        // with glibc's libmvec
+  ExpColumn scalar;         // and with glibc's scalar exp
+  double per_update = NAN;  // gemm / k + exp.time
 };
 
 FloorResult measure_floor(const Options &o, Rng &rng) {
@@ -665,11 +668,11 @@ FloorResult measure_floor(const Options &o, Rng &rng) {
   const int exp_reps = o.quick ? 21 : 501;
   const struct {
     void (*exp)(const double *, double *, size_t);
-    double *column, *ulp;
-  } passes[] = {{exp_clamped, &f.exp_column, &f.exp_ulp},
-                {sleef_exp().exp, &f.exp_column_sleef, &f.exp_ulp_sleef},
-                {libmvec_exp().exp, &f.exp_column_libmvec, &f.exp_ulp_libmvec},
-                {exp_clamped_scalar, &f.exp_column_scalar, &f.exp_ulp_scalar}};
+    FloorResult::ExpColumn *column;
+  } passes[] = {{exp_clamped, &f.exp},
+                {sleef_exp().exp, &f.sleef},
+                {libmvec_exp().exp, &f.libmvec},
+                {exp_clamped_scalar, &f.scalar}};
   for (const auto &pass : passes) {
     if (pass.exp == nullptr) continue;
     samples.clear();
@@ -680,10 +683,9 @@ FloorResult measure_floor(const Options &o, Rng &rng) {
       g_sink = y[0];
       if (rep >= 0) samples.push_back(seconds_between(t0, t1));
     }
-    *pass.column = median_of(samples);
-    *pass.ulp = worst_exp_error(x.data(), y.data(), x.size());
+    *pass.column = {median_of(samples), worst_exp_error(x.data(), y.data(), x.size())};
   }
-  f.per_update = f.gemm / static_cast<double>(k) + f.exp_column;
+  f.per_update = f.gemm / static_cast<double>(k) + f.exp.time;
   return f;
 }
 
@@ -831,15 +833,14 @@ void print_report(const Context &c) {
       static_cast<long long>(o.n), static_cast<long long>(o.d), static_cast<long long>(o.k),
       us(f.gemm), f.gemm_gflops, us(f.gemm) / static_cast<double>(o.k));
   std::printf("  column of %lld exponentials      %10.2f us (%s)\n", static_cast<long long>(o.n),
-              us(f.exp_column), exp_kernel_name());
+              us(f.exp.time), exp_kernel_name());
   std::printf("    for orientation (time, worst error over the column):");
-  std::printf(" dynattn %.2f ulp;", f.exp_ulp);
-  for (const auto &[routine, column, ulp] :
-       {std::tuple{sleef_exp(), f.exp_column_sleef, f.exp_ulp_sleef},
-        std::tuple{libmvec_exp(), f.exp_column_libmvec, f.exp_ulp_libmvec}})
+  std::printf(" dynattn %.2f ulp;", f.exp.ulp);
+  for (const auto &[routine, column] :
+       {std::pair{sleef_exp(), f.sleef}, std::pair{libmvec_exp(), f.libmvec}})
     if (routine.name != nullptr)
-      std::printf(" %s %.2f us, %.2f ulp;", routine.name, us(column), ulp);
-  std::printf(" glibc scalar exp %.2f us, %.2f ulp\n", us(f.exp_column_scalar), f.exp_ulp_scalar);
+      std::printf(" %s %.2f us, %.2f ulp;", routine.name, us(column.time), column.ulp);
+  std::printf(" glibc scalar exp %.2f us, %.2f ulp\n", us(f.scalar.time), f.scalar.ulp);
   std::printf("  floor = dgemm / k + exp column   %10.2f us\n", us(f.per_update));
   if (c.have_static)
     std::printf("static recomputation of B: %.2f ms with allocation, %.2f ms reusing buffers\n",
@@ -1003,17 +1004,17 @@ std::string write_json(const Context &c) {
   j.number("gemm_s", c.floor.gemm);
   j.number("gemm_gflops", c.floor.gemm_gflops);
   j.number("gemm_per_update_s", c.floor.gemm / static_cast<double>(o.k));
-  j.number("exp_column_s", c.floor.exp_column);
+  j.number("exp_column_s", c.floor.exp.time);
   j.string("exp_kind", exp_kernel_name());
-  j.number("exp_column_sleef_s", c.floor.exp_column_sleef);
+  j.number("exp_column_sleef_s", c.floor.sleef.time);
   if (sleef_exp().name != nullptr) j.string("exp_sleef_kind", sleef_exp().name);
-  j.number("exp_column_libmvec_s", c.floor.exp_column_libmvec);
+  j.number("exp_column_libmvec_s", c.floor.libmvec.time);
   if (libmvec_exp().name != nullptr) j.string("exp_libmvec_kind", libmvec_exp().name);
-  j.number("exp_column_scalar_s", c.floor.exp_column_scalar);
-  j.number("exp_ulp", c.floor.exp_ulp);
-  j.number("exp_ulp_sleef", c.floor.exp_ulp_sleef);
-  j.number("exp_ulp_libmvec", c.floor.exp_ulp_libmvec);
-  j.number("exp_ulp_scalar", c.floor.exp_ulp_scalar);
+  j.number("exp_column_scalar_s", c.floor.scalar.time);
+  j.number("exp_ulp", c.floor.exp.ulp);
+  j.number("exp_ulp_sleef", c.floor.sleef.ulp);
+  j.number("exp_ulp_libmvec", c.floor.libmvec.ulp);
+  j.number("exp_ulp_scalar", c.floor.scalar.ulp);
   j.number("per_update_s", c.floor.per_update);
   j.end_object();
 

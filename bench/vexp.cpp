@@ -82,25 +82,26 @@ __attribute__((target("avx2,fma"))) void column4(const double *x, double *y, siz
   exp_clamped_scalar(x + i, y + i, count - i);
 }
 
-// The vector width of the library's kernel table, which the CPU and
-// DYNATTN_MAX_CPU_ISA select: the orientation's routines take the same.
-bool has_avx512f() { return att::kern::active_isa() == att::kern::Isa::avx512; }
-bool has_avx2_fma() { return att::kern::active_isa() == att::kern::Isa::avx2; }
+// Whether the library's kernel table, which the CPU and DYNATTN_MAX_CPU_ISA
+// select, is isa's: the orientation's routines take the same vector width.
+bool library_uses(att::kern::Isa isa) { return att::kern::active_isa() == isa; }
 
 }  // namespace
 
 ExpRoutine sleef_exp() {
 #ifdef DYNATTN_BENCH_HAVE_SLEEF
-  if (has_avx512f()) return {"SLEEF Sleef_expd8_u10avx512f", column8<Sleef_expd8_u10avx512f>};
-  if (has_avx2_fma()) return {"SLEEF Sleef_expd4_u10avx2", column4<Sleef_expd4_u10avx2>};
+  if (library_uses(att::kern::Isa::avx512))
+    return {"SLEEF Sleef_expd8_u10avx512f", column8<Sleef_expd8_u10avx512f>};
+  if (library_uses(att::kern::Isa::avx2))
+    return {"SLEEF Sleef_expd4_u10avx2", column4<Sleef_expd4_u10avx2>};
 #endif
   return {nullptr, nullptr};
 }
 
 ExpRoutine libmvec_exp() {
 #ifdef DYNATTN_BENCH_HAVE_LIBMVEC
-  if (has_avx512f()) return {"libmvec _ZGVeN8v_exp", column8<_ZGVeN8v_exp>};
-  if (has_avx2_fma()) return {"libmvec _ZGVdN4v_exp", column4<_ZGVdN4v_exp>};
+  if (library_uses(att::kern::Isa::avx512)) return {"libmvec _ZGVeN8v_exp", column8<_ZGVeN8v_exp>};
+  if (library_uses(att::kern::Isa::avx2)) return {"libmvec _ZGVdN4v_exp", column4<_ZGVdN4v_exp>};
 #endif
   return {nullptr, nullptr};
 }

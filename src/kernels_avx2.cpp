@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "numerics.hpp"
+
 namespace att::kern {
 namespace {
 
@@ -76,13 +78,8 @@ inline __m256d exp4(__m256d x, const ExpTable &t) {
   __m256d r = _mm256_fnmadd_pd(k, _mm256_set1_pd(0x1.62e42fefa39efp-4), x);
   r = _mm256_fnmadd_pd(k, _mm256_set1_pd(0x1.abc9e3b39803fp-59), r);
   // p = exp(r) - 1 = r + r^2 (1/2! + r (1/3! + ... + r/8!)).
-  __m256d p = _mm256_set1_pd(0x1.a01a01a01a01ap-16);
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0x1.a01a01a01a01ap-13));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0x1.6c16c16c16c17p-10));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0x1.1111111111111p-7));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0x1.5555555555555p-5));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0x1.5555555555555p-3));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0x1p-1));
+  __m256d p = _mm256_set1_pd(num::kInverseFactorial[8]);
+  for (int i = 7; i >= 2; --i) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(num::kInverseFactorial[i]));
   p = _mm256_fmadd_pd(p, _mm256_mul_pd(r, r), r);
   // vpermd's indices: 2(j & 3) and 2(j & 3) + 1 in each lane's two dwords
   // (vpermd reads only an index's low three bits, so the rest may be set).

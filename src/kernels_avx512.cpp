@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "numerics.hpp"
+
 namespace att::kern {
 namespace {
 
@@ -65,12 +67,8 @@ inline __m512d exp8(__m512d x, const ExpTable &t) {
   __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(0x1.62e42fefa39efp-5), x);
   r = _mm512_fnmadd_pd(k, _mm512_set1_pd(0x1.abc9e3b39803fp-60), r);
   // p = exp(r) - 1 = r + r^2 (1/2! + r (1/3! + ... + r/7!)).
-  __m512d p = _mm512_set1_pd(0x1.a01a01a01a01ap-13);
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.6c16c16c16c17p-10));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.1111111111111p-7));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.5555555555555p-5));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.5555555555555p-3));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1p-1));
+  __m512d p = _mm512_set1_pd(num::kInverseFactorial[7]);
+  for (int i = 6; i >= 2; --i) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(num::kInverseFactorial[i]));
   p = _mm512_fmadd_pd(p, _mm512_mul_pd(r, r), r);
   const __m512d hi = _mm512_permutex2var_pd(t.hi0, j, t.hi1);
   const __m512d lo = _mm512_permutex2var_pd(t.lo0, j, t.lo1);

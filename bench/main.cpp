@@ -726,19 +726,40 @@ double timer_overhead() {
 
 // ---- the machine ---------------------------------------------------------------------------
 
-std::string cpu_model() {
+// What /proc/cpuinfo says of the first CPU: its model name, and its family
+// and model numbers, which tell apart generations of one brand name (AMD
+// EPYC: family 25 is Zen 3 and Zen 4, 26 is Zen 5). -1 where unknown.
+struct CpuInfo {
+  std::string name = "unknown";
+  int family = -1, model = -1;
+};
+
+CpuInfo cpu_info() {
+  CpuInfo info;
   std::ifstream in("/proc/cpuinfo");
   std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        size_t start = line.find_first_not_of(' ', colon + 1);
-        return start == std::string::npos ? std::string() : line.substr(start);
-      }
+  while (std::getline(in, line) && !line.empty()) {  // the first CPU's block
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    const size_t start = line.find_first_not_of(' ', colon + 1);
+    const std::string value = start == std::string::npos ? std::string() : line.substr(start);
+    if (key == "model name") {
+      info.name = value;
+    } else if (key == "cpu family") {
+      info.family = std::atoi(value.c_str());
+    } else if (key == "model") {
+      info.model = std::atoi(value.c_str());
     }
   }
-  return "unknown";
+  return info;
+}
+
+// sysconf's size of a cache level (_SC_LEVEL2_CACHE_SIZE, ...), or -1 when
+// the C library does not know it.
+long cache_bytes(int name) {
+  const long bytes = sysconf(name);
+  return bytes > 0 ? bytes : -1;
 }
 
 std::string utc_now() {
@@ -791,7 +812,8 @@ std::string blas_environment() {
 
 struct Context {
   Options options;
-  std::string cpu;
+  CpuInfo cpu;
+  long l2_bytes = -1, l3_bytes = -1;  // per core and in all, as sysconf reports them
   long cpus = 0;
   std::string blas_config;
   int blas_threads = 0;
@@ -820,9 +842,15 @@ void print_report(const Context &c) {
       att_version_string(), static_cast<long long>(o.n), static_cast<long long>(o.d),
       static_cast<long long>(o.k), o.scale, static_cast<unsigned long long>(o.seed),
       o.quick ? " (quick)" : "");
-  std::printf("machine: %s, %ld CPUs; BLAS: %s, %d threads%s%s; timer overhead %.0f ns\n",
-              c.cpu.c_str(), c.cpus, c.blas_config.c_str(), c.blas_threads,
-              c.blas_env.empty() ? "" : ", environment ", c.blas_env.c_str(), c.timer * 1e9);
+  const auto kib = [](long bytes) {
+    return bytes < 0 ? std::string("?") : std::to_string(bytes / 1024) + " KiB";
+  };
+  std::printf(
+      "machine: %s (family %d, model %d; L2 %s, L3 %s), %ld CPUs; BLAS: %s, "
+      "%d threads%s%s; timer overhead %.0f ns\n",
+      c.cpu.name.c_str(), c.cpu.family, c.cpu.model, kib(c.l2_bytes).c_str(),
+      kib(c.l3_bytes).c_str(), c.cpus, c.blas_config.c_str(), c.blas_threads,
+      c.blas_env.empty() ? "" : ", environment ", c.blas_env.c_str(), c.timer * 1e9);
   std::printf("main thread on cpu %d at the start, cpu %d at the end\n", c.main_cpu_start,
               c.main_cpu_end);
 
@@ -968,7 +996,11 @@ std::string write_json(const Context &c) {
   j.boolean("passed", c.passed);
 
   j.begin_object("machine");
-  j.string("cpu", c.cpu);
+  j.string("cpu", c.cpu.name);
+  j.integer("cpu_family", c.cpu.family);
+  j.integer("cpu_model", c.cpu.model);
+  j.integer("l2_cache_bytes", c.l2_bytes);
+  j.integer("l3_cache_bytes", c.l3_bytes);
   j.integer("cpus", c.cpus);
   j.string("blas_config", c.blas_config);
   j.integer("blas_threads", c.blas_threads);
@@ -1079,7 +1111,9 @@ int run(int argc, char **argv) {
   Context c;
   c.options = parse_options(argc, argv);
   const Options &o = c.options;
-  c.cpu = cpu_model();
+  c.cpu = cpu_info();
+  c.l2_bytes = cache_bytes(_SC_LEVEL2_CACHE_SIZE);
+  c.l3_bytes = cache_bytes(_SC_LEVEL3_CACHE_SIZE);
   c.cpus = sysconf(_SC_NPROCESSORS_ONLN);
   c.blas_config = openblas_get_config();
   c.blas_threads = openblas_get_num_threads();

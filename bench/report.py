@@ -448,14 +448,27 @@ def memory_section(rows):
                    "the peak includes the benchmark's own copies of Q, K and V." % (rows[0]["n"], D))
 
 
+def cpu_detail(m):
+    """Family and model numbers and cache sizes, where the run recorded them."""
+    parts = []
+    if m.get("cpu_family", -1) >= 0:
+        parts.append("family %d, model %d" % (m["cpu_family"], m["cpu_model"]))
+    caches = ["%s %d KiB" % (level, m[key] // 1024)
+              for level, key in (("L2", "l2_cache_bytes"), ("L3", "l3_cache_bytes"))
+              if m.get(key, -1) > 0]
+    if caches:
+        parts.append(", ".join(caches))
+    return " (%s)" % "; ".join(parts) if parts else ""
+
+
 def machine_section(run):
     m = run["machine"]
     blas_env = m.get("blas_env", "")
-    return ("- CPU: %s, %d CPUs online (shared with other work while measuring)\n"
+    return ("- CPU: %s%s, %d CPUs online (shared with other work while measuring)\n"
             "- BLAS: %s, %d threads%s\n"
             "- compiler: GCC %s; dynattn %s; exponentials of the floor and the baselines: %s\n"
             "- date of the run: %s" %
-            (m["cpu"], m["cpus"], m["blas_config"], m["blas_threads"],
+            (m["cpu"], cpu_detail(m), m["cpus"], m["blas_config"], m["blas_threads"],
              "; environment: " + blas_env if blas_env else "", m["compiler"],
              run["library"]["version"], run["floor"]["exp_kind"], run["date"]))
 

@@ -1,52 +1,40 @@
 // Kernels for CPUs with AVX2 and FMA, built with -mavx2 -mfma only. The
-// exponential is our own, the AVX-512 one's method (src/kernels_avx512.cpp)
-// and for the same reason: the kernels need exp only on [kExpFloor,
-// kShiftHeadroom] with finite arguments. AVX2 has no permute that reads
+// exponential is our own (vector_exp.hpp). AVX2 has no permute that reads
 // sixteen doubles from two registers and no vscalefpd, so the table is of
 // 2^(j/8), read with dword permutes, and 2^e is built in the exponent field.
 #include <immintrin.h>
 
 #include <cstdint>
 
-#include "numerics.hpp"
+#include "vector_exp.hpp"
 
 namespace att::kern {
 namespace {
 
-// exp(x) = 2^e * 2^(j/8) * exp(r), with k = e*8 + j = round(x * 8/ln 2) and
-// r = x - k * ln2/8, |r| <= ln2/16 + tiny.
-//  - k comes from adding 1.5 * 2^52: the sum's low 51 bits are k in two's
-//    complement, so its bit pattern gives j (bits 0 to 2) and e (bits 3 up,
-//    sign-extended), and subtracting the constant again gives k exactly.
-//  - r is x - k*L_hi - k*L_lo with ln2/8 = L_hi + L_lo: L_hi is ln2/8
-//    rounded, so each fused step rounds once and r is within an ulp of r's
-//    magnitude (about 2^-57 relative to the result).
-//  - exp(r) - 1 is its Taylor polynomial of degree 8: the remainder is
-//    below |r|^9/9! < 1.6e-18, 0.015 ulp of the result.
-//  - 2^(j/8) = T_hi + T_lo, T_hi rounded to double and T_lo the rest; the
-//    result T_hi + (T_hi*p + T_lo) rounds once, and multiplying it by 2^e,
-//    built in the exponent field, is exact for results in the normal range
-//    (all the callers keep: x >= -708 gives e >= -1022).
-// The last addition rounds once (0.5 ulp). The errors before it, in ulps of
-// the result: r's two roundings (below 0.0625), p's last rounding (0.03),
-// that of T_hi*p + T_lo (0.03) and the polynomial's remainder (0.015); so
-// the error is below 0.65 ulp, a little above the AVX-512 routine's, whose
-// r is half as long. Over 3.3e7 arguments spread over [-708, 64] and over
-// [-1, 1] at every scale down to 2^-40 the worst measured error was
-// 0.603 ulp (the AVX-512 routine's on the same arguments: 0.555).
-// tests/test_kernels.cpp checks every table's exponential against a
-// long-double one.
-//
-// The table's halves: entries 0-3 and 4-7 of T_hi and of T_lo, one register
-// each, for vpermd (which picks 32-bit elements, two per double).
-alignas(32) constexpr double kTableHi[8] = {
-    0x1.0000000000000p+0, 0x1.172b83c7d517bp+0, 0x1.306fe0a31b715p+0, 0x1.4bfdad5362a27p+0,
-    0x1.6a09e667f3bcdp+0, 0x1.8ace5422aa0dbp+0, 0x1.ae89f995ad3adp+0, 0x1.d5818dcfba487p+0,
+// exp4's error: r is within about 2^-57 of the result's magnitude (r is
+// twice as long as with the AVX-512 routine's table), the degree-8
+// polynomial's remainder is below |r|^9/9! < 1.6e-18 (0.015 ulp of the
+// result), and 2^e, built in the exponent field, multiplies exactly. The last
+// addition rounds once (0.5 ulp). The errors before it, in ulps of the
+// result: r's two roundings (below 0.0625), p's last rounding (0.03), that of
+// T_hi*p + T_lo (0.03) and the remainder (0.015); so the error is below 0.65
+// ulp. Over 3.3e7 arguments spread over [-708, 64] and over [-1, 1] at every
+// scale down to 2^-40 the worst measured error was 0.603 ulp (the AVX-512
+// routine's on the same arguments: 0.555).
+
+// The table of 2^(j/8), every other entry of vector_exp.hpp's: T_hi and
+// T_lo, each as its halves (entries 0-3 and 4-7), one register each for
+// vpermd (which picks 32-bit elements, two per double).
+struct alignas(32) Exp2Table8 {
+  double v[8];
 };
-alignas(32) constexpr double kTableLo[8] = {
-    0x0.0000000000000p+0,   -0x1.19041b9d78a76p-55, 0x1.6f46ad23182e4p-55, 0x1.d4397afec42e2p-56,
-    -0x1.bdd3413b26456p-54, 0x1.6e9f156864b27p-54,  0x1.7a1cd345dcc81p-54, 0x1.2ed02d75b3707p-55,
-};
+constexpr Exp2Table8 every_other(const double (&table)[16]) {
+  Exp2Table8 t{};
+  for (int j = 0; j < 8; ++j) t.v[j] = table[2 * j];
+  return t;
+}
+constexpr Exp2Table8 kTableHi = every_other(vexp::kExp2Hi);
+constexpr Exp2Table8 kTableLo = every_other(vexp::kExp2Lo);
 
 struct ExpTable {
   __m256i hi0, hi1, lo0, lo1;
@@ -54,7 +42,7 @@ struct ExpTable {
 
 inline ExpTable load_exp_table() {
   const auto row = [](const double *p) { return _mm256_castpd_si256(_mm256_load_pd(p)); };
-  return {row(kTableHi), row(kTableHi + 4), row(kTableLo), row(kTableLo + 4)};
+  return {row(kTableHi.v), row(kTableHi.v + 4), row(kTableLo.v), row(kTableLo.v + 4)};
 }
 
 // Entry j of a table given as its halves: idx picks entry j & 3 of each
@@ -70,16 +58,17 @@ inline __m256d table_entry(__m256i half0, __m256i half1, __m256i idx, __m256d up
 // (for want of vscalefpd), which keeps a result on a wayward path large and
 // finite; any value below -708 (the callers flush those to 0); NaN for NaN.
 inline __m256d exp4(__m256d x, const ExpTable &t) {
-  const __m256d shifter = _mm256_set1_pd(0x1.8p52);
+  const __m256d shifter = _mm256_set1_pd(vexp::kShifter);
   x = _mm256_min_pd(_mm256_set1_pd(709.7), x);  // minpd returns x if it is NaN
-  __m256d k = _mm256_fmadd_pd(x, _mm256_set1_pd(0x1.71547652b82fep+3), shifter);  // 8/ln2
+  __m256d k = _mm256_fmadd_pd(x, _mm256_set1_pd(vexp::kLog2E * 8), shifter);
   const __m256i bits = _mm256_castpd_si256(k);
   k = _mm256_sub_pd(k, shifter);
-  __m256d r = _mm256_fnmadd_pd(k, _mm256_set1_pd(0x1.62e42fefa39efp-4), x);
-  r = _mm256_fnmadd_pd(k, _mm256_set1_pd(0x1.abc9e3b39803fp-59), r);
+  __m256d r = _mm256_fnmadd_pd(k, _mm256_set1_pd(vexp::kLn2Hi / 8), x);
+  r = _mm256_fnmadd_pd(k, _mm256_set1_pd(vexp::kLn2Lo / 8), r);
   // p = exp(r) - 1 = r + r^2 (1/2! + r (1/3! + ... + r/8!)).
-  __m256d p = _mm256_set1_pd(num::kInverseFactorial[8]);
-  for (int i = 7; i >= 2; --i) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(num::kInverseFactorial[i]));
+  __m256d p = _mm256_set1_pd(vexp::kInverseFactorial[8]);
+  for (int i = 7; i >= 2; --i)
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(vexp::kInverseFactorial[i]));
   p = _mm256_fmadd_pd(p, _mm256_mul_pd(r, r), r);
   // vpermd's indices: 2(j & 3) and 2(j & 3) + 1 in each lane's two dwords
   // (vpermd reads only an index's low three bits, so the rest may be set).

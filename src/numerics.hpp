@@ -15,20 +15,6 @@ namespace att::num {
 // Unit roundoff of double, 2^-53.
 constexpr double kUnitRoundoff = 0x1p-53;
 
-// 1/i! for i = 0 to 8, each rounded to double: the Taylor coefficients of the
-// vector exponentials' polynomials (kernels_avx2.cpp, kernels_avx512.cpp).
-constexpr double kInverseFactorial[9] = {
-    1.0,
-    1.0,
-    0x1p-1,
-    0x1.5555555555555p-3,
-    0x1.5555555555555p-5,
-    0x1.1111111111111p-7,
-    0x1.6c16c16c16c17p-10,
-    0x1.a01a01a01a01ap-13,
-    0x1.a01a01a01a01ap-16,
-};
-
 // exp(x) for x below this is flushed to 0: exp(-708) is the smallest normal
 // result we produce, so BLAS never meets subnormals (they can be very slow)
 // and we never touch the caller's floating-point control word.

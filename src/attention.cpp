@@ -191,8 +191,9 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   key_slot_.fill(-1);
   pending_value_ = Array<int64_t>(slots_);
   value_changes_ = Array<int64_t>(slots_);
-  fold_columns_ = Array<const double *>(2 * slots_);
+  fold_columns_ = Array<const double *>(3 * slots_);
   fold_coefficients_ = Array<double>(slots_);
+  changed_columns_ = Array<int64_t>(d_v);
   value_slot_ = Array<int64_t>(n_kv);
   value_slot_.fill(-1);
   value_scale_ = Array<double>(d_v);
@@ -311,6 +312,7 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
       value_changes_(o.value_changes_.size()),
       fold_columns_(o.fold_columns_.size()),
       fold_coefficients_(o.fold_coefficients_.size()),
+      changed_columns_(o.changed_columns_.size()),
       n_value_rows_(o.n_value_rows_),
       n_value_updates_(o.n_value_updates_),
       query_work_(o.query_work_.load(std::memory_order_relaxed)),
@@ -700,7 +702,9 @@ void DynamicAttention::record_value_change(int64_t row, int64_t col, bool fell) 
     pending_value_[slot] = row;
   }
   if (col >= 0) {
-    pending_r_(value_column(slot), col) = V_(row, col) - V0_(row, col);
+    const double change = V_(row, col) - V0_(row, col);
+    pending_r_(value_column(slot), col) = change;
+    if (change != 0.0) column_touched_[col] = 1;
   } else {
     fill_value_rhs(slot);
   }
@@ -746,7 +750,11 @@ void DynamicAttention::fill_key_rhs(int64_t t) {
 
 void DynamicAttention::fill_value_rhs(int64_t s) {
   const int64_t x = value_column(s), row = pending_value_[s];
-  for (int64_t j = 0; j < shape_.d_v; ++j) pending_r_(x, j) = V_(row, j) - V0_(row, j);
+  for (int64_t j = 0; j < shape_.d_v; ++j) {
+    const double change = V_(row, j) - V0_(row, j);
+    pending_r_(x, j) = change;
+    if (change != 0.0) column_touched_[j] = 1;
+  }
 }
 
 bool DynamicAttention::fold_due() const {
@@ -1236,7 +1244,8 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
                               old_logits_.size() + row_logits_.size() + vec_.size() +
                               old_key_.size() + ones_.size() + fold_coefficients_.size();
       const int64_t words = pending_key_.size() + key_slot_.size() + pending_value_.size() +
-                            value_slot_.size() + value_changes_.size() + fold_columns_.size();
+                            value_slot_.size() + value_changes_.size() + fold_columns_.size() +
+                            changed_columns_.size();
       const int64_t bytes_ = column_touched_.size() + flagged_.size();
       return 8 * doubles + 8 * words + bytes_ + store_->bytes() +
              static_cast<int64_t>(sizeof(DynamicAttention));
@@ -1262,21 +1271,28 @@ void DynamicAttention::fold() {
   const int64_t n_q = shape_.n_q, d_v = shape_.d_v;
   const int64_t n_rows = n_value_rows_;
   // A pending value row's changed entries are the non-zeros of its row of R
-  // (V - V0 is 0 exactly where V = V0). R is column-major: every pass over
-  // them walks a column of R, the value slots' entries side by side.
+  // (V - V0 is 0 exactly where V = V0), found in the columns the changes
+  // touched (column_touched_). R is column-major: every pass over them walks
+  // a column of R, the value slots' entries side by side, and only the
+  // columns listed in changed_columns_.
   const int64_t xv = value_column(0);
   int64_t *changes = value_changes_.data();
+  int64_t *columns = changed_columns_.data();
+  int64_t n_columns = 0;
   std::fill(changes, changes + n_rows, 0);
   for (int64_t j = 0; j < d_v; ++j) {
+    if (!column_touched_[j]) continue;
     const double *r = pending_r_.col(j) + xv;
+    bool changed = false;
     for (int64_t s = 0; s < n_rows; ++s) {
       if (r[s] == 0.0) continue;
       const int64_t row = pending_value_[s];
       ++changes[s];
-      column_touched_[j] = 1;
+      changed = true;
       value_scale_[j] =
           std::fmax(value_scale_[j], std::fmax(std::fabs(V_(row, j)), std::fabs(V0_(row, j))));
     }
+    if (changed) columns[n_columns++] = j;
   }
   // Dense rows to the front (a slot is classified before any swap moves it).
   int64_t n_dense = 0;
@@ -1309,9 +1325,10 @@ void DynamicAttention::fold() {
     blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
                pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(), C0_.ld());
   }
-  if (n_dense < n_rows) fold_sparse_rows(n_dense);
+  if (n_dense < n_rows) fold_sparse_rows(n_dense, n_columns);
   // V0 catches up, and the value slots' rows of R return to 0.
-  for (int64_t j = 0; j < d_v; ++j) {
+  for (int64_t c = 0; c < n_columns; ++c) {
+    const int64_t j = columns[c];
     double *r = pending_r_.col(j) + xv;
     for (int64_t s = 0; s < n_rows; ++s)
       if (r[s] != 0.0) V0_(pending_value_[s], j) = V_(pending_value_[s], j);
@@ -1338,38 +1355,59 @@ void DynamicAttention::fold() {
 }
 
 // The sparse value rows of the fold, slots [first, n_value_rows_), entry
-// by entry (2 n_q flops per changed entry). Their kernel columns are charged
-// a few at a time, read side by side (kern::add_columns), which brings kept
-// columns from memory faster than one after the other; then each column j of
-// C0 takes the terms a_s (V - V0)[row of s, j] of every slot that changed it,
-// summed in slot order and added at once (kern::combine_columns), so that
-// the pass rounds C0's entries once whatever the number of rows.
-void DynamicAttention::fold_sparse_rows(int64_t first) {
-  const int64_t n_q = shape_.n_q, d_v = shape_.d_v;
-  const int64_t xv = value_column(0);
+// by entry (2 n_q flops per changed entry): each column j of C0 takes the
+// terms a_s (V - V0)[row of s, j] of every slot that changed it, summed in
+// slot order and added at once (kern::combine_columns), so that the pass
+// rounds C0's entries once whatever the number of rows. A kept kernel
+// column is charged to the error bounds just before the first column of C0
+// that needs it, a few columns at a time in the order the columns of C0
+// need them (kern::add_columns reads them side by side, which brings them
+// from memory faster than one after the other), so that C0's columns find
+// them in cache rather than in memory. A kept column whose row changed
+// nothing (its entries went back to V0) is not read at all.
+void DynamicAttention::fold_sparse_rows(int64_t first, int64_t n_columns) {
+  const int64_t n_q = shape_.n_q;
+  const int64_t xv = value_column(0) + first;
+  const int64_t count = n_value_rows_ - first;
   const bool kept = keeps_kernel();
   const double **cols = fold_columns_.data();
+  const double **order = cols + count;
+  const double **terms = order + count;
   double *coefficients = fold_coefficients_.data();
-  const int64_t count = n_value_rows_ - first;
+  int64_t *place = value_changes_.data();  // each slot's place in `order`
   for (int64_t t = 0; t < count; ++t) {
     const int64_t s = first + t;
-    cols[t] = kept ? store_->kept_column(pending_value_[s]) : pending_a_.col(xv + s);
+    cols[t] = kept ? store_->kept_column(pending_value_[s]) : pending_a_.col(xv + t);
   }
+  // The order of first use; a column copied into pending_a_ was charged in
+  // fold() with the rest, so none is charged here.
+  int64_t n_order = 0;
   if (kept) {
-    constexpr int64_t kGroup = 4;
-    for (int64_t t = 0; t < count; t += kGroup)
-      kern::add_columns(cols + t, std::min(kGroup, count - t), num::kGatherCharge * kU, err_.data(),
-                        n_q);
+    std::fill(place, place + count, -1);
+    for (int64_t c = 0; c < n_columns; ++c) {
+      const double *r = pending_r_.col(changed_columns_[c]) + xv;
+      for (int64_t t = 0; t < count; ++t) {
+        if (r[t] == 0.0 || place[t] >= 0) continue;
+        place[t] = n_order;
+        order[n_order++] = cols[t];
+      }
+    }
   }
-  const double **terms = cols + count;  // the second half of the scratch
-  for (int64_t j = 0; j < d_v; ++j) {
-    const double *r = pending_r_.col(j) + xv + first;
-    int64_t m = 0;
+  constexpr int64_t kGroup = 4;
+  int64_t charged = 0;
+  for (int64_t c = 0; c < n_columns; ++c) {
+    const int64_t j = changed_columns_[c];
+    const double *r = pending_r_.col(j) + xv;
+    int64_t m = 0, needed = 0;
     for (int64_t t = 0; t < count; ++t) {
       if (r[t] == 0.0) continue;
       terms[m] = cols[t];
       coefficients[m++] = r[t];
+      if (kept) needed = std::max(needed, place[t] + 1);
     }
+    for (; charged < needed; charged += kGroup)
+      kern::add_columns(order + charged, std::min(kGroup, n_order - charged),
+                        num::kGatherCharge * kU, err_.data(), n_q);
     if (m > 0) kern::combine_columns(terms, coefficients, m, C0_.col(j), n_q);
   }
 }

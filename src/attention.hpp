@@ -149,7 +149,7 @@ class DynamicAttention {
   void reset_rows(int64_t i0, int64_t count);
   void refresh_flagged();
   void sweep(int64_t passes);
-  void fold_sparse_rows(int64_t first);
+  void fold_sparse_rows(int64_t first, int64_t n_columns);
   void rescale_value_columns();
   bool column_falls(int64_t row, int64_t j, double value) const;
   bool value_row_falls(int64_t row, const double *v) const;
@@ -257,11 +257,16 @@ class DynamicAttention {
   int64_t n_key_cols_ = 0;
   int64_t n_key_updates_ = 0;
   Array<int64_t> pending_value_, value_slot_;
-  Array<int64_t> value_changes_;  // the fold's scratch: changed entries per value slot
-  // fold_sparse_rows' scratch: the sparse rows' kernel columns (slots_), then
-  // those that change one column of C0 (slots_), with their coefficients.
+  // The fold's scratch: changed entries per value slot, then (fold_sparse_rows)
+  // each sparse slot's place in the order its kernel column is charged.
+  Array<int64_t> value_changes_;
+  // fold_sparse_rows' scratch: the sparse rows' kernel columns (slots_), the
+  // same in the order they are charged (slots_), then those that change one
+  // column of C0 (slots_), with their coefficients.
   Array<const double *> fold_columns_;
   Array<double> fold_coefficients_;
+  // The fold's scratch: the columns of V its value rows change, ascending.
+  Array<int64_t> changed_columns_;
   int64_t n_value_rows_ = 0;
   int64_t n_value_updates_ = 0;
 
@@ -276,6 +281,9 @@ class DynamicAttention {
   // was last computed from scratch. C0's rounding error scales with it, so a
   // column whose current largest |V| falls far below it is recomputed.
   Array<double> value_scale_;
+  // Per value column: a pending value term has changed it since the last
+  // fold (every column that holds a non-zero of R's value rows is marked),
+  // so the fold walks only these columns, and checks their scale.
   Array<unsigned char> column_touched_;
 
   // Update scratch.

@@ -903,6 +903,96 @@ static void test_sweep_per_pass(void **state) {
   free(V);
 }
 
+/* ---- Value changes undone before their fold --------------------------------- */
+
+static void set_value(tu_mirror *m, att_state *h, int64_t i, int64_t j, double value) {
+  assert_int_equal(att_set_entry(h, ATT_MATRIX_V, i, j, value), ATT_OK);
+  m->V[i * m->d + j] = value;
+}
+
+static void assert_same_answers(const att_state *a, const att_state *b, int64_t n, int64_t d,
+                                const char *what) {
+  double *x = tu_alloc_doubles(n * d), *y = tu_alloc_doubles(n * d);
+  tu_query_all(a, n, d, x);
+  tu_query_all(b, n, d, y);
+  if (memcmp(x, y, sizeof(double) * (size_t)(n * d)) != 0) fail_msg("%s: other bits", what);
+  free(x);
+  free(y);
+}
+
+/* Pending value entries set back to exactly their folded values leave zeros
+ * of V - V0 among the changes of other rows: a row all of whose changes came
+ * back, a row with one change undone and one kept, an entry changed twice,
+ * three rows changing one column, and a row replaced whole (d_v = 16: the
+ * dgemm folds it, the others go column by column). Before and after the
+ * fold the handle matches the reference, and a copy saved and loaded while
+ * the changes were pending, and a clone, fold them to the same bits. */
+static void test_value_changes_undone(void **state) {
+  enum { n = 32, d = 16, rounds = 6 };
+  tu_mirror m;
+  tu_rng r;
+  att_config *cfg;
+  att_state *h;
+  double row[d];
+  int round;
+  (void)state;
+  tu_mirror_alloc(&m, n, d, 1.0 / sqrt((double)d));
+  tu_rng_seed(&r, 9200);
+  tu_mirror_randomize(&m, &r, 1.0, 1.0);
+  cfg = tu_config(64, 0.0, m.scale);
+  assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_LAZY), ATT_OK);
+  h = tu_init(&m, cfg);
+  att_config_free(cfg);
+  for (round = 0; round < rounds; ++round) {
+    const int64_t base = tu_below(&r, n), j0 = tu_below(&r, d), j1 = (j0 + 5) % d;
+    int64_t rows[6], t, pending = -1, bytes = 0, written = 0;
+    att_state *loaded = NULL, *clone = NULL;
+    void *buf;
+    for (t = 0; t < 6; ++t) rows[t] = (base + 5 * t) % n;
+    {
+      const double a = m.V[rows[0] * d + j0], b = m.V[rows[0] * d + j1];
+      set_value(&m, h, rows[0], j0, a + 1.0);
+      set_value(&m, h, rows[0], j1, b - 2.0);
+      set_value(&m, h, rows[0], j0, a);
+      set_value(&m, h, rows[0], j1, b);
+    }
+    {
+      const double a = m.V[rows[1] * d + j1];
+      set_value(&m, h, rows[1], j1, a + 0.5);
+      set_value(&m, h, rows[1], j0, tu_normal(&r));
+      set_value(&m, h, rows[1], j1, a);
+    }
+    tu_update_v(&m, h, rows[2], j0, 0.25);
+    tu_update_v(&m, h, rows[2], j0, tu_normal(&r));
+    for (t = 3; t < 6; ++t) tu_update_v(&m, h, rows[t], j1, tu_normal(&r));
+    tu_fill_normal(&r, row, d, 1.0);
+    assert_int_equal(att_set_row(h, ATT_MATRIX_V, rows[5], row, 1), ATT_OK);
+    for (t = 0; t < d; ++t) m.V[rows[5] * d + t] = row[t];
+    assert_int_equal(att_stat(h, ATT_STAT_PENDING_VALUE_UPDATES, &pending), ATT_OK);
+    assert_int_equal(pending, 13);
+    tu_check_all(h, &m, TOL, "value changes undone, pending");
+
+    assert_int_equal(att_save_size(h, &bytes), ATT_OK);
+    buf = tu_xmalloc((size_t)bytes);
+    assert_int_equal(att_save_buffer(h, buf, bytes, &written), ATT_OK);
+    assert_int_equal(att_load_buffer(&loaded, buf, written), ATT_OK);
+    free(buf);
+    assert_int_equal(att_clone(h, &clone), ATT_OK);
+    assert_int_equal(att_fold(h), ATT_OK);
+    assert_int_equal(att_fold(loaded), ATT_OK);
+    assert_int_equal(att_fold(clone), ATT_OK);
+    assert_int_equal(att_stat(h, ATT_STAT_PENDING_VALUE_UPDATES, &pending), ATT_OK);
+    assert_int_equal(pending, 0);
+    tu_check_all(h, &m, TOL, "value changes undone, folded");
+    assert_same_answers(h, loaded, n, d, "value changes undone: the loaded copy");
+    assert_same_answers(h, clone, n, d, "value changes undone: the clone");
+    att_free(loaded);
+    att_free(clone);
+  }
+  att_free(h);
+  tu_mirror_free(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_large_logits),
@@ -921,6 +1011,7 @@ int main(void) {
       cmocka_unit_test(test_rounded_key_above_limit),
       cmocka_unit_test(test_cancelling_key_changes),
       cmocka_unit_test(test_sweep_per_pass),
+      cmocka_unit_test(test_value_changes_undone),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

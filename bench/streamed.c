@@ -136,8 +136,8 @@ static void bench_key_changes(int64_t n, int64_t d, int64_t count, int64_t entri
     check(att_stat(h, ATT_STAT_LAZY_LIMIT, &k), "att_stat");
     t0 = now();
     for (u = 0; u < count; ++u) {
-      const int64_t i = (int64_t)((uniform() + 1.0) * 0.5 * (double)n) % n;
-      const int64_t j = (int64_t)((uniform() + 1.0) * 0.5 * (double)d) % d;
+      const int64_t i = uniform_index(n);
+      const int64_t j = uniform_index(d);
       if (entries == 0) {
         check(att_update_k(h, i, j, 0.01 * uniform()), "att_update_k");
         continue;

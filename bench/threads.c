@@ -20,7 +20,6 @@
 #define _GNU_SOURCE /* sched_getcpu */
 
 #include <cblas.h>
-#include <math.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,24 +31,13 @@
 
 enum { kPerChunk = 4096 };
 
-static int by_value(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int64_t count) {
-  qsort(v, (size_t)count, sizeof *v, by_value);
-  return count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]);
-}
-
 int main(int argc, char **argv) {
   const int64_t n = argc > 1 ? atoll(argv[1]) : 4096, d = argc > 2 ? atoll(argv[2]) : 128;
   const int64_t chunks = argc > 3 ? atoll(argv[3]) : 40;
   const int threads = openblas_get_num_threads();
   const int64_t per_kind = (chunks + 1) / 2;
-  double *Q, *K, *V, *call, *med[2], *amortized[2];
-  att_config *cfg = NULL;
-  att_state *h = NULL;
+  double *call, *med[2], *amortized[2];
+  att_state *h;
   int64_t c, u, count[2] = {0, 0};
   double limit;
   int kind;
@@ -58,23 +46,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s [N [D [CHUNKS]]]  (N, D >= 1, CHUNKS >= 2)\n", argv[0]);
     return 2;
   }
-  Q = allocate((size_t)(n * d), sizeof *Q);
-  K = allocate((size_t)(n * d), sizeof *K);
-  V = allocate((size_t)(n * d), sizeof *V);
   call = allocate(kPerChunk, sizeof *call);
   for (kind = 0; kind < 2; ++kind) {
     med[kind] = allocate((size_t)per_kind, sizeof *med[kind]);
     amortized[kind] = allocate((size_t)per_kind, sizeof *amortized[kind]);
   }
-  for (u = 0; u < n * d; ++u) {
-    Q[u] = uniform();
-    K[u] = uniform();
-    V[u] = uniform();
-  }
-  check(att_config_create(&cfg), "att_config_create");
-  check(att_config_set_logit_scale(cfg, 1.0 / sqrt((double)d)), "att_config_set_logit_scale");
-  check(att_init(&h, n, d, Q, K, V, cfg), "att_init");
-  att_config_free(cfg);
+  h = uniform_problem(n, d);
   printf(
       "att_update_k, n = %lld, d = %lld: chunks of %d calls, OpenBLAS at %d thread(s) in the "
       "even chunks and 1 in the odd ones\n",
@@ -88,8 +65,8 @@ int main(int argc, char **argv) {
     kind = (int)(c % 2);
     openblas_set_num_threads(kind == 0 ? threads : 1);
     for (u = 0; u < kPerChunk; ++u) {
-      const int64_t i = (int64_t)((uniform() + 1.0) * 0.5 * (double)n) % n;
-      const int64_t j = (int64_t)((uniform() + 1.0) * 0.5 * (double)d) % d;
+      const int64_t i = uniform_index(n);
+      const int64_t j = uniform_index(d);
       const double delta = 0.25 * uniform(), t0 = now();
       check(att_update_k(h, i, j, delta), "att_update_k");
       call[u] = now() - t0;
@@ -115,9 +92,6 @@ int main(int argc, char **argv) {
         median(med[kind], count[kind]), median(amortized[kind], count[kind]));
   }
   att_free(h);
-  free(Q);
-  free(K);
-  free(V);
   free(call);
   for (kind = 0; kind < 2; ++kind) {
     free(med[kind]);

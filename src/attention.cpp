@@ -1360,11 +1360,11 @@ void DynamicAttention::fold() {
 // slot order and added at once (kern::combine_columns), so that the pass
 // rounds C0's entries once whatever the number of rows. A kept kernel
 // column is charged to the error bounds just before the first column of C0
-// that needs it, a few columns at a time in the order the columns of C0
-// need them (kern::add_columns reads them side by side, which brings them
-// from memory faster than one after the other), so that C0's columns find
-// them in cache rather than in memory. A kept column whose row changed
-// nothing (its entries went back to V0) is not read at all.
+// that needs it, four columns at a time (kern::add_columns, side by side) in
+// the order the columns of C0 need them, so that C0's columns find them in
+// cache rather than in memory (docs/PERFORMANCE.md, "Value updates"). A
+// kept column whose row changed nothing (its entries went back to V0) is not
+// read at all.
 void DynamicAttention::fold_sparse_rows(int64_t first, int64_t n_columns) {
   const int64_t n_q = shape_.n_q;
   const int64_t xv = value_column(0) + first;

@@ -702,9 +702,7 @@ void DynamicAttention::record_value_change(int64_t row, int64_t col, bool fell) 
     pending_value_[slot] = row;
   }
   if (col >= 0) {
-    const double change = V_(row, col) - V0_(row, col);
-    pending_r_(value_column(slot), col) = change;
-    if (change != 0.0) column_touched_[col] = 1;
+    set_value_change(slot, col);
   } else {
     fill_value_rhs(slot);
   }
@@ -749,12 +747,16 @@ void DynamicAttention::fill_key_rhs(int64_t t) {
 }
 
 void DynamicAttention::fill_value_rhs(int64_t s) {
-  const int64_t x = value_column(s), row = pending_value_[s];
-  for (int64_t j = 0; j < shape_.d_v; ++j) {
-    const double change = V_(row, j) - V0_(row, j);
-    pending_r_(x, j) = change;
-    if (change != 0.0) column_touched_[j] = 1;
-  }
+  for (int64_t j = 0; j < shape_.d_v; ++j) set_value_change(s, j);
+}
+
+// Entry j of value slot s's row of R: V - V0 of its row, with the column
+// marked for the fold when that is not 0.
+void DynamicAttention::set_value_change(int64_t s, int64_t j) {
+  const int64_t row = pending_value_[s];
+  const double change = V_(row, j) - V0_(row, j);
+  pending_r_(value_column(s), j) = change;
+  if (change != 0.0) column_touched_[j] = 1;
 }
 
 bool DynamicAttention::fold_due() const {
@@ -1360,9 +1362,10 @@ void DynamicAttention::fold() {
 // slot order and added at once (kern::combine_columns), so that the pass
 // rounds C0's entries once whatever the number of rows. A kept kernel
 // column is charged to the error bounds just before the first column of C0
-// that needs it, four columns at a time (kern::add_columns, side by side) in
-// the order the columns of C0 need them, so that C0's columns find them in
-// cache rather than in memory (docs/PERFORMANCE.md, "Value updates"). A
+// that needs it, four columns at a time in the order the columns of C0 need
+// them (kern::add_columns reads them side by side, which brings them from
+// memory faster than one after the other), so that C0's columns find them
+// in cache rather than in memory (docs/PERFORMANCE.md, "Value updates"). A
 // kept column whose row changed nothing (its entries went back to V0) is not
 // read at all.
 void DynamicAttention::fold_sparse_rows(int64_t first, int64_t n_columns) {

@@ -172,6 +172,7 @@ class DynamicAttention {
   // (V - V0 of its value row).
   void fill_key_rhs(int64_t t);
   void fill_value_rhs(int64_t s);
+  void set_value_change(int64_t s, int64_t j);
 
   // What changing row `row` of Q or K to v (contiguous values) does to the
   // logits: Q's new logits, or for K the change of its column's logits in

@@ -53,23 +53,21 @@ inline __m256d table_entry(__m256i half0, __m256i half1, __m256i idx, __m256d up
   return _mm256_blendv_pd(a, b, upper);
 }
 
+// vexp::reduce's fused operations on four doubles.
+struct Fused4 {
+  static __m256d fmadd(__m256d a, __m256d b, __m256d c) { return _mm256_fmadd_pd(a, b, c); }
+  static __m256d fnmadd(__m256d a, __m256d b, __m256d c) { return _mm256_fnmadd_pd(a, b, c); }
+};
+
 // exp of four arguments in [-708, 709.7] (the callers pass at most
 // kShiftHeadroom); exp(709.7) above, where e would leave the exponent field
 // (for want of vscalefpd), which keeps a result on a wayward path large and
 // finite; any value below -708 (the callers flush those to 0); NaN for NaN.
 inline __m256d exp4(__m256d x, const ExpTable &t) {
-  const __m256d shifter = _mm256_set1_pd(vexp::kShifter);
   x = _mm256_min_pd(_mm256_set1_pd(709.7), x);  // minpd returns x if it is NaN
-  __m256d k = _mm256_fmadd_pd(x, _mm256_set1_pd(vexp::kLog2E * 8), shifter);
-  const __m256i bits = _mm256_castpd_si256(k);
-  k = _mm256_sub_pd(k, shifter);
-  __m256d r = _mm256_fnmadd_pd(k, _mm256_set1_pd(vexp::kLn2Hi / 8), x);
-  r = _mm256_fnmadd_pd(k, _mm256_set1_pd(vexp::kLn2Lo / 8), r);
-  // p = exp(r) - 1 = r + r^2 (1/2! + r (1/3! + ... + r/8!)).
-  __m256d p = _mm256_set1_pd(vexp::kInverseFactorial[8]);
-  for (int i = 7; i >= 2; --i)
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(vexp::kInverseFactorial[i]));
-  p = _mm256_fmadd_pd(p, _mm256_mul_pd(r, r), r);
+  __m256d shifted, k;
+  const __m256d p = vexp::reduce<Fused4, 8, 8>(x, shifted, k);
+  const __m256i bits = _mm256_castpd_si256(shifted);
   // vpermd's indices: 2(j & 3) and 2(j & 3) + 1 in each lane's two dwords
   // (vpermd reads only an index's low three bits, so the rest may be set).
   const __m256i twice = _mm256_add_epi64(bits, bits);

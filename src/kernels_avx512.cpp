@@ -29,20 +29,18 @@ inline ExpTable load_exp_table() {
           _mm512_load_pd(vexp::kExp2Lo), _mm512_load_pd(vexp::kExp2Lo + 8)};
 }
 
+// vexp::reduce's fused operations on eight doubles.
+struct Fused8 {
+  static __m512d fmadd(__m512d a, __m512d b, __m512d c) { return _mm512_fmadd_pd(a, b, c); }
+  static __m512d fnmadd(__m512d a, __m512d b, __m512d c) { return _mm512_fnmadd_pd(a, b, c); }
+};
+
 // exp of eight arguments; any value for an argument below -708 (the callers
 // flush those to 0), NaN included.
 inline __m512d exp8(__m512d x, const ExpTable &t) {
-  const __m512d shifter = _mm512_set1_pd(vexp::kShifter);
-  __m512d k = _mm512_fmadd_pd(x, _mm512_set1_pd(vexp::kLog2E * 16), shifter);
-  const __m512i j = _mm512_castpd_si512(k);
-  k = _mm512_sub_pd(k, shifter);
-  __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(vexp::kLn2Hi / 16), x);
-  r = _mm512_fnmadd_pd(k, _mm512_set1_pd(vexp::kLn2Lo / 16), r);
-  // p = exp(r) - 1 = r + r^2 (1/2! + r (1/3! + ... + r/7!)).
-  __m512d p = _mm512_set1_pd(vexp::kInverseFactorial[7]);
-  for (int i = 6; i >= 2; --i)
-    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(vexp::kInverseFactorial[i]));
-  p = _mm512_fmadd_pd(p, _mm512_mul_pd(r, r), r);
+  __m512d shifted, k;
+  const __m512d p = vexp::reduce<Fused8, 16, 7>(x, shifted, k);
+  const __m512i j = _mm512_castpd_si512(shifted);
   const __m512d hi = _mm512_permutex2var_pd(t.hi0, j, t.hi1);
   const __m512d lo = _mm512_permutex2var_pd(t.lo0, j, t.lo1);
   const __m512d y = _mm512_add_pd(hi, _mm512_fmadd_pd(hi, p, lo));

@@ -60,4 +60,29 @@ alignas(64) constexpr double kExp2Lo[16] = {
     0x1.7a1cd345dcc81p-54,  0x1.11065895048ddp-55,  0x1.2ed02d75b3707p-55,  -0x1.e9c23179c2893p-54,
 };
 
+// The steps every width shares, for a table of N entries per octave and a
+// polynomial of degree kDegree, on the unit's own vectors V (GCC vector
+// types, so constants, products and differences are plain arithmetic) and
+// its fused operations Ops::fmadd(a, b, c) = a*b + c and Ops::fnmadd(a, b, c)
+// = c - a*b, each rounded once. Sets `shifted` = x*N*log2(e) + kShifter,
+// whose bits hold j and e, and k = shifted - kShifter; returns p = exp(r) - 1.
+// In an anonymous namespace: every instruction-set unit instantiates its own
+// copy, so that the linker can never hand one unit's instructions to another.
+namespace {
+
+template <class Ops, int N, int kDegree, class V>
+inline V reduce(V x, V &shifted, V &k) {
+  const auto splat = [](double c) { return V{} + c; };
+  shifted = Ops::fmadd(x, splat(kLog2E * N), splat(kShifter));
+  k = shifted - kShifter;
+  V r = Ops::fnmadd(k, splat(kLn2Hi / N), x);
+  r = Ops::fnmadd(k, splat(kLn2Lo / N), r);
+  // p = r + r^2 (1/2! + r (1/3! + ... + r/kDegree!)).
+  V p = splat(kInverseFactorial[kDegree]);
+  for (int i = kDegree - 1; i >= 2; --i) p = Ops::fmadd(p, r, splat(kInverseFactorial[i]));
+  return Ops::fmadd(p, r * r, r);
+}
+
+}  // namespace
+
 }  // namespace att::kern::vexp

@@ -1396,7 +1396,7 @@ void DynamicAttention::fold_sparse_rows(int64_t first, int64_t n_columns) {
       }
     }
   }
-  constexpr int64_t kGroup = 4;
+  constexpr int64_t kGroup = kern::kAddColumnsWidth;
   int64_t charged = 0;
   for (int64_t c = 0; c < n_columns; ++c) {
     const int64_t j = changed_columns_[c];

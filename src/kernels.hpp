@@ -156,8 +156,9 @@ double panel_dot(const double *a, int64_t sa, const double *b, int64_t sb, int64
 
 // out[i] += c * (cols[0][i] + ... + cols[count - 1][i]). Columns that come
 // from memory arrive faster read side by side than one after the other (the
-// kernel reads up to four at a time), and out is read and written once per
-// four. out must not overlap a column.
+// kernel reads up to kAddColumnsWidth at a time), and out is read and
+// written once per kAddColumnsWidth columns. out must not overlap a column.
+constexpr int64_t kAddColumnsWidth = 4;
 void add_columns(const double *const *cols, int64_t count, double c, double *out, int64_t n);
 
 // out[i] += (coefficients[0] cols[0][i] + ... + coefficients[count - 1]

@@ -153,6 +153,7 @@ inline void add_sum1(double *__restrict out, double c, const double *__restrict 
 }
 
 void isa_add_columns(const double *const *cols, int64_t count, double c, double *out, int64_t n) {
+  static_assert(kAddColumnsWidth == 4, "add_sum4 is the widest pass");
   int64_t g = 0;
   for (; g + 4 <= count; g += 4)
     add_sum4(out, c, cols[g], cols[g + 1], cols[g + 2], cols[g + 3], n);

@@ -8,7 +8,7 @@
 
 namespace att {
 namespace {
-thread_local char last_error[192] = "";
+thread_local char last_error[kMessageSize] = "";
 }  // namespace
 
 const char *last_error_message() noexcept { return last_error; }
@@ -27,9 +27,7 @@ att_status status_of_current_exception() noexcept {
     set_last_error("out of memory");
     return ATT_E_NOMEM;
   } catch (const std::exception &e) {
-    char message[192];
-    std::snprintf(message, sizeof message, "internal error: %s", e.what());
-    set_last_error(message);
+    std::snprintf(last_error, sizeof last_error, "internal error: %s", e.what());
     return ATT_E_INTERNAL;
   } catch (...) {
     set_last_error("internal error: unknown exception");

@@ -9,9 +9,14 @@
 
 namespace att {
 
+// Room for a detail message, its terminating NUL included: att::Error's and
+// the per-thread copy behind att_last_error() (boundary.cpp). Longer
+// messages are cut.
+constexpr int kMessageSize = 192;
+
 struct Error {
   att_status status;
-  char message[192];
+  char message[kMessageSize];
 };
 
 // Throws Error{status, printf-style message}. Formatting into a fixed buffer

@@ -66,24 +66,34 @@ static inline void *allocate(size_t count, size_t size) {
   return p;
 }
 
-/* A handle in the default configuration (dense storage for these sizes) on
- * n x d matrices Q, K, V uniform in [-1, 1), drawn entry by entry in that
- * order, with logit scale 1/sqrt(d); the matrices are freed again. */
+/* A handle on the n x d matrices Q, K, V in the given storage, with logit
+ * scale 1/sqrt(d) and the other options at their defaults. */
+static inline att_state *init_handle(int64_t n, int64_t d, const double *Q, const double *K,
+                                     const double *V, att_storage storage) {
+  att_config *cfg = NULL;
+  att_state *h = NULL;
+  check(att_config_create(&cfg), "att_config_create");
+  check(att_config_set_storage(cfg, storage), "att_config_set_storage");
+  check(att_config_set_logit_scale(cfg, 1.0 / sqrt((double)d)), "att_config_set_logit_scale");
+  check(att_init(&h, n, d, Q, K, V, cfg), "att_init");
+  att_config_free(cfg);
+  return h;
+}
+
+/* A handle in the default storage (dense for these sizes) on n x d matrices
+ * Q, K, V uniform in [-1, 1), drawn entry by entry in that order; the
+ * matrices are freed again. */
 static inline att_state *uniform_problem(int64_t n, int64_t d) {
   double *Q = allocate((size_t)(n * d), sizeof *Q), *K = allocate((size_t)(n * d), sizeof *K);
   double *V = allocate((size_t)(n * d), sizeof *V);
-  att_config *cfg = NULL;
-  att_state *h = NULL;
+  att_state *h;
   int64_t u;
   for (u = 0; u < n * d; ++u) {
     Q[u] = uniform();
     K[u] = uniform();
     V[u] = uniform();
   }
-  check(att_config_create(&cfg), "att_config_create");
-  check(att_config_set_logit_scale(cfg, 1.0 / sqrt((double)d)), "att_config_set_logit_scale");
-  check(att_init(&h, n, d, Q, K, V, cfg), "att_init");
-  att_config_free(cfg);
+  h = init_handle(n, d, Q, K, V, ATT_STORAGE_AUTO);
   free(Q);
   free(K);
   free(V);

@@ -20,7 +20,6 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <cblas.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,18 +35,6 @@ static double *random_matrix(int64_t count) {
   int64_t i;
   for (i = 0; i < count; ++i) m[i] = uniform();
   return m;
-}
-
-static att_state *init(int64_t n, int64_t d, const double *Q, const double *K, const double *V,
-                       att_storage storage) {
-  att_config *cfg = NULL;
-  att_state *h = NULL;
-  check(att_config_create(&cfg), "att_config_create");
-  check(att_config_set_storage(cfg, storage), "att_config_set_storage");
-  check(att_config_set_logit_scale(cfg, 1.0 / sqrt((double)d)), "att_config_set_logit_scale");
-  check(att_init(&h, n, d, Q, K, V, cfg), "att_init");
-  att_config_free(cfg);
-  return h;
 }
 
 /* The dgemm rate of the two products a streamed init computes, in tiles of
@@ -94,7 +81,7 @@ static void bench_init(int64_t n, int64_t d) {
   struct rusage ru;
   att_state *h;
   t0 = now();
-  h = init(n, d, Q, K, V, ATT_STORAGE_STREAMED);
+  h = init_handle(n, d, Q, K, V, ATT_STORAGE_STREAMED);
   t = now() - t0;
   check(att_stat(h, ATT_STAT_BYTES, &bytes), "att_stat");
   check(att_stat(h, ATT_STAT_STORAGE, &kind), "att_stat");
@@ -128,7 +115,7 @@ static void bench_key_changes(int64_t n, int64_t d, int64_t count, int64_t entri
   double per[2];
   int m;
   for (m = 0; m < 2; ++m) {
-    att_state *h = init(n, d, Q, K, V, modes[m]);
+    att_state *h = init_handle(n, d, Q, K, V, modes[m]);
     int64_t u, t, k = 0;
     double t0, q = 0.0;
     memcpy(rows, K, sizeof *rows * (size_t)(n * d));

@@ -26,12 +26,18 @@
  *   - Thread safety: functions taking `const att_state *` may run
  *     concurrently with each other on the same handle; functions taking a
  *     non-const handle need exclusive access to it. Distinct handles are
- *     independent. OpenBLAS runs its own thread pool inside the library's
- *     BLAS calls (folds above all), and a blocked computation large enough
- *     to gain from it (an init, a streamed rebuild, att_attention()) splits
- *     its row blocks among helper threads, as many threads in all as
- *     OpenBLAS uses, for the length of the call (set OPENBLAS_NUM_THREADS=1
- *     if the application runs its own threads).
+ *     independent. The library's large matrix products (init, row
+ *     recomputations, folds, att_attention()) run on the calling thread
+ *     and the process's helper threads, as many threads in all as OpenBLAS
+ *     uses: started once, by the first init, load, clone or att_attention()
+ *     with at least 384 query rows, and asleep between calls. A call
+ *     whose helpers are busy with another thread's call does the work
+ *     alone, and so does one in a child process after fork() (until a call
+ *     there starts the child's own); updates only wake them and never
+ *     start a thread. OpenBLAS runs its own thread pool
+ *     inside the library's remaining BLAS calls (set OPENBLAS_NUM_THREADS=1
+ *     if the application runs its own threads: the library then starts no
+ *     helpers either).
  *   - Complexity is stated with n = rows, d = columns and k = the lazy limit
  *     (the number of pending updates after which they are folded in).
  *
@@ -451,7 +457,8 @@ ATT_API att_status att_config_set_strategy(att_config *cfg, att_strategy strateg
  * Memory: about n^2 + 2 min(k, n) (n + d) + 5 n d doubles (A is kept, as
  *         in Algorithm 1 of the paper; the logits are not).
  * Complexity: O(n^2 d) at matrix-multiply speed (paper Lemma 4.3).
- * Thread-safe (touches no shared state).
+ * Thread-safe (shares only the process's helper threads, see the top of
+ * this file).
  * @since 0.1.0
  */
 ATT_API att_status att_init(att_state **out, int64_t n, int64_t d, const double *Q, const double *K,
@@ -483,11 +490,9 @@ ATT_API void att_free(att_state *s);
  * changes"); with dense storage one only
  * when the norms of Q's rows and of the key allow logits near 2^600, too
  * close to ATT_MAX_LOGIT to vouch for the new ones without computing them.
- * Needs exclusive access to s. Never allocates with dense storage; with
- * streamed storage a recomputation of rows or of a value column may, from
- * about 2^18 logits on, start helper threads for the length of the call (see
- * the top of this file), and does their share itself when the system
- * refuses them, so it cannot fail.
+ * Needs exclusive access to s. Never allocates and never starts a thread,
+ * in either storage: a fold or a recomputation of rows runs on the
+ * process's helper threads when they are free (see the top of this file).
  * @since 0.1.0
  */
 ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j, double delta);
@@ -511,8 +516,7 @@ ATT_API att_status att_update_k(att_state *s, int64_t i, int64_t j, double delta
  * at most) and, if no entry is left within 2^10 of it, folds at once and
  * recomputes column j of the product (O(n^2)), so that queries stay
  * accurate relative to the smaller column (docs/NUMERICS.md).
- * Needs exclusive access to s. Never allocates with dense storage
- * (streamed storage: see att_update_k()).
+ * Needs exclusive access to s. Never allocates (see att_update_k()).
  * @since 0.1.0
  */
 ATT_API att_status att_update_v(att_state *s, int64_t i, int64_t j, double delta);
@@ -575,7 +579,8 @@ ATT_API att_status att_query(const att_state *s, int64_t i, int64_t j, double *o
  *         d_k = 128); att_stat() with ATT_STAT_BYTES reports the exact
  *         figure.
  * Complexity: O(n_q n_kv (d_k + d_v)) at matrix-multiply speed.
- * Thread-safe (touches no shared state).
+ * Thread-safe (shares only the process's helper threads, see the top of
+ * this file).
  * @since 0.2.0
  */
 ATT_API att_status att_init_general(att_state **out, int64_t n_q, int64_t n_kv, int64_t d_k,
@@ -644,8 +649,7 @@ ATT_API att_status att_update_q(att_state *s, int64_t i, int64_t j, double delta
  * @param[in] value the new, finite entry.
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_NONFINITE,
  *         ATT_E_RANGE.
- * Needs exclusive access to s. Never allocates with dense storage, nor for
- * Q (streamed storage: see att_update_k()).
+ * Needs exclusive access to s. Never allocates (see att_update_k()).
  * @since 0.2.0
  */
 ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int64_t j,
@@ -673,7 +677,7 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  * changes could cancel (docs/NUMERICS.md, "Key changes"). V: O(d_v), its
  * column of A being read at the fold as for att_update_v(). Plus a fold when
  * the strategy calls for one. Needs exclusive access to s. Never allocates
- * with dense storage, nor for Q (streamed storage: see att_update_k()).
+ * (see att_update_k()).
  * @since 0.2.0
  */
 ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const double *row,
@@ -738,8 +742,7 @@ ATT_API att_status att_set_batch(att_state *s, att_matrix which, int64_t count, 
  * except that a value row with at most d_v/8 changed entries costs O(n_q)
  * (with streamed storage O(n_q d_k) and n_q exponentials) and O(n_q) per
  * changed entry (0 when nothing is pending, apart from the background sweep). Needs exclusive
- * access to s. Never allocates with dense storage (streamed storage: see
- * att_update_k()).
+ * access to s. Never allocates (see att_update_k()).
  * @since 0.2.0
  */
 ATT_API att_status att_fold(att_state *s);
@@ -989,8 +992,9 @@ typedef enum att_mask {
  * Complexity: 2 n_q n_kv (d_k + d_v) flops at matrix-multiply speed and
  *         n_q n_kv exponentials (about half of both with a causal mask when
  *         n_q = n_kv).
- * Thread-safe (touches no shared state); from about 2^18 logits on, row
- * blocks are split among helper threads that end with the call (file top).
+ * Thread-safe (shares only the process's helper threads, see the top of
+ * this file); from about 2^21 multiply-adds on, row blocks of at least 192
+ * rows are split among them.
  * @since 0.2.0
  */
 ATT_API att_status att_attention(int64_t n_q, int64_t n_kv, int64_t d_k, int64_t d_v,

@@ -1,19 +1,20 @@
 #include "attention.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "blas.hpp"
-#include <unistd.h>
-
 #include "dense_store.hpp"
 #include "error.hpp"
 #include "kernels.hpp"
 #include "numerics.hpp"
 #include "softmax_tiles.hpp"
 #include "streamed_store.hpp"
+#include "worker_team.hpp"
 
 namespace att {
 namespace {
@@ -138,11 +139,11 @@ double norm2(const double *x, int64_t n, int64_t inc) {
 // sqrt(2 F / q) updates, where the sum of both costs per update is
 // smallest). Unit: one pending term read by a single-entry
 // query, about 4 ns on the development machine; F in that unit:
-//   - the pass over C0 that every dgemm makes, n_q d_v entries read and
+//   - the pass over C0 that every fold's product makes, n_q d_v entries read and
 //     written (about 0.2 ns each);
 //   - the background sweep's share for a fold of one pass, n_q /
 //     kSweepPasses rows of 2 n_kv (d_k + d_v) flops (about 0.03 ns each, the
-//     speed of a row recomputation on the calling thread);
+//     speed of a row recomputation on one core);
 //   - a few O(n_q) passes (error bounds, flags): about 2 ns per row.
 // The figures are fixed, not timed at run time, so the fold schedule is a
 // function of the sequence of calls alone.
@@ -182,7 +183,8 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   err_ = Array<double>(n_q);
   query_norm_ = Array<double>(n_q);
   key_bound_ = Array<double>(n_kv);
-  pending_a_ = Matrix(n_q, 2 * slots_);
+  // Rows padded for the fold's product (kern::panel_rows); the padding stays 0.
+  pending_a_ = Matrix(kern::panel_rows(n_q), 2 * slots_);
   pending_r_ = Matrix(2 * slots_, d_v);
   // The rows of free value slots are kept 0 (see record_value_change).
   std::fill(pending_r_.data(), pending_r_.data() + pending_r_.size(), 0.0);
@@ -275,7 +277,7 @@ DynamicAttention::DynamicAttention(Shape shape, InputMatrix Q, InputMatrix K, In
     value_scale_[j] = largest;
   }
   // Paper Algorithm 1 (Init): every row from scratch.
-  const int64_t bad = compute_rows(0, shape_.n_q, ATT_MAX_LOGIT, true);
+  const int64_t bad = compute_rows(0, shape_.n_q, ATT_MAX_LOGIT);
   if (bad >= 0)
     fail(ATT_E_RANGE, "a logit of row %lld is not finite or exceeds ATT_MAX_LOGIT",
          static_cast<long long>(bad));
@@ -337,12 +339,11 @@ DynamicAttention::DynamicAttention(const DynamicAttention &o)
 // Rows [i0, i0 + count) from Q K^T: shifts, A, D, C0 = A V0, and no pending
 // key contribution left for them. The error bound restarts at a fresh row's.
 // Returns a row with a logit that is not finite or exceeds `limit`
-// in magnitude (its rows are then unusable), or -1. `initial`: init's
-// computation of every row (KernelStore::compute_rows_and_multiply).
-int64_t DynamicAttention::compute_rows(int64_t i0, int64_t count, double limit, bool initial) {
+// in magnitude (its rows are then unusable), or -1.
+int64_t DynamicAttention::compute_rows(int64_t i0, int64_t count, double limit) {
   const int64_t bad = store_->compute_rows_and_multiply(
       i0, count, Q_, K_, scale_, limit, shift_.data() + i0, d_hi_.data() + i0, err_.data() + i0,
-      v0_view(), C0_.data() + i0, C0_.ld(), initial);
+      v0_view(), C0_.data() + i0, C0_.ld());
   if (bad >= 0) return bad;
   reset_rows(i0, count);
   return -1;
@@ -355,7 +356,7 @@ int64_t DynamicAttention::compute_rows(int64_t i0, int64_t count, double limit, 
 // product cancels terms near the overflow threshold), the rows are
 // recomputed one by one from logits summed in long double.
 void DynamicAttention::refresh_rows(int64_t i0, int64_t count) {
-  if (compute_rows(i0, count, num::kRecomputedLogitLimit, false) < 0) return;
+  if (compute_rows(i0, count, num::kRecomputedLogitLimit) < 0) return;
   double *logits = row_logits_.data();
   for (int64_t i = i0; i < i0 + count; ++i) {
     exact_logits(i, logits);
@@ -532,9 +533,9 @@ kern::KeyBooks DynamicAttention::books(int64_t i, double *delta, bool accumulate
 }
 
 // Whether a fresh pending key term goes out with non-temporal stores: when
-// the fold's dgemm runs on more than one thread (kern::KeyBooks). Asked at
-// every update, so a change of OpenBLAS's thread count takes effect at once.
-bool DynamicAttention::stream_terms() const { return blas::threads() > 1; }
+// a fold of every slot's key would run on more than one thread
+// (kern::KeyBooks).
+bool DynamicAttention::stream_terms() const { return fold_threads(slots_) > 1; }
 
 // The entries of key column `row` that are 0 in the kept column a (they had
 // underflowed below the exponent floor, and scaling keeps them there),
@@ -1261,14 +1262,39 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
   fail(ATT_E_ENUM, "statistic %d is not an att_stat_kind", static_cast<int>(which));
 }
 
-// Paper Algorithm 5: C0 += P R over the pending range in one dgemm. Key
+// C0 += P R over the pending columns [x0, x0 + width): the library's own
+// product (kern::panel_product; about as fast on one core of the
+// development machine as OpenBLAS's dgemm on two, docs/PERFORMANCE.md) on
+// chunks of C0's rows that the calling thread and the process's helper team
+// take in turn. A chunk's rows of P (96 KiB at width 64) stay in L2 while the
+// product walks R's columns. Every entry is one dot product over the terms
+// in slot order whatever the chunks: the bits do not depend on the threads.
+void DynamicAttention::fold_product(int64_t x0, int64_t width) {
+  constexpr int64_t kChunk = 192;
+  static_assert(kChunk % kern::kPanelPad == 0, "chunks of whole register tiles");
+  const int64_t d_v = shape_.d_v;
+  const double *p = pending_a_.col(x0);
+  const double *r = pending_r_.data() + x0;
+  team::run(shape_.n_q, kChunk, fold_threads(width), [&](int64_t begin, int64_t end, int) {
+    kern::panel_product({end - begin, d_v, width, 1.0, p + begin, pending_a_.ld(), r, 1,
+                         pending_r_.ld(), true, C0_.data() + begin, C0_.ld()});
+  });
+}
+
+// Threads for a fold of `width` pending columns.
+int DynamicAttention::fold_threads(int64_t width) const {
+  return team::threads_for(static_cast<double>(shape_.n_q) * static_cast<double>(shape_.d_v) *
+                           static_cast<double>(width));
+}
+
+// Paper Algorithm 5: C0 += P R over the pending range in one matrix product. Key
 // terms multiply V0 and value terms use the current A, so the order the
 // invariants of attention.hpp require holds inside one product (docs/NUMERICS.md,
 // "What is stored"); V0 catches up afterwards. A value
 // row with at most d_v / kSparseValueRow changed entries is applied entry by
 // entry instead, an axpy of its kernel column into C0[:, j] each (2 n_q flops
 // per entry rather than 2 n_q d_v for the row): such rows are first swapped
-// to the end of the range, out of the dgemm.
+// to the end of the range, out of the product.
 void DynamicAttention::fold() {
   const int64_t n_q = shape_.n_q, d_v = shape_.d_v;
   const int64_t n_rows = n_value_rows_;
@@ -1301,7 +1327,7 @@ void DynamicAttention::fold() {
   for (int64_t s = 0; s < n_rows; ++s)
     if (changes[s] * kSparseValueRow > d_v) swap_value_slots(s, n_dense++);
   // Every pending value row's kernel column, read from the store (I3) and
-  // charged once to the rows' error bounds. P takes the columns the dgemm
+  // charged once to the rows' error bounds. P takes the columns the product
   // needs, the dense rows', beside the key columns; from a store that does
   // not keep A it takes every row's (one matrix product computes them all).
   // One gemv charges what P took. A store that keeps A lends the sparse
@@ -1316,17 +1342,14 @@ void DynamicAttention::fold() {
   }
   const int64_t x0 = pending_begin();
   const int64_t width = n_key_cols_ + n_dense;
-  // Each pass over C0 rounds entries of every row once: the dgemm's, and the
+  // Each pass over C0 rounds entries of every row once: the product's, and the
   // sparse rows'.
   const int64_t passes = (width > 0 ? 1 : 0) + (n_dense < n_rows ? 1 : 0);
   if (passes > 0) {
     const double charge = num::kFoldCharge * kU * static_cast<double>(passes);
     for (int64_t i = 0; i < n_q; ++i) err_[i] += charge * d_hi_[i];
   }
-  if (width > 0) {
-    blas::gemm(blas::Op::N, blas::Op::N, n_q, d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
-               pending_r_.data() + x0, pending_r_.ld(), 1.0, C0_.data(), C0_.ld());
-  }
+  if (width > 0) fold_product(x0, width);
   if (n_dense < n_rows) fold_sparse_rows(n_dense, n_columns);
   // V0 catches up, and the value slots' rows of R return to 0.
   for (int64_t c = 0; c < n_columns; ++c) {

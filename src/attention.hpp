@@ -26,7 +26,7 @@
 // Layout of P and R: with S = min(k, n_kv) slots per kind, key slot t sits at
 // x = S - 1 - t and value slot s at x = S + s, so the pending terms always
 // occupy the one contiguous range [S - #keys, S + #values) that a query sums
-// and a fold hands to dgemm.
+// and a fold multiplies in one matrix product.
 //
 // The invariant every operation keeps, row by row: for each query row i,
 //   (I1) C0[i, :] + sum_t dA_t[i] V0[c_t, :] = A[i, :] V0   (up to rounding)
@@ -143,12 +143,14 @@ class DynamicAttention {
   // query_norm_[i] = |Q[i, :]|_2 for rows [i0, i0 + count), and query_norm_max_.
   void compute_query_norms(int64_t i0, int64_t count);
 
-  int64_t compute_rows(int64_t i0, int64_t count, double limit, bool initial);
+  int64_t compute_rows(int64_t i0, int64_t count, double limit);
   void refresh_rows(int64_t i0, int64_t count);
   void exact_logits(int64_t row, double *out) const;
   void reset_rows(int64_t i0, int64_t count);
   void refresh_flagged();
   void sweep(int64_t passes);
+  void fold_product(int64_t x0, int64_t width);
+  int fold_threads(int64_t width) const;
   void fold_sparse_rows(int64_t first, int64_t n_columns);
   void rescale_value_columns();
   bool column_falls(int64_t row, int64_t j, double value) const;
@@ -245,8 +247,9 @@ class DynamicAttention {
   double query_norm_max_ = 0.0;
   Array<double> key_bound_;
 
-  // Pending terms (see the top of this file): P = pending_a_ (n_q x 2S; its
-  // value columns are the fold's scratch), R = pending_r_ (2S x d_v). Key
+  // Pending terms (see the top of this file): P = pending_a_ (n_q x 2S, its
+  // rows padded with zeros to kern::panel_rows(n_q) for the fold's product;
+  // its value columns are the fold's scratch), R = pending_r_ (2S x d_v). Key
   // slot t holds the key row pending_key_[t] (key_slot_ maps a key row to
   // its slot, -1 when none); n_key_updates_ counts key changes towards the
   // lazy limit (an entry or a whole row: 1). Value slot s holds the value

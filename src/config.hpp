@@ -19,7 +19,7 @@ struct Config {
   int strategy = 1;           // an att_strategy value; 1 = ATT_STRATEGY_ADAPTIVE
 
   // The lazy limit k for a problem with n rows. The automatic choice is the
-  // smallest k at which a fold's dgemm runs near full speed
+  // smallest k at which a fold's matrix product runs near full speed
   // (docs/PERFORMANCE.md, "Against the lazy limit k"), capped by n so that
   // tiny problems fold often.
   int64_t resolve_lazy_limit(int64_t n) const {

@@ -46,15 +46,12 @@ int64_t DenseStore::bytes() const {
   return static_cast<int64_t>(sizeof(double)) * (A_.size() + row_scratch_.size()) + tiles_.bytes();
 }
 
-// Only init may start helper threads: a row recomputation runs inside an
-// update, which promises never to start any.
 int64_t DenseStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                               const Matrix &K, double scale, double limit,
                                               double *shift, double *row_sum, double *err,
-                                              const ConstView &V, double *out, int64_t ldo,
-                                              bool initial) {
+                                              const ConstView &V, double *out, int64_t ldo) {
   return tiles_.compute_kept(tile_operands(Q, K, scale, mask_, V), i0, count, limit, shift, row_sum,
-                             err, out, ldo, A_.data() + i0, A_.ld(), initial);
+                             err, out, ldo, A_.data() + i0, A_.ld());
 }
 
 void DenseStore::commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,

@@ -68,15 +68,12 @@ class KernelStore {
   // acceptable. A failure leaves the rows' state unusable
   // (other rows may have been recomputed already): init reports it, and a recomputation
   // of rows that updates validated recovers row by row
-  // (DynamicAttention::refresh_rows). `initial` marks init's computation of
-  // every row: the dense store splits its work among helper threads only
-  // then, since the API promises that its updates never allocate; the
-  // streamed store may start them in any large computation.
+  // (DynamicAttention::refresh_rows). Large computations run on the
+  // process's helper team (worker_team.hpp), which never allocates.
   virtual int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                             const Matrix &K, double scale, double limit,
                                             double *shift, double *row_sum, double *err,
-                                            const ConstView &V, double *out, int64_t ldo,
-                                            bool initial) = 0;
+                                            const ConstView &V, double *out, int64_t ldo) = 0;
 
   // Make `logits` (n_kv values, of which the first mask.key_end(i) are read)
   // the logits of query row i, already validated by the caller: *shift = the

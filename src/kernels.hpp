@@ -41,9 +41,9 @@ bool running_max(const double *m, double *shift, double limit, int64_t n);
 // many rows they flagged that were not flagged before. Every pointer
 // addresses the column's first row.
 // A stored term goes out with non-temporal stores where the CPU has them
-// when `stream` is set: the caller sets it when the fold's dgemm runs on more
-// than one thread, whose cores keep the lines of the terms they read, so
-// that an ordinary store would have to take each line back from them.
+// when `stream` is set: the caller sets it when the fold's product runs on
+// more than one thread, whose cores keep the lines of the terms they read,
+// so that an ordinary store would have to take each line back from them.
 struct KeyBooks {
   double *hi, *lo, *err;
   unsigned char *flagged;
@@ -124,17 +124,20 @@ void tile_weights(double *x, int64_t ld, double *copy, int64_t ldc, int64_t begi
 // pending key term (KeyBooks): for the term's rows that do not see the key.
 void stream_zero(double *a, int64_t n);
 
-// The matrix products of the tiled softmax (SoftmaxTiles): c = alpha a b, or
+// The library's matrix products, the tiled softmax's (SoftmaxTiles) and a
+// fold's (DynamicAttention::fold_product): c = alpha a b, or
 // c + alpha a b when `accumulate`, with c m x nb (column-major, leading
 // dimension ldc), a m x k (column-major, leading dimension lda: contiguous
 // along m, as the kernel reads it in vectors) and b k x nb with entry (p, j)
 // at b[p * bp + j * bj] (any layout: the kernel broadcasts its entries one at
 // a time). Each entry of c is one dot product summed over p in order, then
 // multiplied by alpha (and added to c): its value depends only on its row of
-// a and its column of b, never on where the entry sits. The kernel reads a's
-// rows up to m rounded up to kPanelPad (the caller pads a; those rows never
-// reach c), and none of the arrays may overlap c.
+// a and its column of b, never on where the entry sits or on how a caller
+// splits c's rows between calls. The kernel reads a's rows up to
+// panel_rows(m) (the caller pads a; those rows never reach c), and none of
+// the arrays may overlap c.
 constexpr int64_t kPanelPad = 24;
+constexpr int64_t panel_rows(int64_t m) { return (m + kPanelPad - 1) / kPanelPad * kPanelPad; }
 struct PanelProduct {
   int64_t m, nb, k;
   double alpha;

@@ -52,7 +52,7 @@ constexpr int64_t kNative = 2;
 // dst[i] = src[i] for i < n, with non-temporal stores (the widest the unit's
 // instruction set has; ordinary stores for the unaligned ends). The key
 // kernels write a fresh pending term so when its next reader, the fold's
-// dgemm, runs on several threads: their cores still hold the lines they
+// product, runs on several threads: their cores still hold the lines they
 // read in the last fold, and an ordinary store must first take its line
 // from them, which on the shared development machine cost up to 25 us per
 // column in some phases (docs/PERFORMANCE.md); a non-temporal store writes

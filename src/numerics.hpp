@@ -83,7 +83,7 @@ constexpr double kDriftCharge = 3.0;
 constexpr double kIncrementErrorLimit = 0x1p-44;
 //  - each pass of a fold over C0, charged on D_i: one rounding of every
 //    entry of C0's row (|C0[i, j]| <= D_i max |V[:, j]|). A fold makes one
-//    pass for its dgemm and one for its sparse value rows, whose terms each
+//    pass for its product and one for its sparse value rows, whose terms each
 //    column of C0 takes summed, at once;
 constexpr double kFoldCharge = 1.0;
 //  - each value row gathered into a fold, charged on its kernel column

@@ -15,10 +15,6 @@ namespace {
 
 constexpr double kNone = -std::numeric_limits<double>::infinity();
 
-int64_t padded(int64_t rows) {
-  return (rows + kern::kPanelPad - 1) / kern::kPanelPad * kern::kPanelPad;
-}
-
 // The distance between consecutive rows and columns of a view.
 int64_t row_stride(const ConstView &m) { return m.row_major ? m.ld : 1; }
 int64_t col_stride(const ConstView &m) { return m.row_major ? 1 : m.ld; }
@@ -39,8 +35,8 @@ TileOperands tile_operands(const Matrix &Q, const Matrix &K, double scale, KeyMa
 }
 
 SoftmaxTiles::Slot::Slot(int64_t rows, int64_t keys, int64_t d_k)
-    : queries(padded(rows) * d_k),
-      tile(padded(rows) * keys),
+    : queries(kern::panel_rows(rows) * d_k),
+      tile(kern::panel_rows(rows) * keys),
       tile_max(rows),
       hi(rows),
       lo(rows),
@@ -49,11 +45,14 @@ SoftmaxTiles::Slot::Slot(int64_t rows, int64_t keys, int64_t d_k)
 
 int64_t SoftmaxTiles::Slot::bytes(int64_t rows, int64_t keys, int64_t d_k) {
   // queries and tile; tile_max, hi, lo and rescales; hidden (8 bytes each).
-  return static_cast<int64_t>(sizeof(double)) * (padded(rows) * (d_k + keys) + 4 * rows + keys);
+  return static_cast<int64_t>(sizeof(double)) *
+         (kern::panel_rows(rows) * (d_k + keys) + 4 * rows + keys);
 }
 
 SoftmaxTiles::SoftmaxTiles(int64_t n_q, int64_t n_kv, int64_t d_k)
     : bq_max_(std::min(n_q, kQueryBlock)), bk_max_(std::min(n_kv, kKeyTile)) {
+  // Rows enough for two threads' blocks (run_blocks) start the helpers.
+  if (n_q >= 2 * kQueryBlock) team::start();
   const int64_t slots = slot_count(n_q);
   slots_.reserve(static_cast<size_t>(slots));
   for (int64_t s = 0; s < slots; ++s) slots_.emplace_back(bq_max_, bk_max_, d_k);
@@ -76,16 +75,21 @@ int64_t SoftmaxTiles::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
 }
 
 template <class Block>
-int64_t SoftmaxTiles::run_blocks(int64_t count, int64_t keys, bool helpers, const Block &block) {
-  const int64_t threads = helpers ? std::min<int64_t>(WorkerTeam::threads_for(count * keys),
-                                                      static_cast<int64_t>(slots_.size()))
-                                  : 1;
+int64_t SoftmaxTiles::run_blocks(const TileOperands &ops, int64_t count, const Block &block) {
+  const double multiply_adds = static_cast<double>(count) * static_cast<double>(ops.K.rows) *
+                               static_cast<double>(ops.Q.cols + ops.V.cols);
+  // A thread per kQueryBlock rows at most: every block reads all of K and V
+  // whatever its height, so that splitting fewer rows between threads only
+  // multiplies that traffic (the background sweep's 128 rows took about a
+  // quarter longer on two threads than on one).
+  const int64_t threads =
+      std::min<int64_t>({team::threads_for(multiply_adds), static_cast<int64_t>(slots_.size()),
+                         std::max<int64_t>(1, count / kQueryBlock)});
   // Blocks small enough that every thread gets one, as large as the slots.
-  const int64_t rows = std::min(bq_max_, padded((count + threads - 1) / threads));
+  const int64_t rows = std::min(bq_max_, kern::panel_rows((count + threads - 1) / threads));
   const int64_t blocks = (count + rows - 1) / rows;
-  WorkerTeam team(static_cast<int>(std::min(threads, blocks)) - 1);
   std::atomic<int64_t> bad{-1};
-  team.run(blocks, 1, [&](int64_t begin, int64_t end, int worker) {
+  team::run(blocks, 1, static_cast<int>(threads), [&](int64_t begin, int64_t end, int worker) {
     for (int64_t b = begin; b < end; ++b) {
       const int64_t row =
           block(slots_[static_cast<size_t>(worker)], b * rows, std::min(rows, count - b * rows));
@@ -102,7 +106,7 @@ void SoftmaxTiles::start_sums(Slot &slot, int64_t bq) {
 }
 
 void SoftmaxTiles::pack_queries(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq) {
-  const int64_t pad = padded(bq);
+  const int64_t pad = kern::panel_rows(bq);
   double *queries = slot.queries.data();
   for (int64_t p = 0; p < ops.Q.cols; ++p) {
     for (int64_t r = 0; r < bq; ++r) queries[r + p * pad] = ops.Q(i + r, p);
@@ -115,7 +119,7 @@ bool SoftmaxTiles::sweep_keys(const TileOperands &ops, Slot &slot, int64_t i, in
                               double *acc, int64_t ld, const Weigh &weigh) {
   pack_queries(ops, slot, i, bq);
   // key_end grows with the row: the block's last row sees the most keys.
-  const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows), pad = padded(bq);
+  const int64_t keys = ops.mask.key_end(i + bq - 1, ops.K.rows), pad = kern::panel_rows(bq);
   double *tile = slot.tile.data();
   for (int64_t c0 = 0; c0 < keys; c0 += bk_max_) {
     const int64_t bk = std::min(bk_max_, keys - c0);
@@ -128,14 +132,14 @@ bool SoftmaxTiles::sweep_keys(const TileOperands &ops, Slot &slot, int64_t i, in
 
 void SoftmaxTiles::form_logits(const TileOperands &ops, const Slot &slot, int64_t rows, int64_t c0,
                                int64_t bk, double *out, int64_t ldo) {
-  kern::panel_product({rows, bk, ops.Q.cols, ops.scale, slot.queries.data(), padded(rows),
+  kern::panel_product({rows, bk, ops.Q.cols, ops.scale, slot.queries.data(), kern::panel_rows(rows),
                        &ops.K(c0, 0), col_stride(ops.K), row_stride(ops.K), false, out, ldo});
 }
 
 void SoftmaxTiles::multiply_tile(const TileOperands &ops, const Slot &slot, int64_t bq, int64_t c0,
                                  int64_t bk, double *acc, int64_t ld) {
-  kern::panel_product({bq, ops.V.cols, bk, 1.0, slot.tile.data(), padded(bq), &ops.V(c0, 0),
-                       row_stride(ops.V), col_stride(ops.V), c0 > 0, acc, ld});
+  kern::panel_product({bq, ops.V.cols, bk, 1.0, slot.tile.data(), kern::panel_rows(bq),
+                       &ops.V(c0, 0), row_stride(ops.V), col_stride(ops.V), c0 > 0, acc, ld});
 }
 
 void SoftmaxTiles::hide_keys(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq, int64_t c0,
@@ -220,7 +224,7 @@ int64_t SoftmaxTiles::weigh_tile(const TileOperands &ops, Slot &slot, int64_t i,
 int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count, double limit,
                               double *shift, double *row_sum, double *err, double *acc,
                               int64_t ld) {
-  return run_blocks(count, ops.K.rows, true, [&](Slot &slot, int64_t r0, int64_t bq) {
+  return run_blocks(ops, count, [&](Slot &slot, int64_t r0, int64_t bq) {
     return compute_block(ops, slot, i0 + r0, bq, limit, shift + r0, row_sum + r0,
                          err != nullptr ? err + r0 : nullptr, acc + r0, ld);
   });
@@ -235,7 +239,7 @@ int64_t SoftmaxTiles::compute(const TileOperands &ops, int64_t i0, int64_t count
 int64_t SoftmaxTiles::kept_block(const TileOperands &ops, Slot &slot, int64_t i, int64_t bq,
                                  double limit, double *top, double *row_sum, double *err,
                                  double *acc, int64_t ld, double *kernel, int64_t ldk) {
-  const int64_t n_kv = ops.K.rows, pad = padded(bq);
+  const int64_t n_kv = ops.K.rows, pad = kern::panel_rows(bq);
   const int64_t keys = ops.mask.key_end(i + bq - 1, n_kv);
   // Pass 1: the logits, kept, and the rows' maxima over what they see.
   pack_queries(ops, slot, i, bq);
@@ -266,8 +270,8 @@ int64_t SoftmaxTiles::kept_block(const TileOperands &ops, Slot &slot, int64_t i,
 
 int64_t SoftmaxTiles::compute_kept(const TileOperands &ops, int64_t i0, int64_t count, double limit,
                                    double *shift, double *row_sum, double *err, double *acc,
-                                   int64_t ld, double *kernel, int64_t ldk, bool helpers) {
-  return run_blocks(count, ops.K.rows, helpers, [&](Slot &slot, int64_t r0, int64_t bq) {
+                                   int64_t ld, double *kernel, int64_t ldk) {
+  return run_blocks(ops, count, [&](Slot &slot, int64_t r0, int64_t bq) {
     return kept_block(ops, slot, i0 + r0, bq, limit, shift + r0, row_sum + r0, err + r0, acc + r0,
                       ld, kernel + r0, ldk);
   });
@@ -275,7 +279,7 @@ int64_t SoftmaxTiles::compute_kept(const TileOperands &ops, int64_t i0, int64_t 
 
 void SoftmaxTiles::multiply(const TileOperands &ops, const double *shift, int64_t i0, int64_t count,
                             double *acc, int64_t ld) {
-  run_blocks(count, ops.K.rows, true, [&](Slot &slot, int64_t r0, int64_t bq) {
+  run_blocks(ops, count, [&](Slot &slot, int64_t r0, int64_t bq) {
     const int64_t i = i0 + r0;
     const double *top = shift + r0;
     sweep_keys(ops, slot, i, bq, acc + r0, ld,

@@ -1,5 +1,6 @@
 // Rows of the attention kernel times V, exp(s Q K^T - shift) V, computed in
-// blocks of query rows that the threads of a WorkerTeam take in turn, each
+// blocks of query rows that the process's helper team (worker_team.hpp)
+// and the calling thread take in turn, each
 // block in tiles of kKeyTile keys: the one blocked computation behind the
 // static attention and the streamed store. A tile's logits come from one
 // matrix product (kern::panel_product) into the thread's own buffer, which
@@ -49,7 +50,9 @@ class SoftmaxTiles {
   static constexpr int64_t kKeyTile = 256;
 
   // Buffers for calls on at most n_q query rows, n_kv keys and d_k features,
-  // for as many threads as OpenBLAS uses now (throws std::bad_alloc).
+  // for as many threads as OpenBLAS uses now (throws std::bad_alloc); for
+  // at least 2 kQueryBlock rows starts the process's helper team if it has
+  // not been started (team::start).
   SoftmaxTiles(int64_t n_q, int64_t n_kv, int64_t d_k);
   // What the constructor would allocate now, and what this one holds (its
   // slots, one per OpenBLAS thread when it was built).
@@ -77,12 +80,10 @@ class SoftmaxTiles {
   // keys, so that every kept weight is relative to its row's final maximum
   // (no rescaling): the first stores the logits in `kernel` and finds the
   // maxima, the second turns them into weights there and multiplies them
-  // into acc. err receives kFreshCharge + kTileCharge. `helpers`: whether
-  // the work may start helper threads (not inside an update, which
-  // promises never to start any).
+  // into acc. err receives kFreshCharge + kTileCharge.
   int64_t compute_kept(const TileOperands &ops, int64_t i0, int64_t count, double limit,
                        double *shift, double *row_sum, double *err, double *acc, int64_t ld,
-                       double *kernel, int64_t ldk, bool helpers);
+                       double *kernel, int64_t ldk);
 
   // acc = exp(logits - shift) V for query rows [i0, i0 + count) whose
   // shifts are known (shift points at row i0's).
@@ -102,12 +103,12 @@ class SoftmaxTiles {
     Array<int64_t> hidden;  // per key of a tile: how many of the block's rows do not see it
   };
 
-  // Runs block(slot, r0, rows) over the row blocks of [0, count) on a team
-  // of as many threads as the work and the slots allow (one without
-  // `helpers`). A block returns a row with a bad logit, or -1; so does
-  // run_blocks (one of the rows the blocks returned).
+  // Runs block(slot, r0, rows) over the row blocks of [0, count) on as many
+  // of the team's threads as the work and the slots allow. A block returns
+  // a row with a bad logit, or -1; so does run_blocks (one of the rows the
+  // blocks returned).
   template <class Block>
-  int64_t run_blocks(int64_t count, int64_t keys, bool helpers, const Block &block);
+  int64_t run_blocks(const TileOperands &ops, int64_t count, const Block &block);
 
   // The slot's compensated sums and rescale counts of a block's rows, zeroed.
   static void start_sums(Slot &slot, int64_t bq);
@@ -118,7 +119,7 @@ class SoftmaxTiles {
 
   // The tile of keys [c0, c0 + bk) for the block of bq rows whose queries
   // pack_queries packed: out (rows x bk, leading dimension ldo) = s Q K^T,
-  // with rows = bq, or padded(bq) for slot.tile, whose padding rows (logits
+  // with rows = bq, or kern::panel_rows(bq) for slot.tile, whose padding rows (logits
   // 0) a later product reads.
   static void form_logits(const TileOperands &ops, const Slot &slot, int64_t rows, int64_t c0,
                           int64_t bk, double *out, int64_t ldo);

@@ -44,9 +44,7 @@ int64_t StreamedStore::bytes() const {
 int64_t StreamedStore::compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q,
                                                  const Matrix &K, double scale, double limit,
                                                  double *shift, double *row_sum, double *err,
-                                                 const ConstView &V, double *out, int64_t ldo,
-                                                 bool initial) {
-  (void)initial;  // may start helper threads in any large computation
+                                                 const ConstView &V, double *out, int64_t ldo) {
   return tiles_.compute(tile_operands(Q, K, scale, mask_, V), i0, count, limit, shift, row_sum, err,
                         out, ldo);
 }

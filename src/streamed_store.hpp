@@ -25,8 +25,8 @@ class StreamedStore final : public KernelStore {
 
   int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
                                     double scale, double limit, double *shift, double *row_sum,
-                                    double *err, const ConstView &V, double *out, int64_t ldo,
-                                    bool initial) override;
+                                    double *err, const ConstView &V, double *out,
+                                    int64_t ldo) override;
   void commit_query_row(int64_t i, const double *logits, double *shift, double *row_sum,
                         double *err, const ConstView &V, double *out, int64_t ldo) override;
   void multiply_rows(const KernelOperands &ops, int64_t i0, int64_t count, const ConstView &V,

@@ -1,25 +1,27 @@
-// A team of threads for a blocked computation: independent row blocks are
-// split between the calling thread and helper threads that live as long as
-// the team (one blocked computation), as many threads in all as OpenBLAS
-// uses (the application's choice of how many cores numerics may take).
-// Helpers sleep on a condition variable between runs and never spin.
+// The library's helper threads: one team per process, as many threads in
+// all as OpenBLAS uses (the application's choice of how many cores numerics
+// may take), started by the first computation that may allocate (a store's
+// construction: init, load, clone, a static attention call) and asleep on a
+// condition variable between computations; they never spin.
+//
+// A computation is split into chunks that the calling thread and the helpers
+// take in turn. The caller never waits for a helper to wake: it takes every
+// chunk no helper has taken, and at the end waits only for chunks a helper
+// is still working on. So running a computation never allocates and cannot
+// fail, and it runs on the calling thread alone when the team is busy with
+// another thread's computation, when the system refused the helpers, or in
+// a child process after fork (where the parent's helpers do not exist).
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
-#include <thread>
-#include <vector>
 
-namespace att {
+namespace att::team {
 
 // A non-owning reference to a callable part(begin, end, worker) that handles
-// the rows [begin, end) on the team's thread number `worker` (0 for the
+// the chunk [begin, end) on the team's thread number `worker` (0 for the
 // calling thread, so a part may use per-thread scratch) and does not throw.
-// Unlike std::function it never allocates, so running a team cannot fail;
-// the callable must outlive the reference (a lambda passed straight to
-// WorkerTeam::run does).
+// Unlike std::function it never allocates; the callable must outlive the
+// reference (a lambda passed straight to run() does).
 class PartRef {
  public:
   template <class F>
@@ -37,44 +39,21 @@ class PartRef {
   void (*call_)(const void *, int64_t, int64_t, int);
 };
 
-class WorkerTeam {
- public:
-  using Part = PartRef;
+// Starts the process's helpers unless they run: OpenBLAS's thread count
+// less one, fewer, down to none, when the system refuses a thread. May
+// allocate; never throws.
+void start();
 
-  // Starts up to `helpers` helper threads; fewer, down to none, when the
-  // system refuses to start one or memory for it (the caller's thread then
-  // does the rest). Never throws: constructing and running a team cannot
-  // fail.
-  explicit WorkerTeam(int helpers);
-  ~WorkerTeam();
-  WorkerTeam(const WorkerTeam &) = delete;
-  WorkerTeam &operator=(const WorkerTeam &) = delete;
+// Threads for a computation of about `multiply_adds` multiply-adds: the
+// caller alone below 2^21 (some tens of microseconds of one core, about
+// what waking a helper costs), else the team's threads, no more than
+// OpenBLAS uses now (the caller alone when the team has not been started).
+int threads_for(double multiply_adds);
 
-  // Threads in all for a computation on about `entries` logits: the caller
-  // alone below 2^18 (a few hundred microseconds of work, where starting a
-  // thread would cost more than it saves), else as many as OpenBLAS uses
-  // (the application's choice of how many cores numerics may take).
-  static int threads_for(int64_t entries);
+// Runs `part` over [0, n) in chunks of `chunk` (the last one shorter; more
+// when n has more than 2^31 - 1 chunks) on at most `threads` threads, the
+// caller's included, and returns when every chunk is done. Worker numbers
+// stay below `threads`.
+void run(int64_t n, int64_t chunk, int threads, PartRef part);
 
-  // Runs `part` over [0, n) in chunks of `chunk` rows that the threads
-  // take in turn as they finish the previous one (a helper that shares its
-  // core with another thread just takes fewer), and returns when every
-  // chunk is done.
-  void run(int64_t n, int64_t chunk, Part part);
-
- private:
-  void serve(int worker);
-  void work(int worker);
-
-  std::vector<std::thread> helpers_;
-  std::mutex mutex_;
-  std::condition_variable wake_, finished_;
-  const Part *part_ = nullptr;
-  int64_t n_ = 0, chunk_ = 1;
-  std::atomic<int64_t> next_{0};  // first row of the next chunk to take
-  uint64_t round_ = 0;            // counts run() calls; a helper works once per round
-  int busy_ = 0;                  // helpers still working on the current round
-  bool stop_ = false;
-};
-
-}  // namespace att
+}  // namespace att::team

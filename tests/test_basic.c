@@ -390,6 +390,66 @@ static void test_bytes_held(void **state) {
   }
 }
 
+/* In dense storage init and every fold split their matrix products' rows
+ * between the calling thread and the library's helpers, and every entry is
+ * the same dot product however the rows are split: a stream of single-entry
+ * key and value updates, with folds of 64 terms (600 * 64 * 64 multiply-adds,
+ * enough for the helpers), gives the same bits under one and two OpenBLAS
+ * threads. (Streamed storage forms value rows' kernel columns with dgemm,
+ * whose bits OpenBLAS does not promise across thread counts.) */
+static void test_bits_whatever_the_threads(void **state) {
+  enum { N = 600, D = 64, UPDATES = 1000 };
+  const int threads = openblas_get_num_threads();
+  double *Q = malloc(sizeof(double) * N * D), *K = malloc(sizeof(double) * N * D);
+  double *V = malloc(sizeof(double) * N * D), *out[2];
+  size_t a;
+  int t, u;
+  (void)state;
+  out[0] = malloc(sizeof(double) * N * D);
+  out[1] = malloc(sizeof(double) * N * D);
+  assert_non_null(Q);
+  assert_non_null(K);
+  assert_non_null(V);
+  assert_non_null(out[0]);
+  assert_non_null(out[1]);
+  for (a = 0; a < (size_t)N * D; ++a) {
+    Q[a] = sin(0.37 * (double)a);
+    K[a] = cos(0.23 * (double)a);
+    V[a] = sin(0.11 * (double)a + 1.0);
+  }
+  for (t = 0; t < 2; ++t) {
+    att_config *cfg = NULL;
+    att_state *h = NULL;
+    int64_t folds = 0;
+    openblas_set_num_threads(t + 1);
+    assert_int_equal(att_config_create(&cfg), ATT_OK);
+    assert_int_equal(att_config_set_storage(cfg, ATT_STORAGE_DENSE), ATT_OK);
+    assert_int_equal(att_config_set_lazy_limit(cfg, 64), ATT_OK);
+    assert_int_equal(att_init(&h, N, D, Q, K, V, cfg), ATT_OK);
+    for (u = 0; u < UPDATES; ++u) {
+      const int64_t row = (int64_t)((u * 7919) % N), col = (int64_t)((u * 104729) % D);
+      const double step = 0.25 * sin(0.5 * (double)u);
+      if (u % 4 == 3) {
+        assert_int_equal(att_update_v(h, row, col, step), ATT_OK);
+      } else {
+        assert_int_equal(att_update_k(h, row, col, step), ATT_OK);
+      }
+    }
+    assert_int_equal(att_output(h, ATT_ROW_MAJOR, out[t], D), ATT_OK);
+    assert_int_equal(att_stat(h, ATT_STAT_FOLDS, &folds), ATT_OK);
+    assert_true(folds >= 10);
+    att_free(h);
+    att_config_free(cfg);
+  }
+  assert_memory_equal(out[0], out[1], sizeof(double) * N * D);
+  openblas_set_num_threads(threads);
+  free(Q);
+  free(K);
+  free(V);
+  free(out[0]);
+  free(out[1]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_last_error_initially_empty),
@@ -405,6 +465,7 @@ int main(void) {
       cmocka_unit_test(test_init_copies_inputs),
       cmocka_unit_test(test_free_null),
       cmocka_unit_test(test_bytes_held),
+      cmocka_unit_test(test_bits_whatever_the_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /*
- * The one white-box test: the exponential of every kernel table the CPU can
+ * A white-box test: the exponential of every kernel table the CPU can
  * run (src/kernels_table.hpp), against long-double expl, and the promise the
  * error analysis rests on (docs/NUMERICS.md): every kernel that forms
  * exp(m - shift) gives the same bits for the same argument, wherever the

@@ -1302,7 +1302,9 @@ void DynamicAttention::fold() {
   // (V - V0 is 0 exactly where V = V0), found in the columns the changes
   // touched (column_touched_). R is column-major: every pass over them walks
   // a column of R, the value slots' entries side by side, and only the
-  // columns listed in changed_columns_.
+  // columns listed in changed_columns_. V0 catches up with V in the same
+  // walk, while the entries are in cache: nothing reads V0 before the fold's
+  // products are done (they take V0's key rows and V - V0 from R).
   const int64_t xv = value_column(0);
   int64_t *changes = value_changes_.data();
   int64_t *columns = changed_columns_.data();
@@ -1319,6 +1321,7 @@ void DynamicAttention::fold() {
       changed = true;
       value_scale_[j] =
           std::fmax(value_scale_[j], std::fmax(std::fabs(V_(row, j)), std::fabs(V0_(row, j))));
+      V0_(row, j) = V_(row, j);
     }
     if (changed) columns[n_columns++] = j;
   }
@@ -1351,12 +1354,9 @@ void DynamicAttention::fold() {
   }
   if (width > 0) fold_product(x0, width);
   if (n_dense < n_rows) fold_sparse_rows(n_dense, n_columns);
-  // V0 catches up, and the value slots' rows of R return to 0.
+  // The value slots' rows of R return to 0.
   for (int64_t c = 0; c < n_columns; ++c) {
-    const int64_t j = columns[c];
-    double *r = pending_r_.col(j) + xv;
-    for (int64_t s = 0; s < n_rows; ++s)
-      if (r[s] != 0.0) V0_(pending_value_[s], j) = V_(pending_value_[s], j);
+    double *r = pending_r_.col(columns[c]) + xv;
     std::fill(r, r + n_rows, 0.0);
   }
   for (int64_t s = 0; s < n_rows; ++s) value_slot_[pending_value_[s]] = -1;

@@ -1265,9 +1265,10 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
 // C0 += P R over the pending columns [x0, x0 + width): the library's own
 // product (kern::panel_product; about as fast on one core of the
 // development machine as OpenBLAS's dgemm on two, docs/PERFORMANCE.md) on
-// chunks of C0's rows that the calling thread and the process's helper team
-// take in turn. A chunk's rows of P (96 KiB at width 64) stay in L2 while the
-// product walks R's columns. Every entry is one dot product over the terms
+// chunks of C0's rows, which the calling thread and the process's helper
+// team take from their own contiguous shares first (worker_team.hpp). A
+// chunk's rows of P (96 KiB at width 64) stay in L2 while the product walks
+// R's columns. Every entry is one dot product over the terms
 // in slot order whatever the chunks: the bits do not depend on the threads.
 void DynamicAttention::fold_product(int64_t x0, int64_t width) {
   constexpr int64_t kChunk = 192;
@@ -1290,7 +1291,7 @@ int DynamicAttention::fold_threads(int64_t width) const {
 // Paper Algorithm 5: C0 += P R over the pending range in one matrix product. Key
 // terms multiply V0 and value terms use the current A, so the order the
 // invariants of attention.hpp require holds inside one product (docs/NUMERICS.md,
-// "What is stored"); V0 catches up afterwards. A value
+// "What is stored"); V0 catches up with V in the same fold. A value
 // row with at most d_v / kSparseValueRow changed entries is applied entry by
 // entry instead, an axpy of its kernel column into C0[:, j] each (2 n_q flops
 // per entry rather than 2 n_q d_v for the row): such rows are first swapped

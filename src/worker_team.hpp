@@ -1,13 +1,15 @@
 // The library's helper threads: one team per process, as many threads in
 // all as OpenBLAS uses (the application's choice of how many cores numerics
-// may take), started by the first computation that may allocate (a store's
-// construction: init, load, clone, a static attention call) and asleep on a
-// condition variable between computations; they never spin.
+// may take), started by the first computation that may allocate and has
+// rows enough for them (a store's construction: init, load, clone, a static
+// attention call; SoftmaxTiles) and asleep on a condition variable between
+// computations; they never spin.
 //
-// A computation is split into chunks that the calling thread and the helpers
-// take in turn. The caller never waits for a helper to wake: it takes every
-// chunk no helper has taken, and at the end waits only for chunks a helper
-// is still working on. So running a computation never allocates and cannot
+// A computation is split into chunks; the calling thread and each helper
+// take those of their own contiguous share first, then what is left of the
+// others'. The caller never waits for a helper to wake: it takes every chunk
+// no helper has taken, and at the end waits only for chunks a helper is
+// still working on. So running a computation never allocates and cannot
 // fail, and it runs on the calling thread alone when the team is busy with
 // another thread's computation, when the system refused the helpers, or in
 // a child process after fork (where the parent's helpers do not exist).

@@ -305,7 +305,7 @@ int main(int argc, char **argv) {
          full.median / q.mean);
   printf(
       "\n  speed-up = one full recomputation / the mean time of the operation. The mean\n"
-      "  includes the folds of pending updates (one dgemm every k updates) and the\n"
+      "  includes the folds of pending updates (one matrix product every k updates) and the\n"
       "  occasional row refresh; the median is the typical single call.\n");
   printf("\naccuracy: max |B - B_ref| / max_c |V[c][j]| = %.2e over %ld entries (limit %.0e)\n",
          worst, checked, kTolerance);

@@ -37,7 +37,7 @@ namespace {
 // into each other's chunks), and a helper that starts late, or never,
 // leaves its region to the others.
 struct alignas(64) Region {
-  std::atomic<uint64_t> span{0};  // the chunks [front, back): front in the low 32 bits
+  std::atomic<uint64_t> span{0};  // pack(front, back)
 };
 
 struct Team {
@@ -61,32 +61,35 @@ struct Team {
 std::atomic<Team *> current{nullptr};
 std::atomic<Team *> forgotten{nullptr};  // teams of parent processes
 
+// A region's span: the chunks [front, back), front in the low 32 bits.
 uint64_t pack(uint64_t front, uint64_t back) { return front | back << 32; }
+uint64_t front_of(uint64_t span) { return span & 0xffffffffu; }
+uint64_t back_of(uint64_t span) { return span >> 32; }
+uint64_t left_in(uint64_t span) {
+  return front_of(span) < back_of(span) ? back_of(span) - front_of(span) : 0;
+}
 
 // The next chunk for thread `worker`, or -1 when none is left.
 int64_t take(Team &t, int worker) {
   Region &own = t.regions[static_cast<size_t>(worker)];
-  uint64_t s = own.span.load();
-  while ((s & 0xffffffffu) < (s >> 32))
-    if (own.span.compare_exchange_weak(s, s + 1)) return static_cast<int64_t>(s & 0xffffffffu);
+  for (uint64_t s = own.span.load(); left_in(s) > 0;)
+    if (own.span.compare_exchange_weak(s, s + 1)) return static_cast<int64_t>(front_of(s));
   for (;;) {
     // The region with the most chunks left, from its back.
     Region *most = nullptr;
     uint64_t left = 0;
     for (int w = 0; w < t.threads; ++w) {
-      const uint64_t v = t.regions[static_cast<size_t>(w)].span.load();
-      if ((v >> 32) - (v & 0xffffffffu) > left && (v & 0xffffffffu) < (v >> 32)) {
-        left = (v >> 32) - (v & 0xffffffffu);
-        most = &t.regions[static_cast<size_t>(w)];
+      Region &r = t.regions[static_cast<size_t>(w)];
+      const uint64_t n = left_in(r.span.load());
+      if (n > left) {
+        left = n;
+        most = &r;
       }
     }
     if (most == nullptr) return -1;
-    uint64_t v = most->span.load();
-    while ((v & 0xffffffffu) < (v >> 32)) {
-      const uint64_t back = (v >> 32) - 1;
-      if (most->span.compare_exchange_weak(v, pack(v & 0xffffffffu, back)))
-        return static_cast<int64_t>(back);
-    }
+    for (uint64_t s = most->span.load(); left_in(s) > 0;)
+      if (most->span.compare_exchange_weak(s, pack(front_of(s), back_of(s) - 1)))
+        return static_cast<int64_t>(back_of(s) - 1);
   }
 }
 

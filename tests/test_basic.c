@@ -390,64 +390,94 @@ static void test_bytes_held(void **state) {
   }
 }
 
+/* B after `updates` single-entry updates of a fixed pseudo-random stream on
+ * an n x 64 problem, computed under `threads` OpenBLAS threads with lazy
+ * limit `limit`: every `value_every`-th update is of V, the others of K
+ * (value_every = 1: all of V). Asserts that at least `min_folds` folds ran. */
+static void stream_output(att_storage storage, int n, int limit, int value_every, int updates,
+                          int threads, int64_t min_folds, double *out) {
+  enum { D = 64 };
+  double *Q = malloc(sizeof(double) * (size_t)n * D), *K = malloc(sizeof(double) * (size_t)n * D);
+  double *V = malloc(sizeof(double) * (size_t)n * D);
+  att_config *cfg = NULL;
+  att_state *h = NULL;
+  int64_t folds = 0;
+  size_t a;
+  int u;
+  assert_non_null(Q);
+  assert_non_null(K);
+  assert_non_null(V);
+  for (a = 0; a < (size_t)n * D; ++a) {
+    Q[a] = sin(0.37 * (double)a);
+    K[a] = cos(0.23 * (double)a);
+    V[a] = sin(0.11 * (double)a + 1.0);
+  }
+  openblas_set_num_threads(threads);
+  assert_int_equal(att_config_create(&cfg), ATT_OK);
+  assert_int_equal(att_config_set_storage(cfg, storage), ATT_OK);
+  assert_int_equal(att_config_set_lazy_limit(cfg, limit), ATT_OK);
+  assert_int_equal(att_init(&h, n, D, Q, K, V, cfg), ATT_OK);
+  for (u = 0; u < updates; ++u) {
+    const int64_t row = (int64_t)((u * 7919) % n), col = (int64_t)((u * 104729) % D);
+    const double step = 0.25 * sin(0.5 * (double)u);
+    if (u % value_every == value_every - 1) {
+      assert_int_equal(att_update_v(h, row, col, step), ATT_OK);
+    } else {
+      assert_int_equal(att_update_k(h, row, col, step), ATT_OK);
+    }
+  }
+  assert_int_equal(att_output(h, ATT_ROW_MAJOR, out, D), ATT_OK);
+  assert_int_equal(att_stat(h, ATT_STAT_FOLDS, &folds), ATT_OK);
+  assert_true(folds >= min_folds);
+  att_free(h);
+  att_config_free(cfg);
+  free(Q);
+  free(K);
+  free(V);
+}
+
+/* stream_output under one and under two OpenBLAS threads: the same bits. */
+static void same_bits_under_one_and_two_threads(att_storage storage, int n, int limit,
+                                                int value_every, int updates, int64_t min_folds) {
+  const int threads = openblas_get_num_threads();
+  double *one = malloc(sizeof(double) * (size_t)n * 64),
+         *two = malloc(sizeof(double) * (size_t)n * 64);
+  assert_non_null(one);
+  assert_non_null(two);
+  stream_output(storage, n, limit, value_every, updates, 1, min_folds, one);
+  stream_output(storage, n, limit, value_every, updates, 2, min_folds, two);
+  openblas_set_num_threads(threads);
+  assert_memory_equal(one, two, sizeof(double) * (size_t)n * 64);
+  free(one);
+  free(two);
+}
+
 /* In dense storage init and every fold split their matrix products' rows
  * between the calling thread and the library's helpers, and every entry is
  * the same dot product however the rows are split: a stream of single-entry
  * key and value updates, with folds of 64 terms (600 * 64 * 64 multiply-adds,
  * enough for the helpers), gives the same bits under one and two OpenBLAS
- * threads. (Streamed storage forms value rows' kernel columns with dgemm,
- * whose bits OpenBLAS does not promise across thread counts.) */
+ * threads. (Key updates in streamed storage, and changes of Q entries or of
+ * whole key rows in either storage, take their logits from OpenBLAS's
+ * matrix-vector product, whose bits OpenBLAS does not promise across thread
+ * counts.) */
 static void test_bits_whatever_the_threads(void **state) {
-  enum { N = 600, D = 64, UPDATES = 1000 };
-  const int threads = openblas_get_num_threads();
-  double *Q = malloc(sizeof(double) * N * D), *K = malloc(sizeof(double) * N * D);
-  double *V = malloc(sizeof(double) * N * D), *out[2];
-  size_t a;
-  int t, u;
   (void)state;
-  out[0] = malloc(sizeof(double) * N * D);
-  out[1] = malloc(sizeof(double) * N * D);
-  assert_non_null(Q);
-  assert_non_null(K);
-  assert_non_null(V);
-  assert_non_null(out[0]);
-  assert_non_null(out[1]);
-  for (a = 0; a < (size_t)N * D; ++a) {
-    Q[a] = sin(0.37 * (double)a);
-    K[a] = cos(0.23 * (double)a);
-    V[a] = sin(0.11 * (double)a + 1.0);
-  }
-  for (t = 0; t < 2; ++t) {
-    att_config *cfg = NULL;
-    att_state *h = NULL;
-    int64_t folds = 0;
-    openblas_set_num_threads(t + 1);
-    assert_int_equal(att_config_create(&cfg), ATT_OK);
-    assert_int_equal(att_config_set_storage(cfg, ATT_STORAGE_DENSE), ATT_OK);
-    assert_int_equal(att_config_set_lazy_limit(cfg, 64), ATT_OK);
-    assert_int_equal(att_init(&h, N, D, Q, K, V, cfg), ATT_OK);
-    for (u = 0; u < UPDATES; ++u) {
-      const int64_t row = (int64_t)((u * 7919) % N), col = (int64_t)((u * 104729) % D);
-      const double step = 0.25 * sin(0.5 * (double)u);
-      if (u % 4 == 3) {
-        assert_int_equal(att_update_v(h, row, col, step), ATT_OK);
-      } else {
-        assert_int_equal(att_update_k(h, row, col, step), ATT_OK);
-      }
-    }
-    assert_int_equal(att_output(h, ATT_ROW_MAJOR, out[t], D), ATT_OK);
-    assert_int_equal(att_stat(h, ATT_STAT_FOLDS, &folds), ATT_OK);
-    assert_true(folds >= 10);
-    att_free(h);
-    att_config_free(cfg);
-  }
-  assert_memory_equal(out[0], out[1], sizeof(double) * N * D);
-  openblas_set_num_threads(threads);
-  free(Q);
-  free(K);
-  free(V);
-  free(out[0]);
-  free(out[1]);
+  same_bits_under_one_and_two_threads(ATT_STORAGE_DENSE, 600, 64, 4, 1000, 10);
+}
+
+/* In streamed storage a fold forms its value rows' kernel columns with the
+ * library's own product, split between threads by rows like the fold's:
+ * streams of value updates give the same bits under one and two OpenBLAS
+ * threads, with folds of 20 rows (where OpenBLAS's dgemm, which formed the
+ * columns before, rounded differently under two threads) and of 64 rows
+ * on 605 query rows (605 * 64 * 64 multiply-adds, enough for the helpers;
+ * the 5 rows past the last whole register tile take the dot product of
+ * the queries). */
+static void test_streamed_value_bits_whatever_the_threads(void **state) {
+  (void)state;
+  same_bits_under_one_and_two_threads(ATT_STORAGE_STREAMED, 600, 20, 1, 1000, 40);
+  same_bits_under_one_and_two_threads(ATT_STORAGE_STREAMED, 605, 64, 1, 1000, 15);
 }
 
 int main(void) {
@@ -466,6 +496,7 @@ int main(void) {
       cmocka_unit_test(test_free_null),
       cmocka_unit_test(test_bytes_held),
       cmocka_unit_test(test_bits_whatever_the_threads),
+      cmocka_unit_test(test_streamed_value_bits_whatever_the_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include "numerics.hpp"
 #include "softmax_tiles.hpp"
 #include "streamed_store.hpp"
+#include "team_product.hpp"
 #include "worker_team.hpp"
 
 namespace att {
@@ -1262,24 +1263,12 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
   fail(ATT_E_ENUM, "statistic %d is not an att_stat_kind", static_cast<int>(which));
 }
 
-// C0 += P R over the pending columns [x0, x0 + width): the library's own
-// product (kern::panel_product; about as fast on one core of the
-// development machine as OpenBLAS's dgemm on two, docs/PERFORMANCE.md) on
-// chunks of C0's rows, which the calling thread and the process's helper
-// team take from their own contiguous shares first (worker_team.hpp). A
-// chunk's rows of P (96 KiB at width 64) stay in L2 while the product walks
-// R's columns. Every entry is one dot product over the terms
-// in slot order whatever the chunks: the bits do not depend on the threads.
+// C0 += P R over the pending columns [x0, x0 + width), on the helper team
+// (team_product.hpp; P's rows are padded for the product's register tiles).
 void DynamicAttention::fold_product(int64_t x0, int64_t width) {
-  constexpr int64_t kChunk = 192;
-  static_assert(kChunk % kern::kPanelPad == 0, "chunks of whole register tiles");
-  const int64_t d_v = shape_.d_v;
-  const double *p = pending_a_.col(x0);
-  const double *r = pending_r_.data() + x0;
-  team::run(shape_.n_q, kChunk, fold_threads(width), [&](int64_t begin, int64_t end, int) {
-    kern::panel_product({end - begin, d_v, width, 1.0, p + begin, pending_a_.ld(), r, 1,
-                         pending_r_.ld(), true, C0_.data() + begin, C0_.ld()});
-  });
+  team_product({shape_.n_q, shape_.d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
+                pending_r_.data() + x0, 1, pending_r_.ld(), true, C0_.data(), C0_.ld()},
+               pending_a_.rows(), fold_threads(width));
 }
 
 // Threads for a fold of `width` pending columns.

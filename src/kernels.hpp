@@ -124,8 +124,8 @@ void tile_weights(double *x, int64_t ld, double *copy, int64_t ldc, int64_t begi
 // pending key term (KeyBooks): for the term's rows that do not see the key.
 void stream_zero(double *a, int64_t n);
 
-// The library's matrix products, the tiled softmax's (SoftmaxTiles) and a
-// fold's (DynamicAttention::fold_product): c = alpha a b, or
+// The library's matrix products, the tiled softmax's (SoftmaxTiles) and
+// those it runs on the helper team (team_product.hpp): c = alpha a b, or
 // c + alpha a b when `accumulate`, with c m x nb (column-major, leading
 // dimension ldc), a m x k (column-major, leading dimension lda: contiguous
 // along m, as the kernel reads it in vectors) and b k x nb with entry (p, j)

@@ -8,7 +8,7 @@
 #include "dynattn.h"
 #include "error.hpp"
 #include "kernels.hpp"
-#include "worker_team.hpp"
+#include "team_product.hpp"
 
 namespace att {
 namespace {
@@ -90,36 +90,24 @@ void StreamedStore::copy_column(const KernelOperands &ops, int64_t c, int64_t i0
 // Up to kColumnBlock key rows at a time: gathered into key_block_, their
 // logits for every query row by one matrix product (Q is read once per block
 // instead of once per column), then masked and exponentiated column by
-// column. The product is the library's own, on the team's threads: each
-// logit is the dot product entry() and the tiles form, so a pending value
-// row's column matches the entries queries read, and the bits depend neither
-// on how the rows are split nor on OpenBLAS's thread count. Q has no
-// padding below its last row, where the product reads whole register tiles,
-// so the rows past the last whole tile take entry()'s dot product one by one.
+// column. The product is the library's own on the helper team
+// (team_product.hpp): each logit is the dot product entry() and the tiles
+// form, so a pending value row's column matches the entries queries read,
+// and the bits do not depend on OpenBLAS's thread count. Q has no padding
+// rows, so its rows past the last whole register tile take entry()'s dot
+// product.
 void StreamedStore::copy_columns(const KernelOperands &ops, const int64_t *cols, int64_t count,
                                  double *out, int64_t ldo) {
-  constexpr int64_t kChunk = 192;
-  static_assert(kChunk % kern::kPanelPad == 0, "chunks of whole register tiles");
-  const int64_t tiled = n_q_ / kern::kPanelPad * kern::kPanelPad;
-  const double *q = ops.Q.data();
-  const int64_t ldq = ops.Q.ld();
   for (int64_t t0 = 0; t0 < count; t0 += kColumnBlock) {
     const int64_t width = std::min(kColumnBlock, count - t0);
     double *keys = key_block_.data();
     for (int64_t k = 0; k < d_k_; ++k)
       for (int64_t t = 0; t < width; ++t) keys[t + k * width] = ops.K(cols[t0 + t], k);
-    double *logits = out + t0 * ldo;
     const double multiply_adds =
         static_cast<double>(n_q_) * static_cast<double>(width) * static_cast<double>(d_k_);
-    team::run(n_q_, kChunk, team::threads_for(multiply_adds), [&](int64_t b, int64_t e, int) {
-      const int64_t whole = std::min(e, tiled);
-      if (whole > b)
-        kern::panel_product({whole - b, width, d_k_, ops.scale, q + b, ldq, keys, width, 1, false,
-                             logits + b, ldo});
-      for (int64_t i = std::max(b, tiled); i < e; ++i)
-        for (int64_t t = 0; t < width; ++t)
-          logits[i + t * ldo] = ops.scale * kern::panel_dot(q + i, ldq, keys + t, width, d_k_);
-    });
+    team_product({n_q_, width, d_k_, ops.scale, ops.Q.data(), ops.Q.ld(), keys, width, 1, false,
+                  out + t0 * ldo, ldo},
+                 n_q_, team::threads_for(multiply_adds));
     for (int64_t t = t0; t < t0 + width; ++t) {
       double *column = out + t * ldo;
       const int64_t hidden = mask_.hidden_rows(cols[t], 0, n_q_);

@@ -390,13 +390,16 @@ static void test_bytes_held(void **state) {
   }
 }
 
+/* Columns of Q, K and V in the thread-count tests below. */
+enum { kStreamWidth = 64 };
+
 /* B after `updates` single-entry updates of a fixed pseudo-random stream on
- * an n x 64 problem, computed under `threads` OpenBLAS threads with lazy
+ * an n x kStreamWidth problem, computed under `threads` OpenBLAS threads with lazy
  * limit `limit`: every `value_every`-th update is of V, the others of K
  * (value_every = 1: all of V). Asserts that at least `min_folds` folds ran. */
 static void stream_output(att_storage storage, int n, int limit, int value_every, int updates,
                           int threads, int64_t min_folds, double *out) {
-  enum { D = 64 };
+  enum { D = kStreamWidth };
   double *Q = malloc(sizeof(double) * (size_t)n * D), *K = malloc(sizeof(double) * (size_t)n * D);
   double *V = malloc(sizeof(double) * (size_t)n * D);
   att_config *cfg = NULL;
@@ -440,14 +443,14 @@ static void stream_output(att_storage storage, int n, int limit, int value_every
 static void same_bits_under_one_and_two_threads(att_storage storage, int n, int limit,
                                                 int value_every, int updates, int64_t min_folds) {
   const int threads = openblas_get_num_threads();
-  double *one = malloc(sizeof(double) * (size_t)n * 64),
-         *two = malloc(sizeof(double) * (size_t)n * 64);
+  const size_t bytes = sizeof(double) * (size_t)n * kStreamWidth;
+  double *one = malloc(bytes), *two = malloc(bytes);
   assert_non_null(one);
   assert_non_null(two);
   stream_output(storage, n, limit, value_every, updates, 1, min_folds, one);
   stream_output(storage, n, limit, value_every, updates, 2, min_folds, two);
   openblas_set_num_threads(threads);
-  assert_memory_equal(one, two, sizeof(double) * (size_t)n * 64);
+  assert_memory_equal(one, two, bytes);
   free(one);
   free(two);
 }

@@ -402,9 +402,10 @@ ATT_API att_status att_config_set_causal(att_config *cfg, int64_t causal);
 ATT_API att_status att_config_set_storage(att_config *cfg, att_storage storage);
 
 /**
- * Set the memory budget that ATT_STORAGE_AUTO compares the size of the dense store
- * size against. Only the kernel store counts; Q, K, V and the O(n d)
- * buffers every mode needs are not included.
+ * Set the memory budget that ATT_STORAGE_AUTO compares the dense store's size
+ * against: A (n_q n_kv doubles), a row of n_kv doubles, and the tile slots
+ * of att_init_general()'s "Memory" note. Q, K, V and the O(n d) buffers
+ * every mode needs are not included.
  * @param[in,out] cfg the configuration.
  * @param[in] bytes the budget in bytes, or 0 (the default) for a quarter of
  *            the physical memory at att_init() time (sysconf).

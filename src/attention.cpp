@@ -12,7 +12,6 @@
 #include "error.hpp"
 #include "kernels.hpp"
 #include "numerics.hpp"
-#include "softmax_tiles.hpp"
 #include "streamed_store.hpp"
 #include "team_product.hpp"
 #include "worker_team.hpp"
@@ -235,16 +234,7 @@ att_storage DynamicAttention::resolve_storage(const Shape &shape, const Config &
                  ? static_cast<int64_t>(static_cast<long double>(pages) * page / 4)
                  : INT64_MAX;
   }
-  // The dense store's size (DenseStore::bytes_for), A's part in long double
-  // so that it cannot overflow; the tiles' part grows with d_k only, and is
-  // too large for any budget beyond 2^40 features.
-  constexpr int64_t kLargeWidth = int64_t{1} << 40;
-  const long double entries = static_cast<long double>(shape.n_q) * shape.n_kv;
-  const long double tiles =
-      shape.d_k > kLargeWidth
-          ? HUGE_VALL
-          : static_cast<long double>(SoftmaxTiles::bytes_for(shape.n_q, shape.n_kv, shape.d_k));
-  const long double dense = 8.0L * (entries + static_cast<long double>(shape.n_kv)) + tiles;
+  const long double dense = DenseStore::bytes_for(shape.n_q, shape.n_kv, shape.d_k);
   return dense > static_cast<long double>(budget) ? ATT_STORAGE_STREAMED : ATT_STORAGE_DENSE;
 }
 

@@ -43,9 +43,4 @@ int threads() {
   return t > 1 ? t : 1;
 }
 
-void axpy(int64_t n, double alpha, const double *x, double *y) {
-  if (n == 0) return;
-  cblas_daxpy(narrow(n), alpha, x, 1, y, 1);
-}
-
 }  // namespace att::blas

@@ -24,7 +24,4 @@ void gemv(Op op_a, int64_t m, int64_t n, double alpha, const double *a, int64_t 
 // least 1): also the library's own blocked computations use no more.
 int threads();
 
-// y += alpha * x for contiguous x and y of n entries.
-void axpy(int64_t n, double alpha, const double *x, double *y);
-
 }  // namespace att::blas

@@ -31,12 +31,7 @@ std::unique_ptr<KernelStore> StreamedStore::clone() const {
   return std::unique_ptr<KernelStore>(new StreamedStore(n_q_, n_kv_, d_k_, mask_));
 }
 
-int64_t StreamedStore::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
-  return SoftmaxTiles::bytes_for(n_q, n_kv, d_k) +
-         static_cast<int64_t>(sizeof(double)) * (n_kv + kColumnBlock * d_k);
-}
-
-// What bytes_for predicted, counted from the buffers held.
+// Counted from the buffers held.
 int64_t StreamedStore::bytes() const {
   return tiles_.bytes() +
          static_cast<int64_t>(sizeof(double)) * (row_scratch_.size() + key_block_.size());

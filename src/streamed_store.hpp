@@ -20,9 +20,6 @@ class StreamedStore final : public KernelStore {
  public:
   StreamedStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mask);
 
-  // Bytes StreamedStore(n_q, n_kv, ...) will hold.
-  static int64_t bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k);
-
   int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,
                                     double scale, double limit, double *shift, double *row_sum,
                                     double *err, const ConstView &V, double *out,

@@ -585,6 +585,8 @@ static void test_storage_choice(void **state) {
       {-1, -1, ATT_STORAGE_DENSE},
       {-1, 1, ATT_STORAGE_STREAMED},
       {ATT_STORAGE_AUTO, 1, ATT_STORAGE_STREAMED},
+      /* Room for A (9 x 9 doubles) but not for the rest of the dense store. */
+      {ATT_STORAGE_AUTO, 8 * 9 * 9, ATT_STORAGE_STREAMED},
       {ATT_STORAGE_AUTO, INT64_C(1) << 40, ATT_STORAGE_DENSE},
       {ATT_STORAGE_AUTO, 0, ATT_STORAGE_DENSE},
       {ATT_STORAGE_DENSE, 1, ATT_STORAGE_DENSE},

@@ -571,6 +571,22 @@ static void test_config_errors(void **state) {
   assert_int_equal(att_config_set_memory_budget(NULL, 0), ATT_E_NULL);
   assert_int_equal(att_config_set_memory_budget(cfg, -1), ATT_E_CONFIG);
   assert_non_null(strstr(att_last_error(), "-1"));
+  assert_int_equal(att_config_set_strategy(NULL, ATT_STRATEGY_LAZY), ATT_E_NULL);
+  assert_int_equal(att_config_set_strategy(cfg, ATT_STRATEGY_EAGER), ATT_OK);
+  assert_int_equal(att_config_set_strategy(cfg, (att_strategy)3), ATT_E_ENUM);
+  assert_non_null(strstr(att_last_error(), "strategy=3"));
+  assert_int_equal(att_config_set_strategy(cfg, (att_strategy)-1), ATT_E_ENUM);
+  assert_non_null(strstr(att_last_error(), "strategy=-1"));
+  {
+    /* The failed calls left the eager strategy in place. */
+    static const double q[2] = {0.5, -0.25}, k[2] = {1.0, 0.0}, v[2] = {2.0, -1.0};
+    att_state *h = NULL;
+    int64_t strategy = -1;
+    assert_int_equal(att_init(&h, 2, 1, q, k, v, cfg), ATT_OK);
+    assert_int_equal(att_stat(h, ATT_STAT_STRATEGY, &strategy), ATT_OK);
+    assert_int_equal(strategy, ATT_STRATEGY_EAGER);
+    att_free(h);
+  }
   att_config_free(cfg);
 }
 

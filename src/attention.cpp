@@ -224,6 +224,17 @@ Shape DynamicAttention::checked_shape(Shape shape, const InputMatrix &Q, const I
   return shape;
 }
 
+// The order of a call's arguments is unspecified: the public constructor
+// passes the checked shape here first, so that the values derived from it
+// below (the lazy limit's power of n, the causal offset, the dense store's
+// size) are computed from dimensions check_shape() accepted.
+DynamicAttention::DynamicAttention(const Shape &checked, const Config &config)
+    : DynamicAttention(checked, config.logit_scale,
+                       config.resolve_lazy_limit(std::max(checked.n_q, checked.n_kv)),
+                       KeyMask{config.causal, checked.n_kv - checked.n_q},
+                       resolve_storage(checked, config),
+                       static_cast<att_strategy>(config.strategy)) {}
+
 att_storage DynamicAttention::resolve_storage(const Shape &shape, const Config &config) {
   if (config.storage != ATT_STORAGE_AUTO) return static_cast<att_storage>(config.storage);
   int64_t budget = config.memory_budget;
@@ -250,10 +261,7 @@ void DynamicAttention::compute_query_norms(int64_t i0, int64_t count) {
 
 DynamicAttention::DynamicAttention(Shape shape, InputMatrix Q, InputMatrix K, InputMatrix V,
                                    const Config &config)
-    : DynamicAttention(checked_shape(shape, Q, K, V, config), config.logit_scale,
-                       config.resolve_lazy_limit(std::max(shape.n_q, shape.n_kv)),
-                       KeyMask{config.causal, shape.n_kv - shape.n_q},
-                       resolve_storage(shape, config), static_cast<att_strategy>(config.strategy)) {
+    : DynamicAttention(checked_shape(shape, Q, K, V, config), config) {
   const double huge = HUGE_VAL;
   copy_input("Q", Q, Q_, huge);
   copy_input("K", K, K_, huge);

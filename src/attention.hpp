@@ -133,7 +133,10 @@ class DynamicAttention {
                    att_strategy strategy);
   static Shape checked_shape(Shape shape, const InputMatrix &Q, const InputMatrix &K,
                              const InputMatrix &V, const Config &config);
-  // The store a configuration asks for, ATT_STORAGE_AUTO resolved.
+  // The configuration's buffers for a shape that checked_shape() accepted.
+  DynamicAttention(const Shape &checked, const Config &config);
+  // The store a configuration asks for, ATT_STORAGE_AUTO resolved (a
+  // checked shape).
   static att_storage resolve_storage(const Shape &shape, const Config &config);
 
   KernelOperands operands() const { return KernelOperands{Q_, K_, scale_, shift_.data()}; }

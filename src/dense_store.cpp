@@ -37,9 +37,6 @@ std::unique_ptr<KernelStore> DenseStore::clone() const {
 }
 
 long double DenseStore::bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k) {
-  // The tiles' part grows with d_k only.
-  constexpr int64_t kLargeWidth = int64_t{1} << 40;
-  if (d_k > kLargeWidth) return HUGE_VALL;
   const long double entries = static_cast<long double>(n_q) * n_kv + n_kv;
   return sizeof(double) * entries +
          static_cast<long double>(SoftmaxTiles::bytes_for(n_q, n_kv, d_k));

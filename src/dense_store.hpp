@@ -23,9 +23,8 @@ class DenseStore final : public KernelStore {
 
   DenseStore(int64_t n_q, int64_t n_kv, int64_t d_k, KeyMask mask);
 
-  // Bytes DenseStore(n_q, n_kv, d_k) would hold now, for any dimensions
-  // (in long double, so that it cannot overflow: HUGE_VALL when the tiles
-  // alone would pass 2^40 features).
+  // Bytes DenseStore(n_q, n_kv, d_k) would hold now, for dimensions from 1
+  // to INT32_MAX, in long double (n_q n_kv doubles may pass INT64_MAX bytes).
   static long double bytes_for(int64_t n_q, int64_t n_kv, int64_t d_k);
 
   int64_t compute_rows_and_multiply(int64_t i0, int64_t count, const Matrix &Q, const Matrix &K,

@@ -206,6 +206,48 @@ static void test_init_size(void **state) {
   }
 }
 
+/* att_init_general with dimensions that disagree in sign or size: every one is
+ * refused before any of them enters arithmetic (the storage choice's size of
+ * the dense store, the lazy limit's power of n, the causal offset n_kv - n_q),
+ * which would overflow or convert NaN to an integer for these (the sanitized
+ * build halts on either). With the default configuration and with a lazy
+ * exponent, causal masking and automatic storage under a small budget. */
+static void test_init_general_sizes(void **state) {
+  static const struct {
+    int64_t n_q, n_kv, d_k, d_v;
+    const char *needle;
+  } cases[] = {
+      {1, INT64_MIN, -5, 1, "n_kv=-9223372036854775808"},
+      {INT64_MIN, INT64_MAX, 1, 1, "n_q=-9223372036854775808"},
+      {INT64_MAX, INT64_MIN, 2, 2, "n_q=9223372036854775807"},
+      {1, 1, INT64_MIN, INT64_MIN, "d_k=-9223372036854775808"},
+      {1, 1, 1, INT64_MIN, "d_v=-9223372036854775808"},
+      {-7, 3, 2, 2, "n_q=-7"},
+      {3, -7, INT64_MAX, 2, "n_kv=-7"},
+  };
+  double dummy[4] = {0, 0, 0, 0};
+  att_config *cfgs[2] = {NULL, NULL};
+  size_t a, c;
+  (void)state;
+  assert_int_equal(att_config_create(&cfgs[1]), ATT_OK);
+  assert_int_equal(att_config_set_lazy_exponent(cfgs[1], 0.5), ATT_OK);
+  assert_int_equal(att_config_set_causal(cfgs[1], 1), ATT_OK);
+  assert_int_equal(att_config_set_memory_budget(cfgs[1], 1), ATT_OK);
+  for (c = 0; c < 2; ++c)
+    for (a = 0; a < sizeof cases / sizeof cases[0]; ++a) {
+      char call[160];
+      att_state *h = sentinel();
+      snprintf(call, sizeof call, "init_general %lld %lld %lld %lld (config %zu)",
+               (long long)cases[a].n_q, (long long)cases[a].n_kv, (long long)cases[a].d_k,
+               (long long)cases[a].d_v, c);
+      expect_init_failure(
+          att_init_general(&h, cases[a].n_q, cases[a].n_kv, cases[a].d_k, cases[a].d_v,
+                           ATT_ROW_MAJOR, dummy, 1, dummy, 1, dummy, 1, cfgs[c]),
+          &h, ATT_E_SIZE, cases[a].needle, call);
+    }
+  att_config_free(cfgs[1]);
+}
+
 /* n = 2^20, d = 1: Q, K, V are 8 MB each, but the n x n logits and A need
  * 2 * 2^40 doubles (16 TB): the allocation must fail cleanly. */
 static void test_init_nomem(void **state) {
@@ -873,6 +915,7 @@ int main(void) {
       cmocka_unit_test(test_new_update_errors),
       cmocka_unit_test(test_new_query_errors),
       cmocka_unit_test(test_init_general_errors),
+      cmocka_unit_test(test_init_general_sizes),
       cmocka_unit_test(test_status_strings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -670,8 +670,9 @@ ATT_API att_status att_set_entry(att_state *s, att_matrix which, int64_t i, int6
  *            row[0], row[inc], row[2 inc], ...; a column-major caller passes
  *            inc = its leading dimension.
  * @param[in] inc the stride between the elements of the row, >= 1.
- * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_SIZE (inc < 1),
- *         ATT_E_NONFINITE, ATT_E_RANGE.
+ * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_INDEX, ATT_E_SIZE (inc < 1,
+ *         or a row whose extent (width - 1) inc overflows what can be
+ *         addressed), ATT_E_NONFINITE, ATT_E_RANGE.
  * Complexity: Q: O(n_kv (d_k + d_v)). K: the column work of att_update_k()
  * plus O(n_q) per changed entry, or instead one matrix-vector product with
  * Q for the new logits when more than a third of the entries change or the

@@ -821,6 +821,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   check_index("i", row, m.rows());
   if (inc < 1) fail(ATT_E_SIZE, "inc=%lld must be at least 1", static_cast<long long>(inc));
   const int64_t w = m.cols();
+  checked_product(w - 1, inc);  // the row's extent, so that t * inc cannot overflow
   double *v = vec_.data();
   for (int64_t t = 0; t < w; ++t) {
     v[t] = values[t * inc];

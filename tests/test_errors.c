@@ -725,6 +725,14 @@ static void test_new_update_errors(void **state) {
     snapshot(&fx);
     expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_K, 0, row, 0), ATT_E_SIZE, "inc=0",
                    "set_row inc");
+    /* Strides whose row extent, (FD - 1) inc doubles, no address space holds:
+     * refused before t * inc can overflow (the sanitized build halts on that). */
+    snapshot(&fx);
+    expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_K, 0, row, INT64_MAX), ATT_E_SIZE, "overflow",
+                   "set_row inc INT64_MAX");
+    snapshot(&fx);
+    expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_V, 1, row, INT64_C(1) << 61), ATT_E_SIZE,
+                   "overflow", "set_row inc 2^61");
     snapshot(&fx);
     expect_failure(&fx, att_set_row(fx.h, ATT_MATRIX_V, FN, row, 1), ATT_E_INDEX, "i=6",
                    "set_row index");

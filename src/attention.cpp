@@ -1267,10 +1267,11 @@ int64_t DynamicAttention::stat(att_stat_kind which) const {
 void DynamicAttention::fold_product(int64_t x0, int64_t width) {
   team_product({shape_.n_q, shape_.d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
                 pending_r_.data() + x0, 1, pending_r_.ld(), true, C0_.data(), C0_.ld()},
-               pending_a_.rows(), fold_threads(width));
+               pending_a_.rows());
 }
 
-// Threads for a fold of `width` pending columns.
+// Threads for a fold of `width` pending columns: those team_product() takes
+// for its n_q x d_v x width product.
 int DynamicAttention::fold_threads(int64_t width) const {
   return team::threads_for(static_cast<double>(shape_.n_q) * static_cast<double>(shape_.d_v) *
                            static_cast<double>(width));

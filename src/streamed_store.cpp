@@ -98,11 +98,9 @@ void StreamedStore::copy_columns(const KernelOperands &ops, const int64_t *cols,
     double *keys = key_block_.data();
     for (int64_t k = 0; k < d_k_; ++k)
       for (int64_t t = 0; t < width; ++t) keys[t + k * width] = ops.K(cols[t0 + t], k);
-    const double multiply_adds =
-        static_cast<double>(n_q_) * static_cast<double>(width) * static_cast<double>(d_k_);
     team_product({n_q_, width, d_k_, ops.scale, ops.Q.data(), ops.Q.ld(), keys, width, 1, false,
                   out + t0 * ldo, ldo},
-                 n_q_, team::threads_for(multiply_adds));
+                 n_q_);
     for (int64_t t = t0; t < t0 + width; ++t) {
       double *column = out + t * ldo;
       const int64_t hidden = mask_.hidden_rows(cols[t], 0, n_q_);

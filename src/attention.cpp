@@ -14,7 +14,6 @@
 #include "numerics.hpp"
 #include "streamed_store.hpp"
 #include "team_product.hpp"
-#include "worker_team.hpp"
 
 namespace att {
 namespace {
@@ -534,7 +533,9 @@ kern::KeyBooks DynamicAttention::books(int64_t i, double *delta, bool accumulate
 // Whether a fresh pending key term goes out with non-temporal stores: when
 // a fold of every slot's key would run on more than one thread
 // (kern::KeyBooks).
-bool DynamicAttention::stream_terms() const { return fold_threads(slots_) > 1; }
+bool DynamicAttention::stream_terms() const {
+  return team_product_threads(shape_.n_q, shape_.d_v, slots_) > 1;
+}
 
 // The entries of key column `row` that are 0 in the kept column a (they had
 // underflowed below the exponent floor, and scaling keeps them there),
@@ -1268,13 +1269,6 @@ void DynamicAttention::fold_product(int64_t x0, int64_t width) {
   team_product({shape_.n_q, shape_.d_v, width, 1.0, pending_a_.col(x0), pending_a_.ld(),
                 pending_r_.data() + x0, 1, pending_r_.ld(), true, C0_.data(), C0_.ld()},
                pending_a_.rows());
-}
-
-// Threads for a fold of `width` pending columns: those team_product() takes
-// for its n_q x d_v x width product.
-int DynamicAttention::fold_threads(int64_t width) const {
-  return team::threads_for(static_cast<double>(shape_.n_q) * static_cast<double>(shape_.d_v) *
-                           static_cast<double>(width));
 }
 
 // Paper Algorithm 5: C0 += P R over the pending range in one matrix product. Key

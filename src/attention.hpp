@@ -153,7 +153,6 @@ class DynamicAttention {
   void refresh_flagged();
   void sweep(int64_t passes);
   void fold_product(int64_t x0, int64_t width);
-  int fold_threads(int64_t width) const;
   void fold_sparse_rows(int64_t first, int64_t n_columns);
   void rescale_value_columns();
   bool column_falls(int64_t row, int64_t j, double value) const;

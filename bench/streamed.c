@@ -14,12 +14,19 @@
  *   dynattn-streamed rows N D E C
  *     The same for C calls of att_set_row of K, each changing E of a random
  *     key row's D entries (1 <= E <= D).
+ *   dynattn-streamed batch N D C
+ *     att_update_batch of C random entries of K, of Q and of V against the
+ *     same updates made one by one, on twin handles in dense and in streamed
+ *     mode: amortized time per update of each (an att_fold after each,
+ *     included) and their ratio. The twins' outputs must then agree to
+ *     1e-9 of the largest output, or the run fails.
  *
  * Inputs are uniform in [-1, 1] with logit scale 1/sqrt(D).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <cblas.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +162,86 @@ static void bench_key_changes(int64_t n, int64_t d, int64_t count, int64_t entri
   free(rows);
 }
 
+/* The largest |a - b| over the two handles' outputs, relative to their
+ * largest |a|. */
+static double output_difference(const att_state *a, const att_state *b, int64_t n, int64_t d) {
+  double *oa = allocate((size_t)(n * d), sizeof *oa), *ob = allocate((size_t)(n * d), sizeof *ob);
+  double diff = 0.0, scale = 0.0;
+  int64_t t;
+  check(att_output(a, ATT_ROW_MAJOR, oa, d), "att_output");
+  check(att_output(b, ATT_ROW_MAJOR, ob, d), "att_output");
+  for (t = 0; t < n * d; ++t) {
+    diff = fmax(diff, fabs(oa[t] - ob[t]));
+    scale = fmax(scale, fabs(oa[t]));
+  }
+  free(oa);
+  free(ob);
+  return diff / scale;
+}
+
+/* One batch of `count` random entries of each matrix against the same
+ * updates one by one (bench_batches in the usage above). */
+static void bench_batches(int64_t n, int64_t d, int64_t count) {
+  double *Q = random_matrix(n * d), *K = random_matrix(n * d), *V = random_matrix(n * d);
+  double *deltas = allocate((size_t)count, sizeof *deltas);
+  int64_t *rows = allocate((size_t)count, sizeof *rows),
+          *cols = allocate((size_t)count, sizeof *cols);
+  const att_storage modes[2] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
+  const att_matrix which[3] = {ATT_MATRIX_K, ATT_MATRIX_Q, ATT_MATRIX_V};
+  const char *names = "KQV";
+  int m, w;
+  for (m = 0; m < 2; ++m) {
+    for (w = 0; w < 3; ++w) {
+      /* Two clones, so that both start with their memory touched alike. */
+      att_state *base = init_handle(n, d, Q, K, V, modes[m]), *single = NULL, *batch = NULL;
+      double t0, one_by_one, batched, diff;
+      int64_t t;
+      check(att_clone(base, &single), "att_clone");
+      check(att_clone(base, &batch), "att_clone");
+      att_free(base);
+      for (t = 0; t < count; ++t) {
+        rows[t] = uniform_index(n);
+        cols[t] = uniform_index(d);
+        deltas[t] = 0.01 * uniform();
+      }
+      t0 = now();
+      for (t = 0; t < count; ++t) {
+        if (which[w] == ATT_MATRIX_K) {
+          check(att_update_k(single, rows[t], cols[t], deltas[t]), "att_update_k");
+        } else if (which[w] == ATT_MATRIX_Q) {
+          check(att_update_q(single, rows[t], cols[t], deltas[t]), "att_update_q");
+        } else {
+          check(att_update_v(single, rows[t], cols[t], deltas[t]), "att_update_v");
+        }
+      }
+      check(att_fold(single), "att_fold");
+      one_by_one = (now() - t0) / (double)count;
+      t0 = now();
+      check(att_update_batch(batch, which[w], count, rows, cols, deltas), "att_update_batch");
+      check(att_fold(batch), "att_fold");
+      batched = (now() - t0) / (double)count;
+      diff = output_difference(single, batch, n, d);
+      printf(
+          "%c n=%lld d=%lld %s, %lld entries: one by one %.2f us per update, batch %.2f us; "
+          "batch / one by one = %.2f (outputs agree to %.1e)\n",
+          names[w], (long long)n, (long long)d, m == 0 ? "dense" : "streamed", (long long)count,
+          one_by_one * 1e6, batched * 1e6, batched / one_by_one, diff);
+      if (!(diff <= 1e-9)) {
+        fprintf(stderr, "the batch and the single updates disagree by %.3g\n", diff);
+        exit(1);
+      }
+      att_free(single);
+      att_free(batch);
+    }
+  }
+  free(Q);
+  free(K);
+  free(V);
+  free(deltas);
+  free(rows);
+  free(cols);
+}
+
 int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "init") == 0) {
     bench_init(atoll(argv[2]), atoll(argv[3]));
@@ -169,6 +256,12 @@ int main(int argc, char **argv) {
     bench_key_changes(atoll(argv[2]), atoll(argv[3]), atoll(argv[5]), atoll(argv[4]));
     return 0;
   }
-  fprintf(stderr, "usage: %s init N D | update N D UPDATES | rows N D ENTRIES CALLS\n", argv[0]);
+  if (argc == 5 && strcmp(argv[1], "batch") == 0 && atoll(argv[4]) >= 1) {
+    bench_batches(atoll(argv[2]), atoll(argv[3]), atoll(argv[4]));
+    return 0;
+  }
+  fprintf(stderr,
+          "usage: %s init N D | update N D UPDATES | rows N D ENTRIES CALLS | batch N D COUNT\n",
+          argv[0]);
   return 2;
 }

@@ -693,9 +693,13 @@ ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const 
  * invalid, nothing is applied and the status names the first bad entry in
  * att_last_error().
  * Updates are grouped by row: a key row touched m times costs one column
- * change (n_q exponentials) instead of m; a query row touched m times
- * costs one row recomputation instead of m. A batch is never slower than the
- * same updates made one by one.
+ * change (n_q exponentials) instead of m, and a key row with one changed
+ * entry changes exactly as att_update_k() changes it; a query row touched m
+ * times costs one row recomputation instead of m; a value row records only
+ * the entries that changed. A batch costs no more than the same updates
+ * made one by one, except that a row of Q or K whose new logits the norms
+ * cannot bound (|scale| |q_i|_2 |k_c|_2 above 2^600 for some pair) has
+ * them formed twice: once to validate them, once to apply them.
  * @param[in,out] s the handle.
  * @param[in] which the matrix.
  * @param[in] count number of updates, >= 0 (0 is a no-op).
@@ -703,12 +707,9 @@ ATT_API att_status att_set_row(att_state *s, att_matrix which, int64_t i, const 
  *            count is 0).
  * @return ATT_OK, ATT_E_NULL, ATT_E_ENUM, ATT_E_SIZE (count < 0), ATT_E_INDEX,
  *         ATT_E_NONFINITE, ATT_E_RANGE, ATT_E_NOMEM.
- * Memory: allocates, for the duration of the call, O(count + affected rows
- * x (d_k or d_v)) scratch and, for Q and K, the change of the logits of
- * affected rows up to about 16 MiB (that of further rows is computed again
- * when applied).
- * Complexity: O(count log count) plus, per affected row, the cost of one
- * att_set_row(). Needs exclusive access to s.
+ * Memory: allocates O(count) scratch for the duration of the call.
+ * Complexity: O(count log count) plus, per affected row, at most the cost
+ * of one att_set_row(). Needs exclusive access to s.
  * @since 0.2.0
  */
 ATT_API att_status att_update_batch(att_state *s, att_matrix which, int64_t count,

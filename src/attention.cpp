@@ -442,15 +442,26 @@ void DynamicAttention::apply_query_row(int64_t row, const double *logits) {
   reset_rows(row, 1);
 }
 
-// Every key's bound, for a store that keeps A (others never read them).
+// Every key's bound.
 void DynamicAttention::bound_keys() {
-  if (!keeps_kernel()) return;
   for (int64_t r = 0; r < shape_.n_kv; ++r) bound_key(r);
 }
 
 // key_bound_[row] = |scale| |K[row, :]|_2.
 void DynamicAttention::bound_key(int64_t row) {
   key_bound_[row] = std::fabs(scale_) * norm2(K_.data() + row, shape_.d_k, K_.ld());
+}
+
+// Key row `row` has changed by one entry, whose scaled change was
+// scaled_delta: its bound rises by |scaled_delta| (O(1)) while that still
+// vouches for its logits, and is computed afresh from the row otherwise.
+void DynamicAttention::raise_key_bound(int64_t row, double scaled_delta) {
+  const double bound = key_bound_[row] + std::fabs(scaled_delta);
+  if (key_certain(bound)) {
+    key_bound_[row] = bound;
+  } else {
+    bound_key(row);
+  }
 }
 
 // Whether every logit of a key whose |scale| |k|_2 is at most `bound` is
@@ -615,6 +626,15 @@ void DynamicAttention::remember_old_key(int64_t row) {
 // value (relative error at most u), so that A stays the kernel of the K the
 // handle holds however K[row][col] + delta rounded.
 void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new) {
+  const double scaled_delta = check_key_entry(row, col, k_new);
+  add_count(updates_[ATT_MATRIX_K]);
+  apply_key_entry(row, col, k_new, scaled_delta);
+}
+
+// Validates key_entry's change and returns its scaled delta. A store that
+// keeps no A forms the column's logits here: the old ones (remember_old_key)
+// and the new ones, in logits_, for apply_key_entry. Overwrites vec_.
+double DynamicAttention::check_key_entry(int64_t row, int64_t col, double k_new) {
   const double scaled_delta = scale_ * (k_new - K_(row, col));
   if (!std::isfinite(scaled_delta))
     fail(ATT_E_NONFINITE, "K[%lld][%lld]: the scaled change is not finite",
@@ -632,21 +652,10 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new) {
                   static_cast<long long>(col));
     return what;
   };
-  const double *q = Q_.col(col);
   if (keeps_kernel()) {
-    const double bound = key_bound_[row] + std::fabs(scaled_delta);
-    const bool certain = key_certain(bound);
-    if (!certain) check_new_key(row, row_with(K_, row, col, k_new), describe());
-    // Validated: from here on nothing can fail (all buffers exist).
-    K_(row, col) = k_new;
-    if (certain) {
-      key_bound_[row] = bound;
-    } else {
-      bound_key(row);
-    }
-    add_count(updates_[ATT_MATRIX_K]);
-    apply_kept_column(row, scaled_delta, q, num::kDriftCharge * kU);
-    return;
+    if (!key_certain(key_bound_[row] + std::fabs(scaled_delta)))
+      check_new_key(row, row_with(K_, row, col, k_new), describe());
+    return scaled_delta;
   }
   remember_old_key(row);
   const int64_t lo = mask_.first_row(row);
@@ -655,13 +664,23 @@ void DynamicAttention::key_entry(int64_t row, int64_t col, double k_new) {
   if (change_cancels(old_key_.data(), k)) {
     recompute_key_logits(row, k, logits);
     check_key_logits(row, logits, describe());
-  } else if (kern::axpy(old_logits_.data() + lo, scaled_delta, q + lo, logits + lo, ATT_MAX_LOGIT,
-                        shape_.n_q - lo)) {
+  } else if (kern::axpy(old_logits_.data() + lo, scaled_delta, Q_.col(col) + lo, logits + lo,
+                        ATT_MAX_LOGIT, shape_.n_q - lo)) {
     check_key_logits(row, logits, describe());  // fails, with the details
   }
+  return scaled_delta;
+}
+
+// The change check_key_entry validated, applied; never fails.
+void DynamicAttention::apply_key_entry(int64_t row, int64_t col, double k_new,
+                                       double scaled_delta) {
   K_(row, col) = k_new;
-  add_count(updates_[ATT_MATRIX_K]);
-  apply_recomputed_column(row, logits);
+  raise_key_bound(row, scaled_delta);
+  if (keeps_kernel()) {
+    apply_kept_column(row, scaled_delta, Q_.col(col), num::kDriftCharge * kU);
+  } else {
+    apply_recomputed_column(row, logits_.data());
+  }
 }
 
 // vec_ = row `row` of m (contiguous) with its entry `col` replaced by value.
@@ -697,16 +716,27 @@ void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
 // changed row the whole row. `fell`: the change left a column far below its
 // scale (column_falls(), asked before V changed), so it folds at once.
 void DynamicAttention::record_value_change(int64_t row, int64_t col, bool fell) {
-  int64_t slot = value_slot_[row];
-  if (slot < 0) {
-    slot = value_slot_[row] = n_value_rows_++;
-    pending_value_[slot] = row;
-  }
+  const int64_t slot = take_value_slot(row);
   if (col >= 0) {
     set_value_change(slot, col);
   } else {
     fill_value_rhs(slot);
   }
+  finish_value_change(fell);
+}
+
+// The pending value slot of value row `row`, taken if it has none.
+int64_t DynamicAttention::take_value_slot(int64_t row) {
+  int64_t slot = value_slot_[row];
+  if (slot < 0) {
+    slot = value_slot_[row] = n_value_rows_++;
+    pending_value_[slot] = row;
+  }
+  return slot;
+}
+
+// A value row's change is recorded: it counts towards the lazy limit.
+void DynamicAttention::finish_value_change(bool fell) {
   ++n_value_updates_;
   if (fell) {
     fold();
@@ -836,7 +866,7 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   // Validated.
   const bool fell = which == ATT_MATRIX_V && value_row_falls(row, v);
   if (which == ATT_MATRIX_K) {
-    apply_key_row(row, v, logits_.data(), true);
+    apply_key_row(row, v, logits_.data());
   } else {
     for (int64_t t = 0; t < w; ++t) m(row, t) = v[t];
   }
@@ -851,19 +881,16 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
 // Key row `row` becomes v, with propose_row's `change` for it: the
 // increments of the column's logits in a store that keeps A, which scale
 // its column unless fresh_key_logits (the column is then computed afresh
-// from v), the new logits in one that does not.
-// `just_proposed`: propose_row for this row was the last call that used
-// old_key_ and old_logits_, so a store that keeps no A finds the old key
-// and its logits there.
-void DynamicAttention::apply_key_row(int64_t row, const double *v, const double *change,
-                                     bool just_proposed) {
+// from v), the new logits in one that does not. propose_row for this row
+// must be the last call that used old_key_ and old_logits_, where a store
+// that keeps no A finds the old key and its logits.
+void DynamicAttention::apply_key_row(int64_t row, const double *v, const double *change) {
   const bool kept = keeps_kernel();
   double increments = 0.0;
   const bool fresh = kept && fresh_key_logits(row, v, &increments);
-  if (!kept && !just_proposed) remember_old_key(row);
   for (int64_t t = 0; t < shape_.d_k; ++t) K_(row, t) = v[t];
+  bound_key(row);
   if (kept) {
-    bound_key(row);
     if (fresh) {
       replace_kept_column(row, v);
     } else {
@@ -999,18 +1026,41 @@ void DynamicAttention::clamp_logits(double *logits, int64_t lo, int64_t hi) {
   for (int64_t r = lo; r < hi; ++r) logits[r] = std::clamp(logits[r], -limit, limit);
 }
 
-// All-or-nothing batch. Phase 1 validates every entry and builds, per
-// affected row (entries grouped by row, in call order within a row), the
-// row's final contents and, for Q and K, checks its logits, keeping what
-// propose_row computed for phase 2 while it fits in kBatchLogitBytes. Phase
-// 2 cannot fail and applies one row change per affected row: a key row
-// touched m times costs one pass over its column, a query row one
-// recomputation. It computes again what it did not keep, bit for bit the
-// same: a row's proposal depends only on Q, K and the row's new contents,
-// never on state that applying other rows changes.
+// Whether the norms vouch for every new logit of row `row` of Q or K
+// (which) becoming v, as a single call's validation (propose_row with
+// `check`) would find them: |logit| <= |q_i|_2 |scale| |k_c|_2 <=
+// num::kCertainLogit. For Q, `key_bound_max` is the largest key_bound_.
+// For K, also no scaled change of an entry may overflow, which propose_row
+// refuses when the logits come from increments. A store that keeps no A
+// forms those logits as the old ones plus the increments unless the change
+// cancels (change_cancels); otherwise |k_old|_1 + |v - k_old|_1 <= 4 |v|_1
+// <= 4 sqrt(d_k) |v|_2, so each of those terms is within a factor of
+// 4 sqrt(d_k) of the bound, far below ATT_MAX_LOGIT.
+bool DynamicAttention::norms_vouch(att_matrix which, int64_t row, const double *v,
+                                   double key_bound_max) const {
+  const double norm = norm2(v, input(which).cols(), 1);
+  if (which == ATT_MATRIX_Q) return norm * key_bound_max <= num::kCertainLogit;
+  if (!key_certain(std::fabs(scale_) * norm)) return false;
+  for (int64_t c = 0; c < shape_.d_k; ++c)
+    if (!std::isfinite(scale_ * (v[c] - K_(row, c)))) return false;
+  return true;
+}
+
+// All-or-nothing batch. The entries are ordered by row and, within a row,
+// by column, keeping call order among the entries of one column: a run of
+// entries of one (row, column) adds up in call order. Phase 1 validates
+// every entry and, for Q and K, every changed row's new contents, forming
+// its logits (propose_row) only when the norms cannot vouch for them
+// (norms_vouch). Phase 2 cannot fail and applies one change per changed
+// row: a key row touched m times costs one pass over its column, a query
+// row one recomputation, a value row one pending change of the entries
+// that changed. It forms each row's logits as a single call does; a row's
+// proposal depends only on Q, K and the row's new contents, never on state
+// that applying other rows changes. Scratch is O(count): no row's logits
+// are kept from phase 1, where norms that cannot vouch (logits near
+// ATT_MAX_LOGIT) are rare.
 void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *rows,
                              const int64_t *cols, const double *values, bool set) {
-  constexpr int64_t kBatchLogitBytes = int64_t{16} << 20;
   check_which(which);
   if (count < 0) fail(ATT_E_SIZE, "count=%lld is negative", static_cast<long long>(count));
   Matrix &m = which == ATT_MATRIX_Q ? Q_ : which == ATT_MATRIX_K ? K_ : V_;
@@ -1029,89 +1079,153 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
 
   std::vector<int64_t> order(static_cast<size_t>(count));
   for (int64_t t = 0; t < count; ++t) order[static_cast<size_t>(t)] = t;
-  std::stable_sort(order.begin(), order.end(),
-                   [rows](int64_t a, int64_t b) { return rows[a] < rows[b]; });
-  std::vector<int64_t> group_start;  // into order; one group per distinct row
+  std::stable_sort(order.begin(), order.end(), [rows, cols](int64_t a, int64_t b) {
+    return rows[a] != rows[b] ? rows[a] < rows[b] : cols[a] < cols[b];
+  });
+  auto entry_at = [&](int64_t p) { return order[static_cast<size_t>(p)]; };
+  // Runs of one (row, column) start at run_start[r]; the runs of one row
+  // are consecutive.
+  std::vector<int64_t> run_start;
   for (int64_t p = 0; p < count; ++p)
-    if (p == 0 || rows[order[static_cast<size_t>(p)]] != rows[order[static_cast<size_t>(p - 1)]])
-      group_start.push_back(p);
-  const int64_t groups = static_cast<int64_t>(group_start.size());
-  group_start.push_back(count);
-
+    if (p == 0 || rows[entry_at(p)] != rows[entry_at(p - 1)] ||
+        cols[entry_at(p)] != cols[entry_at(p - 1)])
+      run_start.push_back(p);
+  const int64_t runs = static_cast<int64_t>(run_start.size());
+  run_start.push_back(count);
+  auto run_row = [&](int64_t r) { return rows[entry_at(run_start[static_cast<size_t>(r)])]; };
+  auto run_col = [&](int64_t r) { return cols[entry_at(run_start[static_cast<size_t>(r)])]; };
+  // The runs' new values, and whether each changes its entry (a zero that
+  // changes sign changes too: the matrix reads back as set).
+  std::vector<double> final_value(static_cast<size_t>(runs));
+  std::vector<unsigned char> changes(static_cast<size_t>(runs), 0);
+  // Row contents: m's row with the runs [r0, r1) applied, into vec_.
   const int64_t w = m.cols();
-  const bool has_logits = which != ATT_MATRIX_V;
-  const int64_t logit_len = which == ATT_MATRIX_Q ? shape_.n_kv : shape_.n_q;
-  // Groups [0, kept) keep their logits; the others share one more row.
-  const int64_t kept =
-      has_logits ? std::min(groups, std::max<int64_t>(1, kBatchLogitBytes / (8 * logit_len))) : 0;
-  std::vector<double> new_rows(static_cast<size_t>(groups * w));
-  std::vector<double> logits;
-  if (has_logits)
-    logits.resize(static_cast<size_t>(checked_mul(std::min(kept + 1, groups), logit_len)));
-  auto logits_of = [&](int64_t g) { return logits.data() + std::min(g, kept) * logit_len; };
-  std::vector<unsigned char> changed(static_cast<size_t>(groups), 0);
+  auto new_row = [&](int64_t r0, int64_t r1) {
+    double *v = vec_.data();
+    const int64_t row = run_row(r0);
+    for (int64_t c = 0; c < w; ++c) v[c] = m(row, c);
+    for (int64_t r = r0; r < r1; ++r) v[run_col(r)] = final_value[static_cast<size_t>(r)];
+    return v;
+  };
+  auto row_end = [&](int64_t r0) {
+    int64_t r1 = r0 + 1;
+    while (r1 < runs && run_row(r1) == run_row(r0)) ++r1;
+    return r1;
+  };
+  // The run of [r0, r1) that alone changes its entry, or -1.
+  auto single_change = [&](int64_t r0, int64_t r1) {
+    int64_t single = -1;
+    for (int64_t r = r0; r < r1; ++r) {
+      if (!changes[static_cast<size_t>(r)]) continue;
+      if (single >= 0) return int64_t{-1};
+      single = r;
+    }
+    return single;
+  };
+  double key_bound_max = 0.0;
+  if (which == ATT_MATRIX_Q)
+    for (int64_t c = 0; c < shape_.n_kv; ++c)
+      key_bound_max = std::fmax(key_bound_max, key_bound_[c]);
 
-  // Groups go in row order, so a group's failure is kept and the others are
-  // still checked: the call fails with the bad entry first in call order. A
-  // row whose new contents give a bad logit names its last entry.
+  // Every bad entry is found, so that the call fails with the first in call
+  // order; a row whose new contents give a bad logit names its last entry.
   int64_t first_bad = count;
   Error refusal{};
-  for (int64_t g = 0; g < groups; ++g) {
-    const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
-    double *v = new_rows.data() + g * w;
-    int64_t t = 0;
-    bool proposing = false;  // a failure of propose_row names no entry
+  auto refuse = [&](int64_t t, const Error &e) {
+    if (t >= first_bad) return;
+    first_bad = t;
+    refusal = e;
+  };
+  for (int64_t r0 = 0, r1 = 0; r0 < runs; r0 = r1) {
+    r1 = row_end(r0);
+    const int64_t row = run_row(r0);
+    bool entries_ok = true, row_changes = false;
+    int64_t last = 0;  // the row's last entry in call order
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t col = run_col(r);
+      double x = m(row, col);
+      int64_t t = 0;
+      try {
+        for (int64_t p = run_start[static_cast<size_t>(r)];
+             p < run_start[static_cast<size_t>(r + 1)]; ++p) {
+          t = entry_at(p);
+          last = std::max(last, t);
+          x = set ? values[t] : x + values[t];
+          if (!std::isfinite(x))
+            fail(ATT_E_NONFINITE, "entry %lld: the new %s[%lld][%lld] is not finite",
+                 static_cast<long long>(t), name, static_cast<long long>(row),
+                 static_cast<long long>(col));
+          if (which == ATT_MATRIX_V && std::fabs(x) > ATT_MAX_VALUE)
+            fail(ATT_E_RANGE, "entry %lld: |new V[%lld][%lld]| = %g exceeds ATT_MAX_VALUE",
+                 static_cast<long long>(t), static_cast<long long>(row),
+                 static_cast<long long>(col), std::fabs(x));
+        }
+      } catch (const Error &e) {
+        refuse(t, e);
+        entries_ok = false;
+        continue;
+      }
+      final_value[static_cast<size_t>(r)] = x;
+      const bool differs = x != m(row, col) || std::signbit(x) != std::signbit(m(row, col));
+      changes[static_cast<size_t>(r)] = differs;
+      row_changes |= differs;
+    }
+    if (!entries_ok || !row_changes || which == ATT_MATRIX_V) continue;
+    const double *v = new_row(r0, r1);
+    if (norms_vouch(which, row, v, key_bound_max)) continue;
     try {
-      for (int64_t c = 0; c < w; ++c) v[c] = m(row, c);
-      for (int64_t p = group_start[g]; p < group_start[g + 1]; ++p) {
-        t = order[static_cast<size_t>(p)];
-        const double x = set ? values[t] : v[cols[t]] + values[t];
-        if (!std::isfinite(x))
-          fail(ATT_E_NONFINITE, "entry %lld: the new %s[%lld][%lld] is not finite",
-               static_cast<long long>(t), name, static_cast<long long>(row),
-               static_cast<long long>(cols[t]));
-        if (which == ATT_MATRIX_V && std::fabs(x) > ATT_MAX_VALUE)
-          fail(ATT_E_RANGE, "entry %lld: |new V[%lld][%lld]| = %g exceeds ATT_MAX_VALUE",
-               static_cast<long long>(t), static_cast<long long>(row),
-               static_cast<long long>(cols[t]), std::fabs(x));
-        v[cols[t]] = x;
+      const int64_t single = single_change(r0, r1);
+      if (which == ATT_MATRIX_K && single >= 0) {
+        check_key_entry(row, run_col(single), final_value[static_cast<size_t>(single)]);
+      } else {
+        propose_row(which, row, v, which == ATT_MATRIX_Q ? row_logits_.data() : logits_.data(),
+                    true);
       }
-      // A zero that changes sign changes too: the matrix reads back as set.
-      for (int64_t c = 0; c < w; ++c)
-        changed[static_cast<size_t>(g)] |=
-            v[c] != m(row, c) || std::signbit(v[c]) != std::signbit(m(row, c));
-      proposing = changed[static_cast<size_t>(g)] && has_logits;
-      if (proposing) propose_row(which, row, v, logits_of(g), true);
     } catch (const Error &e) {
-      if (t < first_bad) {
-        first_bad = t;
-        refusal = e;
-        if (proposing)
-          std::snprintf(refusal.message, sizeof refusal.message, "entry %lld: %.150s",
-                        static_cast<long long>(t), e.message);
-      }
+      Error named = e;
+      std::snprintf(named.message, sizeof named.message, "entry %lld: %.150s",
+                    static_cast<long long>(last), e.message);
+      refuse(last, named);
     }
   }
   if (first_bad < count) throw refusal;
 
   // Phase 2: nothing below can fail.
   add_count(updates_[which], count);
-  for (int64_t g = 0; g < groups; ++g) {
-    if (!changed[static_cast<size_t>(g)]) continue;
-    const int64_t row = rows[order[static_cast<size_t>(group_start[g])]];
-    const double *v = new_rows.data() + g * w;
-    double *out = has_logits ? logits_of(g) : nullptr;
-    if (has_logits && g >= kept) propose_row(which, row, v, out, false);
-    const bool fell = which == ATT_MATRIX_V && value_row_falls(row, v);
-    if (which == ATT_MATRIX_K) {
-      apply_key_row(row, v, out, g >= kept);
-    } else {
-      for (int64_t c = 0; c < w; ++c) m(row, c) = v[c];
+  for (int64_t r0 = 0, r1 = 0; r0 < runs; r0 = r1) {
+    r1 = row_end(r0);
+    const int64_t row = run_row(r0);
+    if (std::none_of(changes.begin() + r0, changes.begin() + r1, [](unsigned char c) { return c; }))
+      continue;
+    if (which == ATT_MATRIX_V) {
+      bool fell = false;
+      for (int64_t r = r0; r < r1; ++r) {
+        if (!changes[static_cast<size_t>(r)]) continue;
+        const double x = final_value[static_cast<size_t>(r)];
+        fell = fell || column_falls(row, run_col(r), x);  // before V[row, col] changes
+        V_(row, run_col(r)) = x;
+      }
+      const int64_t slot = take_value_slot(row);
+      for (int64_t r = r0; r < r1; ++r)
+        if (changes[static_cast<size_t>(r)]) set_value_change(slot, run_col(r));
+      finish_value_change(fell);
+      continue;
     }
-    if (which == ATT_MATRIX_Q) {
-      apply_query_row(row, out);
-    } else if (which == ATT_MATRIX_V) {
-      record_value_change(row, -1, fell);
+    const int64_t single = single_change(r0, r1);
+    if (which == ATT_MATRIX_K && single >= 0) {
+      // As att_update_k changes it; the check cannot fail (norms_vouch).
+      const double x = final_value[static_cast<size_t>(single)];
+      apply_key_entry(row, run_col(single), x, check_key_entry(row, run_col(single), x));
+      continue;
+    }
+    const double *v = new_row(r0, r1);
+    if (which == ATT_MATRIX_K) {
+      propose_row(ATT_MATRIX_K, row, v, logits_.data(), false);
+      apply_key_row(row, v, logits_.data());
+    } else {
+      propose_row(ATT_MATRIX_Q, row, v, row_logits_.data(), false);
+      for (int64_t c = 0; c < w; ++c) Q_(row, c) = v[c];
+      apply_query_row(row, row_logits_.data());
     }
   }
 }

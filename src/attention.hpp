@@ -184,12 +184,16 @@ class DynamicAttention {
   // else clamped.
   void propose_row(att_matrix which, int64_t row, const double *v, double *out, bool check);
   static void clamp_logits(double *logits, int64_t lo, int64_t hi);
+  // Whether a batch can validate a row's new contents without its logits.
+  bool norms_vouch(att_matrix which, int64_t row, const double *v, double key_bound_max) const;
   void check_key_logits(int64_t row, const double *logits, const char *what) const;
-  // Key validation without logits (a store that keeps A): the norms' bound
-  // (query_norm_max_, key_bound_), and the fresh logits when it cannot vouch.
+  // Key validation without logits (a store that keeps A, and batches): the
+  // norms' bound (query_norm_max_, key_bound_), and the fresh logits when it
+  // cannot vouch.
   bool keeps_kernel() const { return store_->kept_column(0) != nullptr; }
   void bound_keys();
   void bound_key(int64_t row);
+  void raise_key_bound(int64_t row, double scaled_delta);
   bool key_certain(double bound) const;
   void check_new_key(int64_t row, const double *k, const char *what);
   void recompute_key_logits(int64_t row, const double *k, double *out) const;
@@ -204,7 +208,7 @@ class DynamicAttention {
   // change_cancels, or fresh_key_logits); key_term and finish_key_update
   // are the first and last steps of all.
   void apply_query_row(int64_t row, const double *logits);
-  void apply_key_row(int64_t row, const double *v, const double *change, bool just_proposed);
+  void apply_key_row(int64_t row, const double *v, const double *change);
   void apply_kept_column(int64_t row, double s, const double *q, double drift);
   void replace_kept_column(int64_t row, const double *k);
   double increment_error(int64_t row, const double *v, int64_t changed) const;
@@ -218,13 +222,18 @@ class DynamicAttention {
   double *key_term(int64_t row, bool *pending);
   void finish_key_update(int64_t n_flagged);
   void remember_old_key(int64_t row);
-  // V[row, col] changed (col = -1: possibly every entry of the row).
+  // V[row, col] changed (col = -1: possibly every entry of the row):
+  // take_value_slot, set_value_change or fill_value_rhs, then
+  // finish_value_change (a batch marks the entries it changed).
   void record_value_change(int64_t row, int64_t col, bool fell);
+  int64_t take_value_slot(int64_t row);
+  void finish_value_change(bool fell);
   void key_entry(int64_t row, int64_t col, double k_new);
+  double check_key_entry(int64_t row, int64_t col, double k_new);
+  void apply_key_entry(int64_t row, int64_t col, double k_new, double scaled_delta);
   const double *row_with(const Matrix &m, int64_t row, int64_t col, double value);
   const Matrix &input(att_matrix which) const;
   double entry_plus(att_matrix which, int64_t row, int64_t col, double delta) const;
-  int64_t width(att_matrix which) const;
 
   Shape shape_;
   double scale_;
@@ -240,11 +249,10 @@ class DynamicAttention {
   // Per query row: shift, normalizer D = d_hi + d_lo, error bound.
   Array<double> shift_, d_hi_, d_lo_, err_;
   // Per query row: |Q[i, :]|_2, for the streamed store's recomputation
-  // charge, and query_norm_max_ the largest of them. Per key row, for a
-  // store that keeps A (other stores check the logits they form):
+  // charge, and query_norm_max_ the largest of them. Per key row:
   // key_bound_[c] >= |scale| |K[c, :]|_2 (exact when the row is set whole,
-  // raised by |scale * delta| by an entry's change). Their product bounds
-  // every logit of key c (key_certain).
+  // raised by |scale * delta| by an entry's change, raise_key_bound). Their
+  // product bounds every logit of key c (key_certain, norms_vouch).
   Array<double> query_norm_;
   double query_norm_max_ = 0.0;
   Array<double> key_bound_;

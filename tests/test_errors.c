@@ -791,7 +791,7 @@ static void test_new_update_errors(void **state) {
                    "entry 0: |new V[5][0]|", "batch V first bad entry");
     snapshot(&fx);
     expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, 2, bi, bj, bv), ATT_E_RANGE,
-                   "entry 0: the change of K[5", "batch K first bad entry");
+                   "entry 0: changing K[5][0]", "batch K first bad entry");
     snapshot(&fx);
     expect_failure(&fx, att_update_batch(fx.h, ATT_MATRIX_K, -1, bi, bj, bv), ATT_E_SIZE,
                    "count=-1", "batch count");

@@ -844,45 +844,14 @@ static void test_batch_matches_one_by_one(void **state) {
   free(values);
 }
 
-/* A query batch whose rows' logits exceed the batch's 16 MiB of kept logits
- * (here 64 rows of 65536 keys, 32 MiB) checks them all first and computes
- * the rest again when it applies them: the same outputs, bit for bit, as
- * att_set_entry row by row. */
-static void test_large_query_batch(void **state) {
-  enum { n_q = 64, n_kv = 65536, d = 2 };
-  double values[n_q], *Q, *K, *V;
-  int64_t rows[n_q], cols[n_q];
-  size_t a;
-  (void)state;
-  alloc_qkv(n_q, n_kv, d, &Q, &K, &V);
-  for (a = 0; a < N_STORAGES; ++a) {
-    tu_rng r;
-    att_state *h1 = NULL, *h2 = NULL;
-    int64_t t;
-    random_qkv(&r, 4200 + a, n_q, n_kv, d, Q, K, V);
-    init_twins(both_storages[a], 1.0, n_q, n_kv, d, Q, K, V, &h1, &h2);
-    for (t = 0; t < n_q; ++t) {
-      rows[t] = n_q - 1 - t;
-      cols[t] = t % d;
-      values[t] = tu_normal(&r);
-    }
-    assert_int_equal(att_set_batch(h1, ATT_MATRIX_Q, n_q, rows, cols, values), ATT_OK);
-    for (t = n_q - 1; t >= 0; --t)
-      assert_int_equal(att_set_entry(h2, ATT_MATRIX_Q, rows[t], cols[t], values[t]), ATT_OK);
-    assert_twins_agree(h1, h2, n_q, d);
-  }
-  free_qkv(Q, K, V);
-}
-
-/* The same for a key batch: with 65536 query rows a key row's logits take
- * 512 KiB, so a batch of 64 key rows keeps those of the first 32 and
- * computes the others again when it applies them. Every third row changes
- * all its entries and the others one (the former's logits come from the
- * new key, the latter's from increments), one row's change cancels (its
- * logits then come from the new key in either case), and the outputs must
- * be bit for bit those of att_set_row in row order, in both storages. */
-static void test_large_key_batch(void **state) {
-  enum { n_q = 65536, n_kv = 64, d = 4 };
+/* A key batch in both storages whose rows take every path: every third row
+ * changes all its entries (its logits come from the new key), the rows
+ * after those one entry (changed as att_update_k changes it), the others
+ * two (increments), and row 2 falls from 1e6 to about 1 (its change
+ * cancels; its logits then come from the new key in either case). The
+ * outputs must be bit for bit those of att_set_row in row order. */
+static void test_key_batch_rows(void **state) {
+  enum { n_q = 512, n_kv = 64, d = 4 };
   double values[d * n_kv], row[d], *Q, *K, *V;
   int64_t rows[d * n_kv], cols[d * n_kv];
   size_t a;
@@ -891,17 +860,18 @@ static void test_large_key_batch(void **state) {
   for (a = 0; a < N_STORAGES; ++a) {
     tu_rng r;
     att_state *h1 = NULL, *h2 = NULL;
-    int64_t t, c, count = 0;
+    int64_t t, c, k, count = 0;
     random_qkv(&r, 4300 + a, n_q, n_kv, d, Q, K, V);
-    K[2 * d] = 1e6; /* row 2 falls from 1e6 to about 1: its change cancels */
+    K[2 * d] = 1e6;
     init_twins(both_storages[a], 1e-6, n_q, n_kv, d, Q, K, V, &h1, &h2);
     for (t = n_kv - 1; t >= 0; --t) {
-      for (c = 0; c < d; ++c) {
-        if (t % 3 != 0 && t != 2 && c != t % d) continue;
+      const int64_t changes = t % 3 == 0 || t == 2 ? d : t % 3 == 1 ? 1 : 2;
+      for (k = 0; k < changes; ++k) {
         rows[count] = t;
-        cols[count] = c;
+        cols[count] = (t + k) % d;
         values[count] = tu_normal(&r);
-        K[t * d + c] = values[count++];
+        K[t * d + cols[count]] = values[count];
+        ++count;
       }
     }
     assert_int_equal(att_set_batch(h1, ATT_MATRIX_K, count, rows, cols, values), ATT_OK);
@@ -912,6 +882,86 @@ static void test_large_key_batch(void **state) {
     assert_twins_agree(h1, h2, n_q, d);
   }
   free_qkv(Q, K, V);
+}
+
+/* A batch checks a changed row of Q or K without forming its logits when
+ * the norms vouch for them (|scale| |q_i|_2 |k_c|_2 <= 2^600) and forms
+ * them first otherwise. Here Q's even columns are scaled by 2^310 and its
+ * odd ones by 2^-300, K's by 2^-310 and 2^300: the logits are those of
+ * the unscaled standard normal entries (the scales cancel exactly), while
+ * the norms' product, about 2^610, cannot vouch. In both storages and at
+ * both scales (1 and 2^-20), batches of Q and of K rows with one, two or
+ * all entries changed (some entries twice) must leave the handle bit for
+ * bit as att_set_row in row order leaves its twin, every output within
+ * the reference's tolerance; and a batch with one row whose logits would
+ * exceed ATT_MAX_LOGIT (an entry of K of 2^1000) must change nothing. */
+static void test_batch_beyond_norms(void **state) {
+  enum { n = 24, d = 4 };
+  static const double scales[] = {1.0, 0x1p-20};
+  double row[d], values[4 * n], out[n * d];
+  int64_t rows[4 * n], cols[4 * n];
+  size_t a, sc;
+  (void)state;
+  for (a = 0; a < N_STORAGES; ++a)
+    for (sc = 0; sc < sizeof scales / sizeof scales[0]; ++sc) {
+      static const att_matrix which[] = {ATT_MATRIX_Q, ATT_MATRIX_K};
+      gmirror m;
+      tu_rng r;
+      att_state *h1 = NULL, *h2 = NULL;
+      int64_t t, c, i, w;
+      char label[64];
+      gm_alloc(&m, n, n, d, d, scales[sc], 0);
+      random_qkv(&r, 4400 + 2 * a + sc, n, n, d, m.Q, m.K, m.V);
+      for (t = 0; t < n * d; ++t) {
+        m.Q[t] = ldexp(m.Q[t], t % 2 == 0 ? 310 : -300);
+        m.K[t] = ldexp(m.K[t], t % 2 == 0 ? -310 : 300);
+      }
+      init_twins(both_storages[a], scales[sc], n, n, d, m.Q, m.K, m.V, &h1, &h2);
+      for (w = 0; w < 2; ++w) {
+        double *mat = which[w] == ATT_MATRIX_Q ? m.Q : m.K;
+        int64_t count = 0;
+        for (t = 0; t < n; t += 2) {
+          const int64_t changes = 1 + t % d; /* rows 0, 4, ...: 1 entry; 2, 6, ...: 3 */
+          for (c = 0; c < changes; ++c) {
+            const int64_t col = (t + c) % d;
+            const double x =
+                ldexp(tu_normal(&r), col % 2 == 0 ? (w == 0 ? 310 : -310) : (w == 0 ? -300 : 300));
+            rows[count] = t;
+            cols[count] = col;
+            values[count++] = x - mat[t * d + col];
+            mat[t * d + col] = mat[t * d + col] + (x - mat[t * d + col]);
+            if (c == 0 && t % 4 == 2) { /* the same entry again: the deltas add up */
+              rows[count] = t;
+              cols[count] = col;
+              values[count++] =
+                  ldexp(0.5, col % 2 == 0 ? (w == 0 ? 310 : -310) : (w == 0 ? -300 : 300));
+              mat[t * d + col] += values[count - 1];
+            }
+          }
+        }
+        assert_int_equal(att_update_batch(h1, which[w], count, rows, cols, values), ATT_OK);
+        for (t = 0; t < n; t += 2) {
+          for (c = 0; c < d; ++c) row[c] = mat[t * d + c];
+          assert_int_equal(att_set_row(h2, which[w], t, row, 1), ATT_OK);
+        }
+        assert_same_outputs(h1, h2, n, d);
+        assert_int_equal(att_output(h1, ATT_ROW_MAJOR, out, d), ATT_OK);
+        for (i = 0; i < n; ++i) {
+          snprintf(label, sizeof label, "storage %zu, scale %g, batch of %s", a, scales[sc],
+                   w == 0 ? "Q" : "K");
+          check_row_values(&m, i, out + i * d, 1, label);
+        }
+      }
+      /* Row 3 of K would reach logits of about 2^700: nothing changes. */
+      rows[0] = 1, cols[0] = 0, values[0] = 0x1p-310;
+      rows[1] = 3, cols[1] = 1, values[1] = 0x1p1000;
+      rows[2] = 5, cols[2] = 2, values[2] = 0x1p-311;
+      assert_int_equal(att_update_batch(h1, ATT_MATRIX_K, 3, rows, cols, values), ATT_E_RANGE);
+      assert_non_null(strstr(att_last_error(), "entry 1"));
+      assert_same_outputs(h1, h2, n, d);
+      assert_twins_agree(h1, h2, n, d);
+      gm_free(&m);
+    }
 }
 
 /* A batch that sets a zero to a zero of the other sign changes it, as
@@ -949,8 +999,8 @@ int main(void) {
       cmocka_unit_test(test_never_folds),
       cmocka_unit_test(test_strategies),
       cmocka_unit_test(test_batch_matches_one_by_one),
-      cmocka_unit_test(test_large_query_batch),
-      cmocka_unit_test(test_large_key_batch),
+      cmocka_unit_test(test_key_batch_rows),
+      cmocka_unit_test(test_batch_beyond_norms),
       cmocka_unit_test(test_batch_signed_zero),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

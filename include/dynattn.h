@@ -40,6 +40,9 @@
  *     helpers either).
  *   - Complexity is stated with n = rows, d = columns and k = the lazy limit
  *     (the number of pending updates after which they are folded in).
+ *   - "Never allocates" holds for a call that succeeds. One that fails may
+ *     allocate a few hundred bytes from the C++ runtime to carry the failure
+ *     out of the library's core, and frees them before it returns.
  *
  * Supported magnitudes: every input must be finite; values (entries of V and
  * V after an update) must not exceed ATT_MAX_VALUE in magnitude, and logits

@@ -170,32 +170,23 @@ typedef struct work {
 
 static double delta(work *w) { return 0.05 * tu_range(&w->r, -1.0, 1.0); }
 
-static att_status update_k(void *p) {
-  work *w = p;
+/* `count` single updates of which[i][j] at random (i, j). */
+static att_status updates(work *w, att_matrix which, int count) {
   att_status st = ATT_OK;
   int t;
-  for (t = 0; t < 300 && st == ATT_OK; ++t)
-    st = att_update_k(w->h, tu_below(&w->r, N), tu_below(&w->r, D), delta(w));
+  for (t = 0; t < count && st == ATT_OK; ++t) {
+    const int64_t i = tu_below(&w->r, N), j = tu_below(&w->r, D);
+    const double x = delta(w);
+    st = which == ATT_MATRIX_K   ? att_update_k(w->h, i, j, x)
+         : which == ATT_MATRIX_V ? att_update_v(w->h, i, j, x)
+                                 : att_update_q(w->h, i, j, x);
+  }
   return st;
 }
 
-static att_status update_v(void *p) {
-  work *w = p;
-  att_status st = ATT_OK;
-  int t;
-  for (t = 0; t < 300 && st == ATT_OK; ++t)
-    st = att_update_v(w->h, tu_below(&w->r, N), tu_below(&w->r, D), delta(w));
-  return st;
-}
-
-static att_status update_q(void *p) {
-  work *w = p;
-  att_status st = ATT_OK;
-  int t;
-  for (t = 0; t < 4 && st == ATT_OK; ++t)
-    st = att_update_q(w->h, tu_below(&w->r, N), tu_below(&w->r, D), delta(w));
-  return st;
-}
+static att_status update_k(void *p) { return updates(p, ATT_MATRIX_K, 300); }
+static att_status update_v(void *p) { return updates(p, ATT_MATRIX_V, 300); }
+static att_status update_q(void *p) { return updates(p, ATT_MATRIX_Q, 4); }
 
 static att_status set_entries(void *p) {
   work *w = p;

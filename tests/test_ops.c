@@ -847,11 +847,12 @@ static void test_batch_matches_one_by_one(void **state) {
 /* A key batch in both storages whose rows take every path: every third row
  * changes all its entries (its logits come from the new key), the rows
  * after those one entry (changed as att_update_k changes it), the others
- * two (increments), and row 2 falls from 1e6 to about 1 (its change
- * cancels; its logits then come from the new key in either case). The
- * outputs must be bit for bit those of att_set_row in row order. */
+ * two of their eight (increments); and two changes cancel, whose logits
+ * then come from the new key: row 2's one entry and one of row 5's two
+ * fall from 1e6 to about 1. The outputs must be bit for bit those of
+ * att_set_row in row order. */
 static void test_key_batch_rows(void **state) {
-  enum { n_q = 512, n_kv = 64, d = 4 };
+  enum { n_q = 512, n_kv = 64, d = 8 };
   double values[d * n_kv], row[d], *Q, *K, *V;
   int64_t rows[d * n_kv], cols[d * n_kv];
   size_t a;
@@ -862,10 +863,11 @@ static void test_key_batch_rows(void **state) {
     att_state *h1 = NULL, *h2 = NULL;
     int64_t t, c, k, count = 0;
     random_qkv(&r, 4300 + a, n_q, n_kv, d, Q, K, V);
-    K[2 * d] = 1e6;
+    K[2 * d + 2] = 1e6;
+    K[5 * d + 5] = 1e6;
     init_twins(both_storages[a], 1e-6, n_q, n_kv, d, Q, K, V, &h1, &h2);
     for (t = n_kv - 1; t >= 0; --t) {
-      const int64_t changes = t % 3 == 0 || t == 2 ? d : t % 3 == 1 ? 1 : 2;
+      const int64_t changes = t % 3 == 0 ? d : t % 3 == 1 || t == 2 ? 1 : 2;
       for (k = 0; k < changes; ++k) {
         rows[count] = t;
         cols[count] = (t + k) % d;

@@ -1198,22 +1198,25 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     if (std::none_of(changes.begin() + r0, changes.begin() + r1, [](unsigned char c) { return c; }))
       continue;
     if (which == ATT_MATRIX_V) {
+      // Each entry's column_falls is asked before the entry changes; the
+      // other entries of the row are in other columns.
+      const int64_t slot = take_value_slot(row);
       bool fell = false;
       for (int64_t r = r0; r < r1; ++r) {
         if (!changes[static_cast<size_t>(r)]) continue;
+        const int64_t col = run_col(r);
         const double x = final_value[static_cast<size_t>(r)];
-        fell = fell || column_falls(row, run_col(r), x);  // before V[row, col] changes
-        V_(row, run_col(r)) = x;
+        fell = fell || column_falls(row, col, x);
+        V_(row, col) = x;
+        set_value_change(slot, col);
       }
-      const int64_t slot = take_value_slot(row);
-      for (int64_t r = r0; r < r1; ++r)
-        if (changes[static_cast<size_t>(r)]) set_value_change(slot, run_col(r));
       finish_value_change(fell);
       continue;
     }
     const int64_t single = single_change(r0, r1);
     if (which == ATT_MATRIX_K && single >= 0) {
-      // As att_update_k changes it; the check cannot fail (norms_vouch).
+      // As att_update_k changes it. The check forms the logits the change
+      // applies and cannot fail: phase 1 vouched for the row or made it.
       const double x = final_value[static_cast<size_t>(single)];
       apply_key_entry(row, run_col(single), x, check_key_entry(row, run_col(single), x));
       continue;

@@ -99,14 +99,14 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
  * libraries' constructors, OpenBLAS's among them, run before this
  * executable's), in the way POSIX gives for converting dlsym's pointer to a
  * function pointer. */
-#define REAL(fn, type, name)                                \
+#define REAL(fn, name)                                      \
   do {                                                      \
     if (fn == NULL) *(void **)&fn = dlsym(RTLD_NEXT, name); \
   } while (0)
 
 void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset) {
   count(&n_maps);
-  REAL(real_mmap, mmap_fn, "mmap");
+  REAL(real_mmap, "mmap");
   return real_mmap(addr, length, prot, flags, fd, offset);
 }
 
@@ -119,14 +119,14 @@ void *mremap(void *old, size_t old_size, size_t new_size, int flags, ...) {
     where = va_arg(ap, void *);
     va_end(ap);
   }
-  REAL(real_mremap, mremap_fn, "mremap");
+  REAL(real_mremap, "mremap");
   return real_mremap(old, old_size, new_size, flags, where);
 }
 
 int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
                    void *arg) {
   count(&n_threads);
-  REAL(real_pthread_create, pthread_create_fn, "pthread_create");
+  REAL(real_pthread_create, "pthread_create");
   return real_pthread_create(thread, attr, start, arg);
 }
 
@@ -276,14 +276,13 @@ static void free_work(work *w) {
 static void test_updates_and_queries_never_allocate(void **state) {
   static const att_storage storages[] = {ATT_STORAGE_DENSE, ATT_STORAGE_STREAMED};
   static const att_strategy strategies[] = {ATT_STRATEGY_LAZY, ATT_STRATEGY_ADAPTIVE};
-  double *Q = tu_alloc_doubles(N * D), *K = tu_alloc_doubles(N * D), *V = tu_alloc_doubles(N * D);
+  tu_mirror m;
   size_t a, s;
   tu_rng r;
   (void)state;
   tu_rng_seed(&r, 91);
-  tu_fill_uniform(&r, Q, N * D, -1.0, 1.0);
-  tu_fill_uniform(&r, K, N * D, -1.0, 1.0);
-  tu_fill_normal(&r, V, N * D, 1.0);
+  tu_mirror_alloc(&m, N, D, 1.0);
+  tu_mirror_randomize(&m, &r, 1.0, 1.0);
   for (a = 0; a < sizeof storages / sizeof storages[0]; ++a)
     for (s = 0; s < sizeof strategies / sizeof strategies[0]; ++s) {
       att_config *cfg = NULL;
@@ -292,17 +291,15 @@ static void test_updates_and_queries_never_allocate(void **state) {
       assert_int_equal(att_config_set_storage(cfg, storages[a]), ATT_OK);
       assert_int_equal(att_config_set_strategy(cfg, strategies[s]), ATT_OK);
       assert_int_equal(att_config_set_lazy_limit(cfg, 16), ATT_OK);
-      init_work(&warm, Q, K, V, cfg, 5);
-      init_work(&counted, Q, K, V, cfg, 5);
+      init_work(&warm, m.Q, m.K, m.V, cfg, 5);
+      init_work(&counted, m.Q, m.K, m.V, cfg, 5);
       sequence(&warm, 0);
       sequence(&counted, 1);
       free_work(&warm);
       free_work(&counted);
       att_config_free(cfg);
     }
-  free(Q);
-  free(K);
-  free(V);
+  tu_mirror_free(&m);
 }
 
 /* The counter counts what the test and the library do: a thread started

@@ -185,7 +185,7 @@ DynamicAttention::DynamicAttention(Shape shape, double scale, int64_t lazy_limit
   // Rows padded for the fold's product (kern::panel_rows); the padding stays 0.
   pending_a_ = Matrix(kern::panel_rows(n_q), 2 * slots_);
   pending_r_ = Matrix(2 * slots_, d_v);
-  // The rows of free value slots are kept 0 (see record_value_change).
+  // The rows of free value slots are kept 0 (see take_value_slot).
   std::fill(pending_r_.data(), pending_r_.data() + pending_r_.size(), 0.0);
   pending_key_ = Array<int64_t>(slots_);
   key_slot_ = Array<int64_t>(n_kv);
@@ -708,22 +708,14 @@ void DynamicAttention::update_k(int64_t row, int64_t col, double delta) {
   key_entry(row, col, entry_plus(ATT_MATRIX_K, row, col, delta));
 }
 
-// Value row `row` has changed (V already holds it): record it as a pending
-// value term, counting towards the lazy limit. O(1): the term's kernel
-// column is read from the store when a query or the fold needs it (I3). Its
-// row of R, V - V0, is 0 until then (the fold leaves the rows of free value
-// slots 0, where V = V0), so a changed entry only writes its own, and a
-// changed row the whole row. `fell`: the change left a column far below its
-// scale (column_falls(), asked before V changed), so it folds at once.
-void DynamicAttention::record_value_change(int64_t row, int64_t col, bool fell) {
-  const int64_t slot = take_value_slot(row);
-  if (col >= 0) {
-    set_value_change(slot, col);
-  } else {
-    fill_value_rhs(slot);
-  }
-  finish_value_change(fell);
-}
+// A value change is recorded as a pending value term of its row, counting
+// towards the lazy limit, in three steps: take_value_slot, then
+// change_value_entry for each changed entry (or, for a whole new row in V,
+// fill_value_rhs), then finish_value_change once. O(1) per entry: the term's
+// kernel column is read from the store when a query or the fold needs it
+// (I3). Its row of R, V - V0, is 0 until then (the fold leaves the rows of
+// free value slots 0, where V = V0), so a changed entry only writes its own,
+// and a changed row the whole row.
 
 // The pending value slot of value row `row`, taken if it has none.
 int64_t DynamicAttention::take_value_slot(int64_t row) {
@@ -735,7 +727,18 @@ int64_t DynamicAttention::take_value_slot(int64_t row) {
   return slot;
 }
 
-// A value row's change is recorded: it counts towards the lazy limit.
+// V[row, col] becomes x (validated), recorded in value slot `slot` (row's).
+// Returns whether the change leaves the column far below its scale
+// (column_falls(), asked before V changes).
+bool DynamicAttention::change_value_entry(int64_t slot, int64_t row, int64_t col, double x) {
+  const bool fell = column_falls(row, col, x);
+  V_(row, col) = x;
+  set_value_change(slot, col);
+  return fell;
+}
+
+// A value row's change is recorded: it counts towards the lazy limit, and
+// folds at once when it left a column far below its scale (`fell`).
 void DynamicAttention::finish_value_change(bool fell) {
   ++n_value_updates_;
   if (fell) {
@@ -834,10 +837,8 @@ void DynamicAttention::set_entry(att_matrix which, int64_t row, int64_t col, dou
   if (which == ATT_MATRIX_K) {
     key_entry(row, col, value);
   } else if (which == ATT_MATRIX_V) {
-    const bool fell = column_falls(row, col, value);
-    V_(row, col) = value;
     add_count(updates_[ATT_MATRIX_V]);
-    record_value_change(row, col, fell);
+    finish_value_change(change_value_entry(take_value_slot(row), row, col, value));
   } else {
     propose_row(ATT_MATRIX_Q, row, row_with(Q_, row, col, value), row_logits_.data(), true);
     Q_(row, col) = value;
@@ -874,7 +875,8 @@ void DynamicAttention::set_row(att_matrix which, int64_t row, const double *valu
   if (which == ATT_MATRIX_Q) {
     apply_query_row(row, row_logits_.data());
   } else if (which == ATT_MATRIX_V) {
-    record_value_change(row, -1, fell);
+    fill_value_rhs(take_value_slot(row));
+    finish_value_change(fell);
   }
 }
 
@@ -1098,6 +1100,35 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
   // changes sign changes too: the matrix reads back as set).
   std::vector<double> final_value(static_cast<size_t>(runs));
   std::vector<unsigned char> changes(static_cast<size_t>(runs), 0);
+  // Run r's new value: its entries applied in call order (added up, or the
+  // last one set). Fails for the first entry whose new value is not finite
+  // or, in V, exceeds ATT_MAX_VALUE, which *bad then names.
+  auto run_value = [&](int64_t r, int64_t *bad) {
+    const int64_t row = run_row(r), col = run_col(r);
+    double x = m(row, col);
+    for (int64_t p = run_start[static_cast<size_t>(r)]; p < run_start[static_cast<size_t>(r + 1)];
+         ++p) {
+      const int64_t t = *bad = entry_at(p);
+      x = set ? values[t] : x + values[t];
+      if (!std::isfinite(x))
+        fail(ATT_E_NONFINITE, "entry %lld: the new %s[%lld][%lld] is not finite",
+             static_cast<long long>(t), name, static_cast<long long>(row),
+             static_cast<long long>(col));
+      if (which == ATT_MATRIX_V && std::fabs(x) > ATT_MAX_VALUE)
+        fail(ATT_E_RANGE, "entry %lld: |new V[%lld][%lld]| = %g exceeds ATT_MAX_VALUE",
+             static_cast<long long>(t), static_cast<long long>(row), static_cast<long long>(col),
+             std::fabs(x));
+    }
+    return x;
+  };
+  // The last in call order of the entries of runs [r0, r1).
+  auto last_entry = [&](int64_t r0, int64_t r1) {
+    int64_t last = 0;
+    for (int64_t p = run_start[static_cast<size_t>(r0)]; p < run_start[static_cast<size_t>(r1)];
+         ++p)
+      last = std::max(last, entry_at(p));
+    return last;
+  };
   // Row contents: m's row with the runs [r0, r1) applied, into vec_.
   const int64_t w = m.cols();
   auto new_row = [&](int64_t r0, int64_t r1) {
@@ -1140,33 +1171,17 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     r1 = row_end(r0);
     const int64_t row = run_row(r0);
     bool entries_ok = true, row_changes = false;
-    int64_t last = 0;  // the row's last entry in call order
     for (int64_t r = r0; r < r1; ++r) {
-      const int64_t col = run_col(r);
-      double x = m(row, col);
-      int64_t t = 0;
+      int64_t bad = 0;
       try {
-        for (int64_t p = run_start[static_cast<size_t>(r)];
-             p < run_start[static_cast<size_t>(r + 1)]; ++p) {
-          t = entry_at(p);
-          last = std::max(last, t);
-          x = set ? values[t] : x + values[t];
-          if (!std::isfinite(x))
-            fail(ATT_E_NONFINITE, "entry %lld: the new %s[%lld][%lld] is not finite",
-                 static_cast<long long>(t), name, static_cast<long long>(row),
-                 static_cast<long long>(col));
-          if (which == ATT_MATRIX_V && std::fabs(x) > ATT_MAX_VALUE)
-            fail(ATT_E_RANGE, "entry %lld: |new V[%lld][%lld]| = %g exceeds ATT_MAX_VALUE",
-                 static_cast<long long>(t), static_cast<long long>(row),
-                 static_cast<long long>(col), std::fabs(x));
-        }
+        final_value[static_cast<size_t>(r)] = run_value(r, &bad);
       } catch (const Error &e) {
-        refuse(t, e);
+        refuse(bad, e);
         entries_ok = false;
         continue;
       }
-      final_value[static_cast<size_t>(r)] = x;
-      const bool differs = x != m(row, col) || std::signbit(x) != std::signbit(m(row, col));
+      const double x = final_value[static_cast<size_t>(r)], old = m(row, run_col(r));
+      const bool differs = x != old || std::signbit(x) != std::signbit(old);
       changes[static_cast<size_t>(r)] = differs;
       row_changes |= differs;
     }
@@ -1182,6 +1197,7 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
                     true);
       }
     } catch (const Error &e) {
+      const int64_t last = last_entry(r0, r1);
       Error named = e;
       std::snprintf(named.message, sizeof named.message, "entry %lld: %.150s",
                     static_cast<long long>(last), e.message);
@@ -1198,18 +1214,13 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     if (std::none_of(changes.begin() + r0, changes.begin() + r1, [](unsigned char c) { return c; }))
       continue;
     if (which == ATT_MATRIX_V) {
-      // Each entry's column_falls is asked before the entry changes; the
-      // other entries of the row are in other columns.
+      // The row's other entries are in other columns: each entry's
+      // column_falls sees its column as before the batch.
       const int64_t slot = take_value_slot(row);
       bool fell = false;
-      for (int64_t r = r0; r < r1; ++r) {
-        if (!changes[static_cast<size_t>(r)]) continue;
-        const int64_t col = run_col(r);
-        const double x = final_value[static_cast<size_t>(r)];
-        fell = fell || column_falls(row, col, x);
-        V_(row, col) = x;
-        set_value_change(slot, col);
-      }
+      for (int64_t r = r0; r < r1; ++r)
+        if (changes[static_cast<size_t>(r)])
+          fell |= change_value_entry(slot, row, run_col(r), final_value[static_cast<size_t>(r)]);
       finish_value_change(fell);
       continue;
     }

@@ -222,11 +222,10 @@ class DynamicAttention {
   double *key_term(int64_t row, bool *pending);
   void finish_key_update(int64_t n_flagged);
   void remember_old_key(int64_t row);
-  // V[row, col] changed (col = -1: possibly every entry of the row):
-  // take_value_slot, set_value_change or fill_value_rhs, then
-  // finish_value_change (a batch marks the entries it changed).
-  void record_value_change(int64_t row, int64_t col, bool fell);
+  // A value change: take_value_slot, change_value_entry per changed entry
+  // (or fill_value_rhs for a whole row), then finish_value_change.
   int64_t take_value_slot(int64_t row);
+  bool change_value_entry(int64_t slot, int64_t row, int64_t col, double x);
   void finish_value_change(bool fell);
   void key_entry(int64_t row, int64_t col, double k_new);
   double check_key_entry(int64_t row, int64_t col, double k_new);

@@ -52,6 +52,15 @@ static mmap_fn real_mmap;
 static mremap_fn real_mremap;
 static pthread_create_fn real_pthread_create;
 
+/* Zeroes the counters and arms them (counting = 1) or not. */
+static void start_counting(int counting) {
+  atomic_store(&n_allocations, 0);
+  atomic_store(&n_frees, 0);
+  atomic_store(&n_maps, 0);
+  atomic_store(&n_threads, 0);
+  atomic_store(&armed, counting);
+}
+
 static void count(atomic_long *counter) {
   if (atomic_load(&armed)) atomic_fetch_add(counter, 1);
 }
@@ -140,11 +149,7 @@ static void call(int counting, const char *what, att_status want, att_status (*f
                  void *arg) {
   att_status got;
   long allowed;
-  atomic_store(&n_allocations, 0);
-  atomic_store(&n_frees, 0);
-  atomic_store(&n_maps, 0);
-  atomic_store(&n_threads, 0);
-  atomic_store(&armed, counting);
+  start_counting(counting);
   got = fn(arg);
   atomic_store(&armed, 0);
   if (got != want)
@@ -314,10 +319,7 @@ static void test_counter_counts(void **state) {
   att_state *h = NULL;
   pthread_t thread;
   (void)state;
-  atomic_store(&n_allocations, 0);
-  atomic_store(&n_maps, 0);
-  atomic_store(&n_threads, 0);
-  atomic_store(&armed, 1);
+  start_counting(1);
   assert_int_equal(pthread_create(&thread, NULL, idle, NULL), 0);
   assert_int_equal(att_config_create(&cfg), ATT_OK);
   assert_int_equal(att_config_set_storage(cfg, ATT_STORAGE_DENSE), ATT_OK);

@@ -897,6 +897,14 @@ static void test_key_batch_rows(void **state) {
  * bit as att_set_row in row order leaves its twin, every output within
  * the reference's tolerance; and a batch with one row whose logits would
  * exceed ATT_MAX_LOGIT (an entry of K of 2^1000) must change nothing. */
+/* The binary exponent of column col's scale in test_batch_beyond_norms:
+ * for Q (w = 0) 310 in even columns and -300 in odd ones, for K the
+ * opposite. */
+static int beyond_norms_exponent(int64_t w, int64_t col) {
+  const int e = col % 2 == 0 ? 310 : -300;
+  return w == 0 ? e : -e;
+}
+
 static void test_batch_beyond_norms(void **state) {
   enum { n = 24, d = 4 };
   static const double scales[] = {1.0, 0x1p-20};
@@ -915,8 +923,8 @@ static void test_batch_beyond_norms(void **state) {
       gm_alloc(&m, n, n, d, d, scales[sc], 0);
       random_qkv(&r, 4400 + 2 * a + sc, n, n, d, m.Q, m.K, m.V);
       for (t = 0; t < n * d; ++t) {
-        m.Q[t] = ldexp(m.Q[t], t % 2 == 0 ? 310 : -300);
-        m.K[t] = ldexp(m.K[t], t % 2 == 0 ? -310 : 300);
+        m.Q[t] = ldexp(m.Q[t], beyond_norms_exponent(0, t % d));
+        m.K[t] = ldexp(m.K[t], beyond_norms_exponent(1, t % d));
       }
       init_twins(both_storages[a], scales[sc], n, n, d, m.Q, m.K, m.V, &h1, &h2);
       for (w = 0; w < 2; ++w) {
@@ -926,8 +934,7 @@ static void test_batch_beyond_norms(void **state) {
           const int64_t changes = 1 + t % d; /* rows 0, 4, ...: 1 entry; 2, 6, ...: 3 */
           for (c = 0; c < changes; ++c) {
             const int64_t col = (t + c) % d;
-            const double x =
-                ldexp(tu_normal(&r), col % 2 == 0 ? (w == 0 ? 310 : -310) : (w == 0 ? -300 : 300));
+            const double x = ldexp(tu_normal(&r), beyond_norms_exponent(w, col));
             rows[count] = t;
             cols[count] = col;
             values[count++] = x - mat[t * d + col];
@@ -935,8 +942,7 @@ static void test_batch_beyond_norms(void **state) {
             if (c == 0 && t % 4 == 2) { /* the same entry again: the deltas add up */
               rows[count] = t;
               cols[count] = col;
-              values[count++] =
-                  ldexp(0.5, col % 2 == 0 ? (w == 0 ? 310 : -310) : (w == 0 ? -300 : 300));
+              values[count++] = ldexp(0.5, beyond_norms_exponent(w, col));
               mat[t * d + col] += values[count - 1];
             }
           }

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
+#include "batch_plan.hpp"
 #include "blas.hpp"
 #include "dense_store.hpp"
 #include "error.hpp"
@@ -1048,67 +1050,68 @@ bool DynamicAttention::norms_vouch(att_matrix which, int64_t row, const double *
   return true;
 }
 
-// All-or-nothing batch. The entries are ordered by row and, within a row,
-// by column, keeping call order among the entries of one column: a run of
-// entries of one (row, column) adds up in call order. Phase 1 validates
-// every entry and, for Q and K, every changed row's new contents, forming
-// its logits (propose_row) only when the norms cannot vouch for them
-// (norms_vouch). Phase 2 cannot fail and applies one change per changed
-// row: a key row touched m times costs one pass over its column, a query
-// row one recomputation, a value row one pending change of the entries
-// that changed. It forms each row's logits as a single call does; a row's
-// proposal depends only on Q, K and the row's new contents, never on state
-// that applying other rows changes. Scratch is O(count): no row's logits
-// are kept from phase 1, where norms that cannot vouch (logits near
-// ATT_MAX_LOGIT) are rare.
+// All-or-nothing batch, in the order of a BatchPlan: entries by row and,
+// within a row, by column, a run of entries of one (row, column) adding up in
+// call order. check_batch validates every entry and, for Q and K, every
+// changed row's new contents; apply_batch cannot fail and applies one change
+// per changed row: a key row touched m times costs one pass over its column,
+// a query row one recomputation, a value row one pending change of the
+// entries that changed. Scratch is O(count).
 void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *rows,
                              const int64_t *cols, const double *values, bool set) {
   check_which(which);
   if (count < 0) fail(ATT_E_SIZE, "count=%lld is negative", static_cast<long long>(count));
-  Matrix &m = which == ATT_MATRIX_Q ? Q_ : which == ATT_MATRIX_K ? K_ : V_;
-  const char *name = matrix_name(which);
+  const Matrix &m = input(which);
   for (int64_t t = 0; t < count; ++t) {
     if (rows[t] < 0 || rows[t] >= m.rows() || cols[t] < 0 || cols[t] >= m.cols())
       fail(ATT_E_INDEX, "entry %lld: (%lld, %lld) is outside %s's %lld x %lld",
            static_cast<long long>(t), static_cast<long long>(rows[t]),
-           static_cast<long long>(cols[t]), name, static_cast<long long>(m.rows()),
+           static_cast<long long>(cols[t]), matrix_name(which), static_cast<long long>(m.rows()),
            static_cast<long long>(m.cols()));
     if (!std::isfinite(values[t]))
       fail(ATT_E_NONFINITE, "entry %lld: %s=%g is not finite", static_cast<long long>(t),
            set ? "value" : "delta", values[t]);
   }
   if (count == 0) return;
+  BatchPlan plan(count, rows, cols);
+  check_batch(which, plan, values, set);
+  add_count(updates_[which], count);
+  apply_batch(which, plan);
+}
 
-  std::vector<int64_t> order(static_cast<size_t>(count));
-  for (int64_t t = 0; t < count; ++t) order[static_cast<size_t>(t)] = t;
-  std::stable_sort(order.begin(), order.end(), [rows, cols](int64_t a, int64_t b) {
-    return rows[a] != rows[b] ? rows[a] < rows[b] : cols[a] < cols[b];
-  });
-  auto entry_at = [&](int64_t p) { return order[static_cast<size_t>(p)]; };
-  // Runs of one (row, column) start at run_start[r]; the runs of one row
-  // are consecutive.
-  std::vector<int64_t> run_start;
-  for (int64_t p = 0; p < count; ++p)
-    if (p == 0 || rows[entry_at(p)] != rows[entry_at(p - 1)] ||
-        cols[entry_at(p)] != cols[entry_at(p - 1)])
-      run_start.push_back(p);
-  const int64_t runs = static_cast<int64_t>(run_start.size());
-  run_start.push_back(count);
-  auto run_row = [&](int64_t r) { return rows[entry_at(run_start[static_cast<size_t>(r)])]; };
-  auto run_col = [&](int64_t r) { return cols[entry_at(run_start[static_cast<size_t>(r)])]; };
-  // The runs' new values, and whether each changes its entry (a zero that
-  // changes sign changes too: the matrix reads back as set).
-  std::vector<double> final_value(static_cast<size_t>(runs));
-  std::vector<unsigned char> changes(static_cast<size_t>(runs), 0);
-  // Run r's new value: its entries applied in call order (added up, or the
-  // last one set). Fails for the first entry whose new value is not finite
-  // or, in V, exceeds ATT_MAX_VALUE, which *bad then names.
+// The new contents of the row of runs [r0, r1): its row of m with the runs'
+// new values, into vec_.
+const double *DynamicAttention::batch_row(const Matrix &m, const BatchPlan &plan, int64_t r0,
+                                          int64_t r1) {
+  double *v = vec_.data();
+  const int64_t row = plan.row(r0);
+  for (int64_t c = 0; c < m.cols(); ++c) v[c] = m(row, c);
+  for (int64_t r = r0; r < r1; ++r) v[plan.col(r)] = plan.value(r);
+  return v;
+}
+
+// A batch's first phase: each run's new value and whether it changes its
+// entry (a zero that changes sign changes too: the matrix reads back as set),
+// with every bad entry found, so that the call fails with the first in call
+// order; a row whose new contents give a bad logit names its last entry.
+// The logits of a changed row of Q or K are formed (propose_row) only when
+// the norms cannot vouch for them (norms_vouch), and not kept: apply_batch
+// forms each row's logits as a single call does, since a row's proposal
+// depends only on Q, K and the row's new contents, never on state that
+// applying other rows changes; norms that cannot vouch (logits near
+// ATT_MAX_LOGIT) are rare.
+void DynamicAttention::check_batch(att_matrix which, BatchPlan &plan, const double *values,
+                                   bool set) {
+  const Matrix &m = input(which);
+  const char *name = matrix_name(which);
+  // Run r's new value: its entries applied in call order. Fails for the
+  // first entry whose new value is not finite or, in V, exceeds
+  // ATT_MAX_VALUE, which *bad then names.
   auto run_value = [&](int64_t r, int64_t *bad) {
-    const int64_t row = run_row(r), col = run_col(r);
+    const int64_t row = plan.row(r), col = plan.col(r);
     double x = m(row, col);
-    for (int64_t p = run_start[static_cast<size_t>(r)]; p < run_start[static_cast<size_t>(r + 1)];
-         ++p) {
-      const int64_t t = *bad = entry_at(p);
+    for (int64_t p = plan.first(r); p < plan.first(r + 1); ++p) {
+      const int64_t t = *bad = plan.entry(p);
       x = set ? values[t] : x + values[t];
       if (!std::isfinite(x))
         fail(ATT_E_NONFINITE, "entry %lld: the new %s[%lld][%lld] is not finite",
@@ -1121,124 +1124,86 @@ void DynamicAttention::batch(att_matrix which, int64_t count, const int64_t *row
     }
     return x;
   };
-  // The last in call order of the entries of runs [r0, r1).
-  auto last_entry = [&](int64_t r0, int64_t r1) {
-    int64_t last = 0;
-    for (int64_t p = run_start[static_cast<size_t>(r0)]; p < run_start[static_cast<size_t>(r1)];
-         ++p)
-      last = std::max(last, entry_at(p));
-    return last;
-  };
-  // Row contents: m's row with the runs [r0, r1) applied, into vec_.
-  const int64_t w = m.cols();
-  auto new_row = [&](int64_t r0, int64_t r1) {
-    double *v = vec_.data();
-    const int64_t row = run_row(r0);
-    for (int64_t c = 0; c < w; ++c) v[c] = m(row, c);
-    for (int64_t r = r0; r < r1; ++r) v[run_col(r)] = final_value[static_cast<size_t>(r)];
-    return v;
-  };
-  auto row_end = [&](int64_t r0) {
-    int64_t r1 = r0 + 1;
-    while (r1 < runs && run_row(r1) == run_row(r0)) ++r1;
-    return r1;
-  };
-  // The run of [r0, r1) that alone changes its entry, or -1.
-  auto single_change = [&](int64_t r0, int64_t r1) {
-    int64_t single = -1;
-    for (int64_t r = r0; r < r1; ++r) {
-      if (!changes[static_cast<size_t>(r)]) continue;
-      if (single >= 0) return int64_t{-1};
-      single = r;
-    }
-    return single;
-  };
   double key_bound_max = 0.0;
   if (which == ATT_MATRIX_Q)
     for (int64_t c = 0; c < shape_.n_kv; ++c)
       key_bound_max = std::fmax(key_bound_max, key_bound_[c]);
 
-  // Every bad entry is found, so that the call fails with the first in call
-  // order; a row whose new contents give a bad logit names its last entry.
-  int64_t first_bad = count;
+  const int64_t none = std::numeric_limits<int64_t>::max();
+  int64_t first_bad = none;
   Error refusal{};
   auto refuse = [&](int64_t t, const Error &e) {
     if (t >= first_bad) return;
     first_bad = t;
     refusal = e;
   };
-  for (int64_t r0 = 0, r1 = 0; r0 < runs; r0 = r1) {
-    r1 = row_end(r0);
-    const int64_t row = run_row(r0);
-    bool entries_ok = true, row_changes = false;
+  for (int64_t r0 = 0, r1 = 0; r0 < plan.runs(); r0 = r1) {
+    r1 = plan.row_end(r0);
+    const int64_t row = plan.row(r0);
+    bool entries_ok = true;
     for (int64_t r = r0; r < r1; ++r) {
       int64_t bad = 0;
       try {
-        final_value[static_cast<size_t>(r)] = run_value(r, &bad);
+        const double x = run_value(r, &bad), old = m(row, plan.col(r));
+        plan.record(r, x, x != old || std::signbit(x) != std::signbit(old));
       } catch (const Error &e) {
         refuse(bad, e);
         entries_ok = false;
-        continue;
       }
-      const double x = final_value[static_cast<size_t>(r)], old = m(row, run_col(r));
-      const bool differs = x != old || std::signbit(x) != std::signbit(old);
-      changes[static_cast<size_t>(r)] = differs;
-      row_changes |= differs;
     }
-    if (!entries_ok || !row_changes || which == ATT_MATRIX_V) continue;
-    const double *v = new_row(r0, r1);
+    if (!entries_ok || !plan.any_change(r0, r1) || which == ATT_MATRIX_V) continue;
+    const double *v = batch_row(m, plan, r0, r1);
     if (norms_vouch(which, row, v, key_bound_max)) continue;
     try {
-      const int64_t single = single_change(r0, r1);
+      const int64_t single = plan.single_change(r0, r1);
       if (which == ATT_MATRIX_K && single >= 0) {
-        check_key_entry(row, run_col(single), final_value[static_cast<size_t>(single)]);
+        check_key_entry(row, plan.col(single), plan.value(single));
       } else {
         propose_row(which, row, v, which == ATT_MATRIX_Q ? row_logits_.data() : logits_.data(),
                     true);
       }
     } catch (const Error &e) {
-      const int64_t last = last_entry(r0, r1);
+      const int64_t last = plan.last_entry(r0, r1);
       Error named = e;
       std::snprintf(named.message, sizeof named.message, "entry %lld: %.150s",
                     static_cast<long long>(last), e.message);
       refuse(last, named);
     }
   }
-  if (first_bad < count) throw refusal;
+  if (first_bad != none) throw refusal;
+}
 
-  // Phase 2: nothing below can fail.
-  add_count(updates_[which], count);
-  for (int64_t r0 = 0, r1 = 0; r0 < runs; r0 = r1) {
-    r1 = row_end(r0);
-    const int64_t row = run_row(r0);
-    if (std::none_of(changes.begin() + r0, changes.begin() + r1, [](unsigned char c) { return c; }))
-      continue;
+// A batch's second phase, after check_batch: nothing here can fail.
+void DynamicAttention::apply_batch(att_matrix which, const BatchPlan &plan) {
+  for (int64_t r0 = 0, r1 = 0; r0 < plan.runs(); r0 = r1) {
+    r1 = plan.row_end(r0);
+    const int64_t row = plan.row(r0);
+    if (!plan.any_change(r0, r1)) continue;
     if (which == ATT_MATRIX_V) {
       // The row's other entries are in other columns: each entry's
       // column_falls sees its column as before the batch.
       const int64_t slot = take_value_slot(row);
       bool fell = false;
       for (int64_t r = r0; r < r1; ++r)
-        if (changes[static_cast<size_t>(r)])
-          fell |= change_value_entry(slot, row, run_col(r), final_value[static_cast<size_t>(r)]);
+        if (plan.changes(r)) fell |= change_value_entry(slot, row, plan.col(r), plan.value(r));
       finish_value_change(fell);
       continue;
     }
-    const int64_t single = single_change(r0, r1);
+    const int64_t single = plan.single_change(r0, r1);
     if (which == ATT_MATRIX_K && single >= 0) {
       // As att_update_k changes it. The check forms the logits the change
-      // applies and cannot fail: phase 1 vouched for the row or made it.
-      const double x = final_value[static_cast<size_t>(single)];
-      apply_key_entry(row, run_col(single), x, check_key_entry(row, run_col(single), x));
+      // applies and cannot fail: check_batch vouched for the row or made it.
+      const double x = plan.value(single);
+      apply_key_entry(row, plan.col(single), x, check_key_entry(row, plan.col(single), x));
       continue;
     }
-    const double *v = new_row(r0, r1);
+    const double *v = batch_row(input(which), plan, r0, r1);
     if (which == ATT_MATRIX_K) {
       propose_row(ATT_MATRIX_K, row, v, logits_.data(), false);
       apply_key_row(row, v, logits_.data());
     } else {
       propose_row(ATT_MATRIX_Q, row, v, row_logits_.data(), false);
-      for (int64_t c = 0; c < w; ++c) Q_(row, c) = v[c];
+      for (int64_t c = 0; c < shape_.d_k; ++c) Q_(row, c) = v[c];
       apply_query_row(row, row_logits_.data());
     }
   }

@@ -62,6 +62,7 @@
 
 namespace att {
 
+class BatchPlan;
 namespace ser {
 struct StateCodec;
 }
@@ -184,7 +185,14 @@ class DynamicAttention {
   // else clamped.
   void propose_row(att_matrix which, int64_t row, const double *v, double *out, bool check);
   static void clamp_logits(double *logits, int64_t lo, int64_t hi);
-  // Whether a batch can validate a row's new contents without its logits.
+  // A batch's two phases (batch): check_batch finds the runs' new values and
+  // validates them, throwing for the first bad entry in call order;
+  // apply_batch applies them and cannot fail. batch_row is a changed row's
+  // new contents, and norms_vouch whether a batch can validate them without
+  // their logits.
+  void check_batch(att_matrix which, BatchPlan &plan, const double *values, bool set);
+  void apply_batch(att_matrix which, const BatchPlan &plan);
+  const double *batch_row(const Matrix &m, const BatchPlan &plan, int64_t r0, int64_t r1);
   bool norms_vouch(att_matrix which, int64_t row, const double *v, double key_bound_max) const;
   void check_key_logits(int64_t row, const double *logits, const char *what) const;
   // Key validation without logits (a store that keeps A, and batches): the

@@ -886,6 +886,14 @@ static void test_key_batch_rows(void **state) {
   free_qkv(Q, K, V);
 }
 
+/* The binary exponent of column col's scale in test_batch_beyond_norms:
+ * for Q (w = 0) 310 in even columns and -300 in odd ones, for K the
+ * opposite. */
+static int beyond_norms_exponent(int64_t w, int64_t col) {
+  const int e = col % 2 == 0 ? 310 : -300;
+  return w == 0 ? e : -e;
+}
+
 /* A batch checks a changed row of Q or K without forming its logits when
  * the norms vouch for them (|scale| |q_i|_2 |k_c|_2 <= 2^600) and forms
  * them first otherwise. Here Q's even columns are scaled by 2^310 and its
@@ -897,14 +905,6 @@ static void test_key_batch_rows(void **state) {
  * bit as att_set_row in row order leaves its twin, every output within
  * the reference's tolerance; and a batch with one row whose logits would
  * exceed ATT_MAX_LOGIT (an entry of K of 2^1000) must change nothing. */
-/* The binary exponent of column col's scale in test_batch_beyond_norms:
- * for Q (w = 0) 310 in even columns and -300 in odd ones, for K the
- * opposite. */
-static int beyond_norms_exponent(int64_t w, int64_t col) {
-  const int e = col % 2 == 0 ? 310 : -300;
-  return w == 0 ? e : -e;
-}
-
 static void test_batch_beyond_norms(void **state) {
   enum { n = 24, d = 4 };
   static const double scales[] = {1.0, 0x1p-20};
@@ -938,7 +938,8 @@ static void test_batch_beyond_norms(void **state) {
             rows[count] = t;
             cols[count] = col;
             values[count++] = x - mat[t * d + col];
-            mat[t * d + col] = mat[t * d + col] + (x - mat[t * d + col]);
+            /* The entry as the handle adds the delta, rounding included. */
+            mat[t * d + col] += values[count - 1];
             if (c == 0 && t % 4 == 2) { /* the same entry again: the deltas add up */
               rows[count] = t;
               cols[count] = col;
@@ -954,11 +955,9 @@ static void test_batch_beyond_norms(void **state) {
         }
         assert_same_outputs(h1, h2, n, d);
         assert_int_equal(att_output(h1, ATT_ROW_MAJOR, out, d), ATT_OK);
-        for (i = 0; i < n; ++i) {
-          snprintf(label, sizeof label, "storage %zu, scale %g, batch of %s", a, scales[sc],
-                   w == 0 ? "Q" : "K");
-          check_row_values(&m, i, out + i * d, 1, label);
-        }
+        snprintf(label, sizeof label, "storage %zu, scale %g, batch of %s", a, scales[sc],
+                 w == 0 ? "Q" : "K");
+        for (i = 0; i < n; ++i) check_row_values(&m, i, out + i * d, 1, label);
       }
       /* Row 3 of K would reach logits of about 2^700: nothing changes. */
       rows[0] = 1, cols[0] = 0, values[0] = 0x1p-310;
